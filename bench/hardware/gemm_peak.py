@@ -1,0 +1,151 @@
+"""This machine's achievable dense GEMM throughput, measured once and cached.
+
+Vendor peaks (devices.yaml) exist for GPUs only, and even there what a library actually reaches is a
+fairer denominator for utilisation; so we time square matmuls ourselves and keep the best.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from bench.hardware.environment import machine_slug
+
+_CUDA_WARMUP = 3  # cuBLAS handle creation and heuristic selection happen on the first calls
+_CPU_WARMUP = 1  # spins up the intra-op thread pool and packs oneDNN/MKL kernels
+
+
+@dataclass
+class GemmPeak:
+    """Best-of-N square GEMM throughput; `samples` keeps every repeat's FLOP/s."""
+
+    flops_per_s: float  # max(samples): the least-disturbed repeat is closest to what hardware can do
+    samples: list[float]  # FLOP/s of each timed repeat, in order
+    n: int  # matrix side: each GEMM is (n×n)·(n×n), 2·n³ FLOPs
+    dtype: str  # e.g. "torch.float32"
+    device: str  # e.g. "cpu", "cuda:0"
+    threads: int  # torch intra-op threads at measurement time
+    float32_matmul_precision: str  # "highest" means no TF32 on CUDA: a true fp32 figure
+    torch_version: str
+    method: str
+    unit: str = "FLOP/s"
+
+
+def _time_cpu(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, repeats: int) -> list[float]:
+    for _ in range(_CPU_WARMUP):
+        torch.matmul(a, b, out=out)
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.matmul(a, b, out=out)  # `out=` so allocation is not part of the timing
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def _time_cuda(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, repeats: int) -> list[float]:
+    # Events record on the current device's stream, so make the tensors' device current.
+    with torch.cuda.device(a.device):
+        for _ in range(_CUDA_WARMUP):
+            torch.matmul(a, b, out=out)
+        torch.cuda.synchronize()
+        seconds = []
+        for _ in range(repeats):
+            start = torch.cuda.Event(enable_timing=True)
+            end = torch.cuda.Event(enable_timing=True)
+            start.record()
+            torch.matmul(a, b, out=out)
+            end.record()
+            end.synchronize()
+            seconds.append(start.elapsed_time(end) / 1000.0)
+    return seconds
+
+
+def measure_gemm_peak(
+    device: torch.device | str,
+    dtype: torch.dtype = torch.float32,
+    n: int = 2048,
+    repeats: int = 5,
+) -> GemmPeak:
+    """Time `repeats` n×n GEMMs after a warm-up and report the best FLOP/s."""
+    if n <= 0 or repeats <= 0:
+        raise ValueError(f"measure_gemm_peak: n and repeats must be positive, got n={n}, repeats={repeats}")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"measure_gemm_peak: device {device} requested but CUDA is not available")
+    generator = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(n, n, device=device, dtype=dtype, generator=generator)
+    b = torch.randn(n, n, device=device, dtype=dtype, generator=generator)
+    out = torch.empty(n, n, device=device, dtype=dtype)
+    timer = _time_cuda if device.type == "cuda" else _time_cpu
+    seconds = timer(a, b, out, repeats)
+    flops = 2.0 * n**3
+    samples = [flops / s for s in seconds]
+    return GemmPeak(
+        flops_per_s=max(samples),
+        samples=samples,
+        n=n,
+        dtype=str(dtype),
+        device=str(device),
+        threads=torch.get_num_threads(),
+        float32_matmul_precision=torch.get_float32_matmul_precision(),
+        torch_version=torch.__version__,
+        method=f"measured: best of {repeats} square GEMMs",
+    )
+
+
+def gemm_cache_path(
+    device: torch.device | str, dtype: torch.dtype, cache_dir: Path | str, n: int = 2048
+) -> Path:
+    """Cache file for this machine and software: any change in the key means a fresh measurement."""
+    device = torch.device(device)
+    parts = [
+        machine_slug(),
+        f"torch{torch.__version__}",
+        f"t{torch.get_num_threads()}",
+        str(dtype).removeprefix("torch."),
+        device.type,
+        f"n{n}",
+        torch.get_float32_matmul_precision(),  # TF32 on or off changes the fp32 figure on CUDA
+    ]
+    key = re.sub(r"[^A-Za-z0-9._-]+", "-", "__".join(parts))
+    return Path(cache_dir) / f"gemm_peak__{key}.json"
+
+
+def _read_cache(path: Path) -> GemmPeak | None:
+    try:
+        return GemmPeak(**json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError):  # absent, corrupt, or written by an older schema
+        return None
+
+
+def _write_cache(path: Path, peak: GemmPeak) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write-then-rename so a concurrent reader never sees a half-written file.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(asdict(peak), fh, indent=2)
+    os.replace(tmp, path)
+
+
+def cached_gemm_peak(
+    device: torch.device | str,
+    dtype: torch.dtype,
+    cache_dir: Path | str,
+    n: int = 2048,
+    repeats: int = 5,
+) -> GemmPeak:
+    """measure_gemm_peak, reusing a JSON result from cache_dir when the key matches."""
+    path = gemm_cache_path(device, dtype, cache_dir, n)
+    cached = _read_cache(path)
+    if cached is not None:
+        return cached
+    peak = measure_gemm_peak(device, dtype, n=n, repeats=repeats)
+    _write_cache(path, peak)
+    return peak

@@ -1,0 +1,162 @@
+"""The recommendation loop: five stages, each run for real and entered through `stage(name)`, so the same
+code runs under the latency tracker (timed iterations) and the FLOP tracker (calibration batch)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from bench.data.interactions import Interactions
+from bench.data.tokenizer import encode_texts
+from bench.loop.candidates import retrieve_candidates
+from bench.loop.embeddings import item_embeddings
+from bench.loop.interest import user_interest
+from bench.loop.preprocess import build_user_state, prepare_batch
+from bench.loop.prompts import PromptBuilder
+from bench.loop.ranking import apply_feedback, rank
+from bench.loop.scoring import ScoreOutput, StageContext, make_scorer
+from bench.models.analytic import ForwardShape
+from bench.scenarios.spec import Scenario
+
+STAGES = ("preprocess", "interest", "candidates", "scoring", "rank_feedback")
+END_TO_END = "end_to_end"
+
+
+@dataclass
+class BatchRecord:
+    """What one batch did: quality counts and the shapes of the work, for FLOP and memory accounting."""
+
+    users: int
+    hits: int
+    ndcg_sum: float
+    held_out_in_candidates: int
+    prompt_tokens: list[int]
+    forwards: list[ForwardShape]
+    generated_tokens: int
+    interest_shape: tuple[int, int, int]  # (B, H, d)
+    retrieval_shape: tuple[int, int, int]  # (B, I, d)
+
+
+@dataclass
+class SetupTimings:
+    """One-off preprocessing, in seconds (single samples, not statistics)."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class RecommendationLoop:
+    def __init__(
+        self,
+        scenario: Scenario,
+        interactions: Interactions,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        device: torch.device,
+    ) -> None:
+        self.scenario = scenario
+        self.workload = scenario.workload
+        self.interactions = interactions
+        self.model = model
+        self.device = device
+        self.setup = SetupTimings()
+        with self._setup_timer("tokenize_titles"):
+            title_tokens = encode_texts(tokenizer, interactions.catalogue.titles)
+            # An empty title would leave a candidate nothing to score; the EOS token stands in.
+            fallback = [tokenizer.eos_token_id or 0]
+            title_tokens = [tokens or fallback for tokens in title_tokens]
+        with self._setup_timer("item_embeddings"):
+            self.item_embeddings = item_embeddings(
+                self.workload.item_embeddings,
+                model=model,
+                title_tokens=title_tokens,
+                titles=interactions.catalogue.titles,
+                device=device,
+            )
+        with self._setup_timer("user_state"):
+            self.state = build_user_state(
+                interactions,
+                history_length=self.workload.history_length,
+                weighting=self.workload.interest_weighting,
+                recency_decay=self.workload.recency_decay,
+                device=device,
+            )
+        self.prompts = PromptBuilder(
+            tokenizer,
+            title_tokens,
+            max_prompt_tokens=scenario.max_prompt_tokens,
+            title_max_tokens=self.workload.title_max_tokens,
+            history_length=self.workload.history_length,
+        )
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.scorer = make_scorer(
+            scenario.scoring.mode,
+            model,
+            self.prompts,
+            pad_id=pad_id or 0,
+            device=device,
+            new_tokens=scenario.scoring.new_tokens,
+        )
+        self._next_user = 0
+
+    def _setup_timer(self, name: str) -> _Timer:
+        return _Timer(self.setup.seconds, name)
+
+    def next_users(self) -> torch.Tensor:
+        """The next batch of users, cycling through all of them in order."""
+        n_users = self.interactions.n_users
+        batch = [(self._next_user + i) % n_users for i in range(self.scenario.batch_size)]
+        self._next_user = (self._next_user + self.scenario.batch_size) % n_users
+        return torch.tensor(batch, dtype=torch.long, device=self.device)
+
+    @torch.inference_mode()
+    def run_batch(self, users: torch.Tensor, stage: StageContext) -> BatchRecord:
+        n_items = self.interactions.catalogue.n_items
+        with stage(END_TO_END):
+            with stage("preprocess"):
+                batch = prepare_batch(self.state, users, n_items=n_items)
+                history = [
+                    row[mask].tolist()
+                    for row, mask in zip(batch.recent_items, batch.recent_mask, strict=True)
+                ]
+            with stage("interest"):
+                interest = user_interest(batch, self.item_embeddings)
+            with stage("candidates"):
+                candidates = retrieve_candidates(
+                    interest, self.item_embeddings, batch.seen_mask, self.workload.candidates
+                )
+            with stage("scoring"):
+                scored: ScoreOutput = self.scorer.score(history, candidates, stage)
+            with stage("rank_feedback"):
+                outcome = rank(candidates, scored.scores, batch.held_out, self.workload.top_n)
+                apply_feedback(
+                    self.state, batch, outcome, self.item_embeddings, self.workload.feedback_learning_rate
+                )
+                hits = int(outcome.hits.sum())
+        dim = self.item_embeddings.shape[1]
+        return BatchRecord(
+            users=len(users),
+            hits=hits,
+            ndcg_sum=float(outcome.ndcg.sum()),
+            held_out_in_candidates=int(outcome.held_out_in_candidates.sum()),
+            prompt_tokens=scored.prompt_tokens,
+            forwards=scored.forwards,
+            generated_tokens=scored.generated_tokens,
+            interest_shape=(len(users), batch.recent_items.shape[1], dim),
+            retrieval_shape=(len(users), n_items, dim),
+        )
+
+
+class _Timer:
+    """Wall-clock timer for one-off setup steps, written into a dict of seconds."""
+
+    def __init__(self, into: dict[str, float], name: str) -> None:
+        self.into, self.name = into, name
+
+    def __enter__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.into[self.name] = time.perf_counter() - self.started

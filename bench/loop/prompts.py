@@ -1,0 +1,121 @@
+"""Prompt assembly from pre-tokenized pieces, so per-request work is list concatenation, not tokenization.
+
+Verbalizer prompts follow LlamaRec (arXiv 2311.02089): history titles, then candidates labelled (A), (B), ...,
+then a question whose answer is one letter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from bench.errors import InputError
+from bench.scenarios.spec import MAX_VERBALIZER_CANDIDATES
+
+HEADER = "The user interacted with these items, oldest first:\n"
+CANDIDATES_HEADER = "Candidate items:\n"
+VERBALIZER_QUESTION = "Which candidate will the user choose next? Answer with its letter.\nAnswer: ("
+LIKELIHOOD_QUESTION = "The item the user chooses next is: "
+LETTERS = [chr(ord("A") + i) for i in range(MAX_VERBALIZER_CANDIDATES)]
+TEMPLATE_TEXTS = [HEADER, CANDIDATES_HEADER, VERBALIZER_QUESTION, LIKELIHOOD_QUESTION]
+
+
+@dataclass
+class PaddedBatch:
+    input_ids: torch.Tensor  # (B, T), left-padded
+    attention_mask: torch.Tensor  # (B, T)
+    position_ids: torch.Tensor  # (B, T): positions count real tokens only, so padding does not shift them
+    lengths: list[int]  # unpadded lengths
+
+
+class PromptBuilder:
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        title_tokens: list[list[int]],
+        *,
+        max_prompt_tokens: int,
+        title_max_tokens: int,
+        history_length: int,
+    ) -> None:
+        def encode(text: str) -> list[int]:
+            return tokenizer.encode(text, add_special_tokens=False)
+
+        self.titles = [tokens[:title_max_tokens] for tokens in title_tokens]
+        self.max_prompt_tokens = max_prompt_tokens
+        self.header = encode(HEADER)
+        self.candidates_header = encode(CANDIDATES_HEADER)
+        self.verbalizer_question = encode(VERBALIZER_QUESTION)
+        self.likelihood_question = encode(LIKELIHOOD_QUESTION)
+        self.newline = encode("\n")
+        self.history_labels = [encode(f"{i}. ") for i in range(1, history_length + 1)]
+        self.candidate_labels = [encode(f"({letter}) ") for letter in LETTERS]
+        self.letter_ids = [_single_token(tokenizer, letter) for letter in LETTERS]
+
+    def verbalizer(self, history: list[int], candidates: list[int]) -> list[int]:
+        body = list(self.candidates_header)
+        for label, item in zip(self.candidate_labels, candidates, strict=False):
+            body += label + self.titles[item] + self.newline
+        fixed = len(self.header) + len(body) + len(self.verbalizer_question)
+        return self.header + self._history_lines(history, fixed) + body + self.verbalizer_question
+
+    def likelihood(self, history: list[int]) -> list[int]:
+        fixed = len(self.header) + len(self.likelihood_question)
+        return self.header + self._history_lines(history, fixed) + self.likelihood_question
+
+    def continuation(self, item: int) -> list[int]:
+        return self.titles[item]
+
+    def _history_lines(self, history: list[int], fixed: int) -> list[int]:
+        """The newest history items that fit in the budget left after the fixed parts, oldest first."""
+        budget = self.max_prompt_tokens - fixed
+        if budget < 0:
+            raise InputError(
+                f"max_prompt_tokens ({self.max_prompt_tokens}) is too small: the candidate list and template "
+                f"alone take {fixed} tokens; raise max_prompt_tokens or lower workload.candidates or "
+                "workload.title_max_tokens"
+            )
+        kept: list[list[int]] = []
+        # Numbers are assigned oldest-first after selection, so budget for the longest label.
+        label_length = max(len(label) for label in self.history_labels)
+        for item in reversed(history):
+            line_length = label_length + len(self.titles[item]) + len(self.newline)
+            if line_length > budget:
+                break
+            kept.append(self.titles[item])
+            budget -= line_length
+        lines: list[int] = []
+        for number, title in enumerate(reversed(kept)):
+            lines += self.history_labels[number] + title + self.newline
+        return lines
+
+
+def _single_token(tokenizer: PreTrainedTokenizerBase, text: str) -> int:
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    if len(ids) != 1:
+        raise InputError(f"tokenizer: label {text!r} is not a single token ({ids}); verbalizer scoring needs it")
+    return ids[0]
+
+
+def left_pad(sequences: list[list[int]], pad_id: int, device: torch.device) -> PaddedBatch:
+    lengths = [len(s) for s in sequences]
+    width = max(lengths)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        ids[row, width - len(seq) :] = torch.tensor(seq, dtype=torch.long)
+        mask[row, width - len(seq) :] = 1
+    positions = (mask.cumsum(dim=1) - 1).clamp_min(0)
+    return PaddedBatch(ids.to(device), mask.to(device), positions.to(device), lengths)
+
+
+def right_pad(sequences: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(s) for s in sequences)
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        mask[row, : len(seq)] = 1
+    return ids.to(device), mask.to(device)

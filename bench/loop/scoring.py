@@ -1,0 +1,181 @@
+"""Stage 4, LLM scoring: the model estimates P(candidate | user) in one of three modes.
+
+- verbalizer: one forward over a prompt listing the candidates; softmax over the candidate letters' logits
+  at the answer position (LlamaRec, arXiv 2311.02089).
+- likelihood: the prompt is run once and its KV cache is repeated for every candidate; each candidate's
+  title is then scored as a continuation (mean token log-probability), so the prompt is never recomputed.
+- generate: the verbalizer prompt is prefilled, then `new_tokens` tokens are decoded greedily with the KV
+  cache; time to first token and time per output token are recorded. Scores come from the first token's
+  letter distribution, as in verbalizer mode.
+
+Every scorer reports the shapes of the forwards it ran, so FLOPs and memory can be computed analytically
+for exactly the work that was done (bench.models.analytic).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+
+import torch
+from transformers import PreTrainedModel
+
+from bench.loop.prompts import PromptBuilder, left_pad, right_pad
+from bench.models.analytic import ForwardShape
+
+StageContext = Callable[[str], AbstractContextManager]
+
+
+@dataclass
+class ScoreOutput:
+    scores: torch.Tensor  # (B, K): higher is more likely
+    forwards: list[ForwardShape]
+    prompt_tokens: list[int]  # unpadded prompt length of each request
+    generated_tokens: int = 0  # tokens decoded (generate mode)
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class Scorer:
+    def __init__(self, model: PreTrainedModel, prompts: PromptBuilder, *, pad_id: int, device: torch.device):
+        self.model = model
+        self.prompts = prompts
+        self.pad_id = pad_id
+        self.device = device
+
+    def score(self, history: list[list[int]], candidates: torch.Tensor, stage: StageContext) -> ScoreOutput:
+        raise NotImplementedError
+
+    def _letter_scores(self, last_logits: torch.Tensor, k: int) -> torch.Tensor:
+        letters = last_logits[:, self.prompts.letter_ids[:k]].float()
+        return torch.log_softmax(letters, dim=-1)
+
+
+class VerbalizerScorer(Scorer):
+    def score(self, history: list[list[int]], candidates: torch.Tensor, stage: StageContext) -> ScoreOutput:
+        candidate_lists = candidates.tolist()
+        prompts = [self.prompts.verbalizer(h, c) for h, c in zip(history, candidate_lists, strict=True)]
+        batch = left_pad(prompts, self.pad_id, self.device)
+        with stage("llm_forward"):
+            logits = self.model(
+                input_ids=batch.input_ids,
+                attention_mask=batch.attention_mask,
+                position_ids=batch.position_ids,
+                logits_to_keep=1,  # only the answer position is needed: skips the LM head elsewhere
+                use_cache=False,
+            ).logits[:, -1, :]
+        width = batch.input_ids.shape[1]
+        return ScoreOutput(
+            scores=self._letter_scores(logits, candidates.shape[1]),
+            forwards=[ForwardShape(batch=len(prompts), new_tokens=width, context=width, logits=1)],
+            prompt_tokens=batch.lengths,
+        )
+
+
+class LikelihoodScorer(Scorer):
+    def score(self, history: list[list[int]], candidates: torch.Tensor, stage: StageContext) -> ScoreOutput:
+        n_requests, k = candidates.shape
+        batch = left_pad([self.prompts.likelihood(h) for h in history], self.pad_id, self.device)
+        continuations = [self.prompts.continuation(item) for item in candidates.flatten().tolist()]
+        cont_ids, cont_mask = right_pad(continuations, self.pad_id, self.device)
+        prompt_width, cont_width = batch.input_ids.shape[1], cont_ids.shape[1]
+        with stage("llm_prefill"):
+            prefill = self.model(
+                input_ids=batch.input_ids,
+                attention_mask=batch.attention_mask,
+                position_ids=batch.position_ids,
+                logits_to_keep=1,  # the last prompt position predicts each title's first token
+                use_cache=True,
+            )
+        with stage("llm_candidates"):
+            cache = prefill.past_key_values
+            cache.batch_repeat_interleave(k)  # share the prompt's KV cache with each of its K candidates
+            full_mask = torch.cat([batch.attention_mask.repeat_interleave(k, dim=0), cont_mask], dim=1)
+            start = batch.position_ids[:, -1:].repeat_interleave(k, dim=0) + 1
+            positions = start + torch.arange(cont_width, device=self.device)
+            logits = self.model(
+                input_ids=cont_ids,
+                attention_mask=full_mask,
+                position_ids=positions,
+                past_key_values=cache,
+                use_cache=True,
+            ).logits
+        first = prefill.logits[:, -1, :].repeat_interleave(k, dim=0).unsqueeze(1)
+        # Token j of a title is predicted by the position before it: the prompt's last one for j = 0.
+        predicting = torch.cat([first, logits[:, :-1, :]], dim=1).float()
+        token_logp = torch.log_softmax(predicting, dim=-1).gather(2, cont_ids.unsqueeze(2)).squeeze(2)
+        mean_logp = (token_logp * cont_mask).sum(dim=1) / cont_mask.sum(dim=1).clamp_min(1)
+        forwards = [
+            ForwardShape(batch=n_requests, new_tokens=prompt_width, context=prompt_width, logits=1),
+            ForwardShape(
+                batch=n_requests * k,
+                new_tokens=cont_width,
+                context=prompt_width + cont_width,
+                logits=cont_width,
+            ),
+        ]
+        return ScoreOutput(
+            scores=mean_logp.view(n_requests, k),
+            forwards=forwards,
+            prompt_tokens=batch.lengths,
+            extra={"continuation_tokens": float(cont_width)},
+        )
+
+
+class GenerateScorer(Scorer):
+    def __init__(self, *args: object, new_tokens: int, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.new_tokens = new_tokens
+
+    def score(self, history: list[list[int]], candidates: torch.Tensor, stage: StageContext) -> ScoreOutput:
+        candidate_lists = candidates.tolist()
+        prompts = [self.prompts.verbalizer(h, c) for h, c in zip(history, candidate_lists, strict=True)]
+        batch = left_pad(prompts, self.pad_id, self.device)
+        n_requests, width = batch.input_ids.shape
+        with stage("llm_prefill"):  # time to first token
+            out = self.model(
+                input_ids=batch.input_ids,
+                attention_mask=batch.attention_mask,
+                position_ids=batch.position_ids,
+                logits_to_keep=1,
+                use_cache=True,
+            )
+            next_token = out.logits[:, -1, :].argmax(dim=-1, keepdim=True)
+        scores = self._letter_scores(out.logits[:, -1, :], candidates.shape[1])
+        cache, mask, position = out.past_key_values, batch.attention_mask, batch.position_ids[:, -1:]
+        forwards = [ForwardShape(batch=n_requests, new_tokens=width, context=width, logits=1)]
+        for step in range(1, self.new_tokens):
+            with stage("llm_decode_token"):  # time per output token
+                mask = torch.cat([mask, mask.new_ones(n_requests, 1)], dim=1)
+                position = position + 1
+                out = self.model(
+                    input_ids=next_token,
+                    attention_mask=mask,
+                    position_ids=position,
+                    past_key_values=cache,
+                    use_cache=True,
+                )
+                next_token = out.logits[:, -1, :].argmax(dim=-1, keepdim=True)
+            forwards.append(ForwardShape(batch=n_requests, new_tokens=1, context=width + step, logits=1))
+        return ScoreOutput(
+            scores=scores,
+            forwards=forwards,
+            prompt_tokens=batch.lengths,
+            generated_tokens=n_requests * self.new_tokens,
+        )
+
+
+def make_scorer(
+    mode: str,
+    model: PreTrainedModel,
+    prompts: PromptBuilder,
+    *,
+    pad_id: int,
+    device: torch.device,
+    new_tokens: int,
+) -> Scorer:
+    if mode == "verbalizer":
+        return VerbalizerScorer(model, prompts, pad_id=pad_id, device=device)
+    if mode == "likelihood":
+        return LikelihoodScorer(model, prompts, pad_id=pad_id, device=device)
+    return GenerateScorer(model, prompts, pad_id=pad_id, device=device, new_tokens=new_tokens)

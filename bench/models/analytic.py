@@ -1,0 +1,95 @@
+"""Analytic parameter, FLOP and memory counts from an architecture. These are estimates from formulas,
+labelled as such wherever they appear; measured counts come from bench.trackers.flops."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bench.models.architecture import Architecture
+
+DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+
+
+@dataclass(frozen=True)
+class ForwardShape:
+    """One model forward: `batch` sequences, each adding `new_tokens` to a `context` of that many tokens in
+    total (cache included), computing logits for the last `logits` positions."""
+
+    batch: int
+    new_tokens: int
+    context: int
+    logits: int
+
+
+def linear_params(arch: Architecture) -> int:
+    """Weights of the matmuls inside the layers: Q, K, V, O projections and the SwiGLU MLP."""
+    kv_dim = arch.num_kv_heads * arch.head_dim
+    attention = 2 * arch.hidden_size * arch.hidden_size + 2 * arch.hidden_size * kv_dim
+    mlp = 3 * arch.hidden_size * arch.intermediate_size
+    return arch.num_layers * (attention + mlp)
+
+
+def total_params(arch: Architecture) -> int:
+    """All parameters: embeddings, layer matmuls, QKV biases (Qwen2), RMSNorm scales, LM head."""
+    embedding = arch.vocab_size * arch.hidden_size
+    lm_head = 0 if arch.tie_embeddings else embedding
+    kv_dim = arch.num_kv_heads * arch.head_dim
+    qkv_bias = arch.num_layers * (arch.hidden_size + 2 * kv_dim) if arch.family == "qwen2" else 0
+    norms = (2 * arch.num_layers + 1) * arch.hidden_size
+    return embedding + lm_head + linear_params(arch) + qkv_bias + norms
+
+
+def forward_flops(arch: Architecture, shape: ForwardShape) -> dict[str, int]:
+    """FLOPs of one forward, by part (estimate).
+
+    - linear: 2 FLOPs per weight per token (Kaplan et al. 2020, arXiv:2001.08361, C_forward ~ 2N).
+    - attention: Q@K^T and softmax@V, 2 * 2 * new_tokens * context * d_attn per layer and sequence.
+      The full rectangle is counted, causal mask ignored, as torch's FlopCounterMode does; Kaplan's
+      2 * n_layer * n_ctx * d_attn per token is the same order.
+    - lm_head: 2 * d_model * vocab per position whose logits are computed.
+    Norms, softmax, activations and embedding lookups are not counted (as in FlopCounterMode).
+    """
+    tokens = shape.batch * shape.new_tokens
+    d_attn = arch.num_heads * arch.head_dim
+    return {
+        "linear": 2 * linear_params(arch) * tokens,
+        "attention": 4 * arch.num_layers * tokens * shape.context * d_attn,
+        "lm_head": 2 * arch.hidden_size * arch.vocab_size * shape.batch * shape.logits,
+    }
+
+
+def total_forward_flops(arch: Architecture, shapes: list[ForwardShape]) -> int:
+    return sum(sum(forward_flops(arch, shape).values()) for shape in shapes)
+
+
+def kv_cache_bytes(arch: Architecture, *, tokens: int, dtype: str) -> int:
+    """K and V for every layer: 2 * layers * kv_heads * head_dim * bytes per cached token."""
+    per_token = 2 * arch.num_layers * arch.num_kv_heads * arch.head_dim * DTYPE_BYTES[dtype]
+    return per_token * tokens
+
+
+def weights_bytes(arch: Architecture, *, dtype: str) -> int:
+    return total_params(arch) * DTYPE_BYTES[dtype]
+
+
+def activation_bytes_estimate(arch: Architecture, shape: ForwardShape, *, dtype: str) -> int:
+    """Peak transient activations of one forward (rough estimate): one layer's live tensors (residual,
+    Q/K/V/O and the MLP's gate, up and product), plus float32 logits. Attention scores are not
+    materialised by SDPA's fused kernels, so they are left out."""
+    tokens = shape.batch * shape.new_tokens
+    per_token = (4 * arch.hidden_size + 3 * arch.intermediate_size) * DTYPE_BYTES[dtype]
+    logits = shape.batch * shape.logits * arch.vocab_size * 4
+    return tokens * per_token + logits
+
+
+def memory_estimate(arch: Architecture, shapes: list[ForwardShape], *, dtype: str) -> dict[str, int]:
+    """Weights + the largest KV cache and activations of any forward in the list (estimate)."""
+    kv = max(kv_cache_bytes(arch, tokens=s.batch * s.context, dtype=dtype) for s in shapes)
+    activations = max(activation_bytes_estimate(arch, s, dtype=dtype) for s in shapes)
+    weights = weights_bytes(arch, dtype=dtype)
+    return {
+        "weights_bytes": weights,
+        "kv_cache_bytes": kv,
+        "activations_bytes": activations,
+        "total_bytes": weights + kv + activations,
+    }

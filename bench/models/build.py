@@ -1,0 +1,149 @@
+"""Build the LLM under test: random weights from an architecture, or a local transformers checkpoint.
+
+Random weights are enough for hardware cost (it depends on shapes, not values). Default initialisation
+of a 0.5B model takes 10-14 s on 2 cores (FACTS.md §3), so the model is built on the meta device and
+each parameter is then allocated once and filled with a cheap uniform draw.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LlamaConfig,
+    MistralConfig,
+    PretrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Qwen2Config,
+)
+
+from bench.errors import InputError
+from bench.models.architecture import Architecture
+
+_CONFIG_CLASSES: dict[str, type[PretrainedConfig]] = {
+    "llama": LlamaConfig,
+    "qwen2": Qwen2Config,
+    "mistral": MistralConfig,
+}
+# Same spread as transformers' default initializer_range (std 0.02), drawn uniformly because
+# uniform_ is ~6x faster than normal_ on this CPU; values do not change the cost being measured.
+_INIT_STD = 0.02
+
+
+@dataclass
+class LoadedModel:
+    model: PreTrainedModel
+    architecture: Architecture
+    weights: Literal["random", "loaded"]
+    tokenizer: PreTrainedTokenizerBase | None  # the checkpoint's own; None for random weights
+    build_s: float
+
+
+def hf_config(arch: Architecture) -> PretrainedConfig:
+    config_class = _CONFIG_CLASSES[arch.family]
+    return config_class(
+        hidden_size=arch.hidden_size,
+        intermediate_size=arch.intermediate_size,
+        num_hidden_layers=arch.num_layers,
+        num_attention_heads=arch.num_heads,
+        num_key_value_heads=arch.num_kv_heads,
+        vocab_size=arch.vocab_size,
+        tie_word_embeddings=arch.tie_embeddings,
+        max_position_embeddings=arch.max_position_embeddings,
+        # A pad id inside the vocabulary; our tokenizers put it at a low id.
+        pad_token_id=0,
+    )
+
+
+def architecture_from_config(config: PretrainedConfig) -> Architecture:
+    family = config.model_type if config.model_type in _CONFIG_CLASSES else "llama"
+    return Architecture(
+        family=family,
+        hidden_size=config.hidden_size,
+        intermediate_size=config.intermediate_size,
+        num_layers=config.num_hidden_layers,
+        num_heads=config.num_attention_heads,
+        num_kv_heads=getattr(config, "num_key_value_heads", None) or config.num_attention_heads,
+        vocab_size=config.vocab_size,
+        tie_embeddings=bool(getattr(config, "tie_word_embeddings", False)),
+        max_position_embeddings=getattr(config, "max_position_embeddings", 4096),
+    )
+
+
+def build_random_model(
+    arch: Architecture, *, dtype: torch.dtype, device: torch.device, seed: int
+) -> LoadedModel:
+    started = time.perf_counter()
+    config = hf_config(arch)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    generator = torch.Generator(device=device).manual_seed(seed)
+    _materialize_parameters(model, dtype=dtype, device=device, generator=generator)
+    _rebuild_rotary_embeddings(model, device=device)
+    _prepare_for_inference(model)
+    return LoadedModel(model, arch, "random", None, time.perf_counter() - started)
+
+
+def _materialize_parameters(
+    model: torch.nn.Module, *, dtype: torch.dtype, device: torch.device, generator: torch.Generator
+) -> None:
+    """Replace each meta parameter by a real one; tied parameters stay one tensor."""
+    replaced: dict[int, torch.nn.Parameter] = {}
+    bound = _INIT_STD * math.sqrt(3.0)  # uniform(-b, b) has std b / sqrt(3)
+    for module in model.modules():
+        for name, param in list(module.named_parameters(recurse=False)):
+            if id(param) not in replaced:
+                data = torch.empty(param.shape, dtype=dtype, device=device)
+                if name == "bias":
+                    data.zero_()
+                elif param.dim() == 1:  # RMSNorm scales
+                    data.fill_(1.0)
+                else:
+                    data.uniform_(-bound, bound, generator=generator)
+                replaced[id(param)] = torch.nn.Parameter(data, requires_grad=False)
+            setattr(module, name, replaced[id(param)])
+
+
+def _rebuild_rotary_embeddings(model: torch.nn.Module, *, device: torch.device) -> None:
+    """Rotary inverse frequencies are computed buffers, left empty on the meta device."""
+    for parent in model.modules():
+        for child_name, child in list(parent.named_children()):
+            if child_name == "rotary_emb":
+                # Constructor signatures differ across transformers versions; config is the common part.
+                setattr(parent, child_name, type(child)(model.config).to(device))
+    leftover = [name for name, buf in model.named_buffers() if buf.is_meta]
+    if leftover:
+        raise RuntimeError(f"buffers left on the meta device after build: {leftover}")
+
+
+def _prepare_for_inference(model: PreTrainedModel) -> None:
+    model.eval()
+    model.requires_grad_(False)
+
+
+def load_checkpoint(path: Path, *, dtype: torch.dtype, device: torch.device) -> LoadedModel:
+    """Load a local transformers checkpoint (config + weights + tokenizer); no hub access."""
+    started = time.perf_counter()
+    if not Path(path).is_dir():
+        raise InputError(f"model.path: {path}: no such checkpoint directory")
+    try:
+        config = AutoConfig.from_pretrained(path, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(
+            path, dtype=dtype, local_files_only=True, low_cpu_mem_usage=True
+        ).to(device)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"model.path: {path}: cannot load checkpoint: {first_line}") from None
+    _prepare_for_inference(model)
+    arch = architecture_from_config(config)
+    return LoadedModel(model, arch, "loaded", tokenizer, time.perf_counter() - started)

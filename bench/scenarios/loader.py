@@ -1,0 +1,194 @@
+"""Read scenario YAML files: `extends`, validation with one-line errors, and sweep expansion into points.
+
+Each point is self-contained (a resolved Scenario without `sweep`), so a sweep can be fanned out as
+independent jobs: resolved spec in, result file out.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from bench.errors import InputError
+from bench.scenarios.spec import Scenario
+
+
+@dataclass(frozen=True)
+class ScenarioPoint:
+    """One runnable point of a scenario file."""
+
+    scenario: Scenario  # resolved, `sweep` empty
+    source_file: Path
+    index: int  # position in the sweep grid, 0 for a single point
+    values: dict[str, Any]  # the swept field paths and this point's values ({} without a sweep)
+
+    @property
+    def key(self) -> str:
+        """Human-readable, filename-safe point label, e.g. `batch_size=4,max_prompt_tokens=256`."""
+        if not self.values:
+            return "default"
+        return ",".join(f"{path}={_compact(value)}" for path, value in self.values.items())
+
+    @property
+    def spec_hash(self) -> str:
+        """Identity of the resolved spec: two points with the same hash measure the same thing."""
+        canonical = json.dumps(self.scenario.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _compact(value: Any) -> str:
+    if isinstance(value, dict):
+        return "-".join(f"{k}_{_compact(v)}" for k, v in value.items())
+    return str(value).replace("/", "_").replace(" ", "")
+
+
+def read_raw(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Parse one YAML file and merge the files it `extends` (relative to it) underneath it."""
+    path = Path(path)
+    if path.resolve() in _chain:
+        cycle = " -> ".join(str(p) for p in (*_chain, path.resolve()))
+        raise InputError(f"{path}: extends: cycle ({cycle})")
+    if not path.is_file():
+        raise InputError(f"{path}: no such scenario file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise InputError(f"{path}: {where}YAML syntax error: {problem}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: the top level must be a mapping of fields, got {type(data).__name__}")
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise InputError(f"{path}: extends: must be a file name, got {parent!r}")
+    base = read_raw(path.parent / parent, (*_chain, path.resolve()))
+    return _deep_merge(base, data)
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and key != "model":
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            # `model` is replaced whole: merging a preset into an architecture would make both set.
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def format_validation_error(source: Path, exc: ValidationError, prefix: str = "") -> str:
+    """One line per problem: `file: [prefix]field.path: message`."""
+    lines = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = f"unknown key{_allowed_keys_hint(error['loc'])}"
+        elif error["type"] == "missing":
+            message = "required field is missing"
+        where = f"{field}: " if field else ""
+        lines.append(f"{source}: {prefix}{where}{message}")
+    return "\n".join(lines)
+
+
+def _allowed_keys_hint(loc: tuple[Any, ...]) -> str:
+    """Names the keys that are allowed where an unknown one was found."""
+    model: type[BaseModel] | None = Scenario
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part)) if model else None
+        model = _submodel(field.annotation) if field else None
+    return f" (allowed: {', '.join(model.model_fields)})" if model else ""
+
+
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation such as `Workload` or `Architecture | None`."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def load_scenario(path: Path) -> Scenario:
+    """The file's scenario as written (with `sweep` kept), validated."""
+    raw = read_raw(path)
+    try:
+        return Scenario.model_validate(raw)
+    except ValidationError as exc:
+        raise InputError(format_validation_error(path, exc)) from None
+
+
+def expand_points(path: Path) -> list[ScenarioPoint]:
+    """Validate a scenario file and every point of its sweep grid; nothing is built or run."""
+    path = Path(path)
+    scenario = load_scenario(path)
+    if not scenario.sweep:
+        return [ScenarioPoint(scenario=scenario, source_file=path, index=0, values={})]
+    raw = read_raw(path)
+    sweep = raw.pop("sweep")
+    for field_path, values in sweep.items():
+        _check_sweep_entry(path, field_path, values)
+    points = []
+    for index, combo in enumerate(itertools.product(*sweep.values())):
+        values = dict(zip(sweep, combo, strict=True))
+        point_raw = copy.deepcopy(raw)
+        for field_path, value in values.items():
+            _set_path(point_raw, field_path, value)
+        label = ",".join(f"{k}={_compact(v)}" for k, v in values.items())
+        try:
+            resolved = Scenario.model_validate(point_raw)
+        except ValidationError as exc:
+            raise InputError(format_validation_error(path, exc, prefix=f"sweep point {label}: ")) from None
+        points.append(ScenarioPoint(scenario=resolved, source_file=path, index=index, values=values))
+    return points
+
+
+def _check_sweep_entry(path: Path, field_path: str, values: Any) -> None:
+    if not isinstance(values, list) or not values:
+        raise InputError(f"{path}: sweep.{field_path}: must be a non-empty list of values")
+    if field_path.split(".")[0] in ("sweep", "name", "extends"):
+        raise InputError(f"{path}: sweep.{field_path}: this field cannot be swept")
+    model: type[BaseModel] | None = Scenario
+    for part in field_path.split("."):
+        if model is None:
+            raise InputError(f"{path}: sweep.{field_path}: the field before {part!r} has no sub-fields")
+        if part not in model.model_fields:
+            allowed = ", ".join(model.model_fields)
+            raise InputError(f"{path}: sweep.{field_path}: unknown field {part!r} (allowed: {allowed})")
+        model = _submodel(model.model_fields[part].annotation)
+
+
+def _set_path(raw: dict[str, Any], field_path: str, value: Any) -> None:
+    *parents, leaf = field_path.split(".")
+    node = raw
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = copy.deepcopy(value)
+
+
+def validate_files(paths: list[Path]) -> list[tuple[Path, int]]:
+    """Validate each file (all sweep points included); returns (file, number of points) per file.
+
+    Raises InputError carrying one line per problem across all files.
+    """
+    problems: list[str] = []
+    counts: list[tuple[Path, int]] = []
+    for path in paths:
+        try:
+            counts.append((Path(path), len(expand_points(path))))
+        except InputError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise InputError("\n".join(problems))
+    return counts

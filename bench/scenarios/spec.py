@@ -1,0 +1,183 @@
+"""The scenario model: what one YAML file may say, with every static check done before a model is built.
+
+Checks that need the machine (is CUDA here?) or the data (how many items does the file hold?) live in
+bench.scenarios.loader.check_runnable and the data layer; everything else is here.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
+
+from bench.models.architecture import Architecture
+from bench.models.presets import get_preset, preset_names
+
+# Verbalizer labels are the single letters A..Z (LlamaRec labels its 20 candidates (A)..(T)).
+MAX_VERBALIZER_CANDIDATES = 26
+DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(_Strict):
+    """Exactly one of: a preset name, an explicit architecture, or a local transformers checkpoint."""
+
+    preset: str | None = None
+    architecture: Architecture | None = None
+    path: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        # `model: qwen2.5-0.5b` is shorthand for `model: {preset: qwen2.5-0.5b}`.
+        return {"preset": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ModelSpec:
+        given = [k for k in ("preset", "architecture", "path") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of preset, architecture, path (got {given or 'none'})")
+        return self
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str | None) -> str | None:
+        if value is not None and value not in preset_names():
+            raise ValueError(f"unknown preset {value!r}; known presets: {', '.join(preset_names())}")
+        return value
+
+    @property
+    def label(self) -> str:
+        if self.preset:
+            return self.preset
+        if self.path:
+            return f"checkpoint:{self.path.name}"
+        return "custom-architecture"
+
+
+class Workload(_Strict):
+    """Users, items and the shape of each recommendation request."""
+
+    dataset: Literal["synthetic", "movielens", "amazon"] = "synthetic"
+    path: Path | None = Field(None, description="MovieLens directory or Amazon 5-core CSV (not synthetic)")
+    items_path: Path | None = Field(None, description="Amazon item metadata JSONL with titles (optional)")
+    num_users: PositiveInt = Field(256, description="synthetic: users generated; files: at most this many")
+    num_items: PositiveInt = Field(2000, description="synthetic: catalogue size; files: set by the file")
+    history_length: PositiveInt = Field(20, description="most recent history items used per user")
+    candidates: PositiveInt = Field(20, description="candidates retrieved per request and scored by the LLM")
+    top_n: PositiveInt = Field(10, description="items recommended per request")
+    title_max_tokens: PositiveInt = Field(32, description="titles are cut to this many tokens in prompts")
+    item_embeddings: Literal["model", "minilm"] = Field(
+        "model", description="model: mean of title token embeddings from the LLM; minilm: all-MiniLM-L6-v2"
+    )
+    interest_weighting: Literal["recency", "rating"] = "recency"
+    recency_decay: float = Field(0.9, gt=0, le=1, description="weight of item i steps back = decay**i")
+    feedback_learning_rate: NonNegativeFloat = 0.5
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Workload:
+        if self.dataset != "synthetic" and self.path is None:
+            raise ValueError(f"dataset {self.dataset} needs `path`")
+        if self.dataset == "synthetic" and self.path is not None:
+            raise ValueError("dataset synthetic takes no `path`")
+        if self.dataset == "synthetic" and self.candidates > self.num_items - 1:
+            raise ValueError(
+                f"candidates ({self.candidates}) must be below num_items ({self.num_items}): "
+                "a request cannot draw more candidates than the catalogue holds"
+            )
+        if self.top_n > self.candidates:
+            raise ValueError(f"top_n ({self.top_n}) must not exceed candidates ({self.candidates})")
+        return self
+
+
+class Scoring(_Strict):
+    """How the LLM estimates P(candidate | user)."""
+
+    mode: Literal["verbalizer", "likelihood", "generate"] = Field(
+        "verbalizer",
+        description="verbalizer: one forward, softmax over candidate letters (LlamaRec); likelihood: "
+        "each candidate's title log-likelihood with the prompt's KV cache shared; generate: decode "
+        "new_tokens with a KV cache",
+    )
+    new_tokens: PositiveInt = Field(16, description="generate mode: tokens decoded per request")
+
+
+class Repetitions(_Strict):
+    warmup: NonNegativeInt = Field(1, description="iterations run first and excluded from statistics")
+    min_iterations: PositiveInt = Field(5, description="measured iterations, at least")
+    min_duration_s: NonNegativeFloat = Field(0.0, description="keep measuring until this much time")
+    max_iterations: PositiveInt = Field(1000, description="stop here even if min_duration_s is not met")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Repetitions:
+        if self.max_iterations < self.min_iterations:
+            raise ValueError(
+                f"max_iterations ({self.max_iterations}) is below min_iterations ({self.min_iterations})"
+            )
+        return self
+
+
+class Scenario(_Strict):
+    """One benchmark scenario. With `sweep`, a grid of points, each a Scenario without `sweep`."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)
+    description: str = ""
+    model: ModelSpec
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "auto", description="auto: float32 on CPUs without native bf16, bfloat16 elsewhere"
+    )
+    device: str = Field("cpu", description="cpu, cuda or cuda:N")
+    threads: PositiveInt | None = Field(None, description="torch intra-op threads (default: torch's)")
+    batch_size: PositiveInt = Field(1, description="requests (users) per batch")
+    max_prompt_tokens: PositiveInt = Field(512, description="prompt length cap: the sequence length")
+    workload: Workload = Workload()
+    scoring: Scoring = Scoring()
+    repetitions: Repetitions = Repetitions()
+    seed: int = 0
+    sweep: dict[str, list[Any]] = Field(
+        default_factory=dict, description="field path (e.g. batch_size, workload.candidates) -> values"
+    )
+
+    @field_validator("device")
+    @classmethod
+    def _device_syntax(cls, value: str) -> str:
+        if not DEVICE_PATTERN.match(value):
+            raise ValueError(f"device must be cpu, cuda or cuda:N, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _fits(self) -> Scenario:
+        if self.scoring.mode in ("verbalizer", "generate") and (
+            self.workload.candidates > MAX_VERBALIZER_CANDIDATES
+        ):
+            raise ValueError(
+                f"workload.candidates ({self.workload.candidates}) exceeds {MAX_VERBALIZER_CANDIDATES}: "
+                f"scoring mode {self.scoring.mode} labels candidates with single letters A..Z"
+            )
+        limit = self.model.architecture.max_position_embeddings if self.model.architecture else None
+        if limit is None and self.model.preset:
+            limit = get_preset(self.model.preset).max_position_embeddings
+        if limit is not None and self.max_prompt_tokens > limit:
+            raise ValueError(
+                f"max_prompt_tokens ({self.max_prompt_tokens}) exceeds the model's "
+                f"max_position_embeddings ({limit})"
+            )
+        return self
+
+    @property
+    def is_sweep(self) -> bool:
+        return bool(self.sweep)

@@ -1,0 +1,71 @@
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.hardware import environment
+from bench.hardware.environment import collect_environment, cpu_has_native_bf16, machine_slug
+
+SAFE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def test_collect_environment_keys_and_speed() -> None:
+    collect_environment()  # first call parses /proc/cpuinfo
+    start = time.perf_counter()
+    env = collect_environment()
+    assert time.perf_counter() - start < 0.5
+    for key in (
+        "hostname", "os", "platform", "python_version", "cpu_model", "cpu_flags", "cpu_physical_cores",
+        "cpu_logical_cores", "ram_total_bytes", "torch_version", "torch_threads", "torch_interop_threads",
+        "transformers_version", "numpy_version", "recbench_version", "git_commit", "git_dirty", "cuda",
+        "machine_slug",
+    ):  # fmt: skip
+        assert key in env, key
+    assert set(env["cpu_flags"]) == {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}
+    assert all(isinstance(v, bool) for v in env["cpu_flags"].values())
+    assert env["torch_threads"] == torch.get_num_threads()
+    assert env["cuda"]["available"] == torch.cuda.is_available()
+    assert env["cuda"]["device_count"] == len(env["cuda"]["devices"])
+    json.dumps(env)  # results files store it as JSON
+
+
+def test_native_bf16_follows_flags() -> None:
+    flags = environment.cpu_flags()
+    assert cpu_has_native_bf16() == (flags["avx512_bf16"] or flags["amx_bf16"])
+
+
+def test_machine_slug_is_filesystem_safe(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RECBENCH_MACHINE", raising=False)
+    assert SAFE.match(machine_slug())
+    env = {
+        "cpu_model": "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz",
+        "cpu_logical_cores": 8,
+        "cuda": {"devices": [{"name": "NVIDIA H100 80GB HBM3"}, {"name": "NVIDIA H100 80GB HBM3"}]},
+    }
+    assert machine_slug(env) == "intel-xeon-platinum-8481c-8c-2xnvidia-h100-80gb-hbm3"
+    amd = {"cpu_model": "AMD EPYC 7B13 64-Core Processor", "cpu_logical_cores": 2, "cuda": {"devices": []}}
+    assert machine_slug(amd) == "amd-epyc-7b13-2c"
+
+
+def test_machine_slug_env_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECBENCH_MACHINE", "my-box")
+    assert machine_slug() == "my-box"
+    monkeypatch.setenv("RECBENCH_MACHINE", "Lab Box/../#3")
+    assert SAFE.match(machine_slug())
+
+
+def test_git_outside_a_repo_is_none(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(environment, "REPO_DIR", tmp_path)
+    env = collect_environment()
+    assert env["git_commit"] is None and env["git_dirty"] is None
+
+
+def test_git_missing_does_not_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_git(*args: object, **kwargs: object) -> None:
+        raise FileNotFoundError("git")
+
+    monkeypatch.setattr(environment.subprocess, "run", no_git)
+    assert environment.git_state() == {"git_commit": None, "git_dirty": None}
