@@ -192,7 +192,12 @@ def _load_model(scenario: Scenario, dtype: torch.dtype, device: torch.device) ->
 
 def _train_tokenizer(interactions: Interactions, arch: Architecture) -> Any:
     catalogue = interactions.catalogue
-    texts = [*catalogue.titles, *(g for genres in catalogue.genres for g in genres), *TEMPLATE_TEXTS, *LETTERS]
+    texts = [
+        *catalogue.titles,
+        *(g for genres in catalogue.genres for g in genres),
+        *TEMPLATE_TEXTS,
+        *LETTERS,
+    ]
     return train_catalogue_tokenizer(texts, vocab_size=min(CATALOGUE_VOCAB, arch.vocab_size))
 
 
@@ -250,7 +255,12 @@ def _assemble(
         "created_at": datetime.now(timezone.utc).isoformat(),
         "scenario": scenario.model_dump(mode="json"),
         "scenario_file": str(point.source_file),
-        "point": {"index": point.index, "key": point.key, "values": point.values, "spec_hash": point.spec_hash},
+        "point": {
+            "index": point.index,
+            "key": point.key,
+            "values": point.values,
+            "spec_hash": point.spec_hash,
+        },
         "machine": environment["machine_slug"],
         "environment": environment,
         "model": model_info,
@@ -274,7 +284,11 @@ def _assemble(
             "analytic_estimate": memory_estimate(arch, calibration.forwards, dtype=dtype),
         },
         "flops": {
-            "counted": {"method": flop_result.method, "unit": flop_result.unit, "per_batch": flop_result.per_stage},
+            "counted": {
+                "method": flop_result.method,
+                "unit": flop_result.unit,
+                "per_batch": flop_result.per_stage,
+            },
             "calibration_batch": _shape_summary(calibration),
         },
         "peak": {"gemm": asdict(gemm_peak)},

@@ -194,11 +194,7 @@ def test_dispatcher_synthetic_and_errors(tmp_path) -> None:
             dataset="netflix", path=tmp_path, items_path=None, n_users=5, n_items=5, max_history=5, seed=0
         )
     with pytest.raises(InputError, match="needs a path"):
-        load_interactions(
-            dataset="movielens", path=None, items_path=None, n_users=5, n_items=5, max_history=5, seed=0
-        )
+        load_interactions(dataset="movielens", path=None, items_path=None, n_users=5, n_items=5, max_history=5, seed=0)
     missing = tmp_path / "nowhere"
     with pytest.raises(InputError, match="nowhere"):
-        load_interactions(
-            dataset="amazon", path=missing, items_path=None, n_users=5, n_items=5, max_history=5, seed=0
-        )
+        load_interactions(dataset="amazon", path=missing, items_path=None, n_users=5, n_items=5, max_history=5, seed=0)

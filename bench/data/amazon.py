@@ -25,9 +25,7 @@ _RATINGS = [
 _ASIN = re.compile(r'"parent_asin"\s*:\s*"([^"\\]*)"')
 
 
-def read_amazon(
-    path: Path, *, max_users: int | None, max_history: int, items_path: Path | None = None
-) -> Interactions:
+def read_amazon(path: Path, *, max_users: int | None, max_history: int, items_path: Path | None = None) -> Interactions:
     """Read an Amazon Reviews 2023 CSV ``user_id,parent_asin,rating,timestamp`` (milliseconds).
 
     Same preprocessing as MovieLens: timestamp order (ties keep file order), users with fewer than

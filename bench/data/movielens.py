@@ -273,8 +273,7 @@ def _read_ratings_dat(path: Path) -> pd.DataFrame:
         for line, fields in _dat_lines(text):
             if len(fields) != len(names):
                 raise InputError(
-                    f"{path}: line {line}: expected {len(names)} fields "
-                    f"'{'::'.join(names)}', got {len(fields)}"
+                    f"{path}: line {line}: expected {len(names)} fields '{'::'.join(names)}', got {len(fields)}"
                 )
             for column, value in zip(_DAT_RATINGS, fields, strict=True):
                 check_value(path, line, column, value.strip())
@@ -295,9 +294,7 @@ def _read_movies_dat(path: Path) -> dict[int, tuple[str, list[str]]]:
     movies: dict[int, tuple[str, list[str]]] = {}
     for line, fields in _dat_lines(read_text(path, "latin-1")):
         if len(fields) < 3:
-            raise InputError(
-                f"{path}: line {line}: expected 3 fields 'MovieID::Title::Genres', got {len(fields)}"
-            )
+            raise InputError(f"{path}: line {line}: expected 3 fields 'MovieID::Title::Genres', got {len(fields)}")
         # A title could itself hold "::"; the id is first and the genres last, so rejoin the middle.
         movie_id, title, genres = fields[0].strip(), "::".join(fields[1:-1]).strip(), fields[-1].strip()
         check_value(path, line, Column("MovieID", "int"), movie_id)

@@ -76,9 +76,7 @@ def _contains(haystack: str, needle: str) -> bool:
 
 def _positive_number(value: Any) -> bool:
     # bool is an int subclass; `fp32: yes` is a typo, not a figure.
-    return (
-        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
-    )
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
 def _string_list(value: Any, allow_empty: bool) -> bool:
@@ -178,9 +176,7 @@ def match_device(device_name: str, path: Path | str | None = None) -> DeviceSpec
     return None if best is None else best[1]
 
 
-def lookup_device_peak(
-    device_name: str, dtype: torch.dtype, path: Path | str | None = None
-) -> DevicePeak | None:
+def lookup_device_peak(device_name: str, dtype: torch.dtype, path: Path | str | None = None) -> DevicePeak | None:
     """Vendor dense peak for `device_name` (as torch.cuda.get_device_name() spells it) and `dtype`.
 
     None when the device is not listed or has no figure for that dtype (e.g. bf16 on a T4).

@@ -100,9 +100,7 @@ def measure_gemm_peak(
     )
 
 
-def gemm_cache_path(
-    device: torch.device | str, dtype: torch.dtype, cache_dir: Path | str, n: int = 2048
-) -> Path:
+def gemm_cache_path(device: torch.device | str, dtype: torch.dtype, cache_dir: Path | str, n: int = 2048) -> Path:
     """Cache file for this machine and software: any change in the key means a fresh measurement."""
     device = torch.device(device)
     parts = [

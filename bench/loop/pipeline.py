@@ -117,10 +117,7 @@ class RecommendationLoop:
         with stage(END_TO_END):
             with stage("preprocess"):
                 batch = prepare_batch(self.state, users, n_items=n_items)
-                history = [
-                    row[mask].tolist()
-                    for row, mask in zip(batch.recent_items, batch.recent_mask, strict=True)
-                ]
+                history = [row[mask].tolist() for row, mask in zip(batch.recent_items, batch.recent_mask, strict=True)]
             with stage("interest"):
                 interest = user_interest(batch, self.item_embeddings)
             with stage("candidates"):
@@ -131,9 +128,7 @@ class RecommendationLoop:
                 scored: ScoreOutput = self.scorer.score(history, candidates, stage)
             with stage("rank_feedback"):
                 outcome = rank(candidates, scored.scores, batch.held_out, self.workload.top_n)
-                apply_feedback(
-                    self.state, batch, outcome, self.item_embeddings, self.workload.feedback_learning_rate
-                )
+                apply_feedback(self.state, batch, outcome, self.item_embeddings, self.workload.feedback_learning_rate)
                 hits = int(outcome.hits.sum())
         dim = self.item_embeddings.shape[1]
         return BatchRecord(

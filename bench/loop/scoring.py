@@ -14,6 +14,7 @@ for exactly the work that was done (bench.models.analytic).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -42,6 +43,9 @@ class Scorer:
         self.prompts = prompts
         self.pad_id = pad_id
         self.device = device
+        # transformers 5.x renamed the forward's `past_key_values` argument to `cache`; accept both.
+        forward_args = inspect.signature(model.forward).parameters
+        self.cache_arg = "cache" if "cache" in forward_args else "past_key_values"
 
     def score(self, history: list[list[int]], candidates: torch.Tensor, stage: StageContext) -> ScoreOutput:
         raise NotImplementedError
@@ -97,7 +101,7 @@ class LikelihoodScorer(Scorer):
                 input_ids=cont_ids,
                 attention_mask=full_mask,
                 position_ids=positions,
-                past_key_values=cache,
+                **{self.cache_arg: cache},
                 use_cache=True,
             ).logits
         first = prefill.logits[:, -1, :].repeat_interleave(k, dim=0).unsqueeze(1)
@@ -152,7 +156,7 @@ class GenerateScorer(Scorer):
                     input_ids=next_token,
                     attention_mask=mask,
                     position_ids=position,
-                    past_key_values=cache,
+                    **{self.cache_arg: cache},
                     use_cache=True,
                 )
                 next_token = out.logits[:, -1, :].argmax(dim=-1, keepdim=True)

@@ -79,9 +79,7 @@ def architecture_from_config(config: PretrainedConfig) -> Architecture:
     )
 
 
-def build_random_model(
-    arch: Architecture, *, dtype: torch.dtype, device: torch.device, seed: int
-) -> LoadedModel:
+def build_random_model(arch: Architecture, *, dtype: torch.dtype, device: torch.device, seed: int) -> LoadedModel:
     started = time.perf_counter()
     config = hf_config(arch)
     with torch.device("meta"):

@@ -47,7 +47,18 @@ def render_result(result: dict[str, Any], path: Path, console: Console) -> None:
 
 def _latency_table(summary: dict[str, Any]) -> Table:
     table = Table(title="latency per batch (ms) and FLOPs per batch")
-    for column in ("stage", "p50", "p90", "p99", "mean", "stdev", "n", "GFLOP counted", "GFLOP analytic*", "GFLOP/s"):
+    for column in (
+        "stage",
+        "p50",
+        "p90",
+        "p99",
+        "mean",
+        "stdev",
+        "n",
+        "GFLOP counted",
+        "GFLOP analytic*",
+        "GFLOP/s",
+    ):
         table.add_column(column, justify="left" if column == "stage" else "right")
     flops = summary["flops"]["stages"]
     for stage, stats in summary["latency"]["stages"].items():
@@ -64,7 +75,9 @@ def _latency_table(summary: dict[str, Any]) -> Table:
     mfu = llm.get("mfu")
     table.caption = (
         f"* analytic = estimate from the architecture. LLM: {_giga(llm['achieved_flops_per_s'])} GFLOP/s achieved, "
-        f"MFU {mfu * 100:.1f}% " if mfu is not None else "* analytic = estimate from the architecture."
+        f"MFU {mfu * 100:.1f}% "
+        if mfu is not None
+        else "* analytic = estimate from the architecture."
     )
     if mfu is not None:
         table.caption += f"({llm.get('mfu_basis') or 'datasheet peak'})"

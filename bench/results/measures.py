@@ -50,7 +50,10 @@ def throughput(result: dict[str, Any], latency: dict[str, dict[str, float]]) -> 
     }
     if "llm_decode_token" in latency:
         figures["time_to_first_token_s"] = {"value": latency["llm_prefill"]["p50"], "unit": "s (median)"}
-        figures["time_per_output_token_s"] = {"value": latency["llm_decode_token"]["p50"], "unit": "s (median)"}
+        figures["time_per_output_token_s"] = {
+            "value": latency["llm_decode_token"]["p50"],
+            "unit": "s (median)",
+        }
         figures["decode_tokens_per_s"] = {
             "value": batch / latency["llm_decode_token"]["p50"],
             "unit": "generated tokens/s (batch / median time per output token)",

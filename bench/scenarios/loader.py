@@ -58,7 +58,8 @@ def read_raw(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
         cycle = " -> ".join(str(p) for p in (*_chain, path.resolve()))
         raise InputError(f"{path}: extends: cycle ({cycle})")
     if not path.is_file():
-        raise InputError(f"{path}: no such scenario file")
+        where = f"{_chain[-1]}: extends: {path}" if _chain else str(path)
+        raise InputError(f"{where}: no such scenario file")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
@@ -120,25 +121,30 @@ def _submodel(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def load_scenario(path: Path) -> Scenario:
-    """The file's scenario as written (with `sweep` kept), validated."""
-    raw = read_raw(path)
+def _validate(path: Path, raw: dict[str, Any], prefix: str = "") -> Scenario:
     try:
         return Scenario.model_validate(raw)
     except ValidationError as exc:
-        raise InputError(format_validation_error(path, exc)) from None
+        raise InputError(format_validation_error(path, exc, prefix=prefix)) from None
 
 
 def expand_points(path: Path) -> list[ScenarioPoint]:
-    """Validate a scenario file and every point of its sweep grid; nothing is built or run."""
+    """Validate a scenario file and every point of its sweep grid; nothing is built or run.
+
+    With a sweep, only the points are validated: a base value that every point overrides need not be
+    valid on its own.
+    """
     path = Path(path)
-    scenario = load_scenario(path)
-    if not scenario.sweep:
-        return [ScenarioPoint(scenario=scenario, source_file=path, index=0, values={})]
     raw = read_raw(path)
-    sweep = raw.pop("sweep")
+    sweep = raw.pop("sweep", None)
+    if not sweep:
+        return [ScenarioPoint(scenario=_validate(path, raw), source_file=path, index=0, values={})]
+    if not isinstance(sweep, dict):
+        raise InputError(f"{path}: sweep: must map field paths to lists of values")
     for field_path, values in sweep.items():
         _check_sweep_entry(path, field_path, values)
+    if isinstance(raw.get("model"), str):
+        raw["model"] = {"preset": raw["model"]}  # so that a sweep of model.preset has a mapping to set
     points = []
     for index, combo in enumerate(itertools.product(*sweep.values())):
         values = dict(zip(sweep, combo, strict=True))
@@ -146,10 +152,7 @@ def expand_points(path: Path) -> list[ScenarioPoint]:
         for field_path, value in values.items():
             _set_path(point_raw, field_path, value)
         label = ",".join(f"{k}={_compact(v)}" for k, v in values.items())
-        try:
-            resolved = Scenario.model_validate(point_raw)
-        except ValidationError as exc:
-            raise InputError(format_validation_error(path, exc, prefix=f"sweep point {label}: ")) from None
+        resolved = _validate(path, point_raw, prefix=f"sweep point {label}: ")
         points.append(ScenarioPoint(scenario=resolved, source_file=path, index=index, values=values))
     return points
 
@@ -173,7 +176,9 @@ def _set_path(raw: dict[str, Any], field_path: str, value: Any) -> None:
     *parents, leaf = field_path.split(".")
     node = raw
     for part in parents:
-        node = node.setdefault(part, {})
+        if not isinstance(node.get(part), dict):
+            node[part] = {}  # a null or scalar parent: the sweep supplies the sub-field
+        node = node[part]
     node[leaf] = copy.deepcopy(value)
 
 

@@ -14,6 +14,10 @@ def scenario_json_schema() -> dict[str, Any]:
     schema = Scenario.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "recbench scenario"
+    # `model: NAME` is shorthand for `model: {preset: NAME}` (converted before validation).
+    schema["properties"]["model"] = {
+        "anyOf": [{"type": "string", "description": "preset name"}, {"$ref": "#/$defs/ModelSpec"}]
+    }
     # `extends` is resolved before validation, so the model does not list it.
     schema["properties"]["extends"] = {"type": "string", "description": "base scenario file, relative path"}
     return schema

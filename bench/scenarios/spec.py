@@ -125,9 +125,7 @@ class Repetitions(_Strict):
     @model_validator(mode="after")
     def _ordered(self) -> Repetitions:
         if self.max_iterations < self.min_iterations:
-            raise ValueError(
-                f"max_iterations ({self.max_iterations}) is below min_iterations ({self.min_iterations})"
-            )
+            raise ValueError(f"max_iterations ({self.max_iterations}) is below min_iterations ({self.min_iterations})")
         return self
 
 
@@ -161,9 +159,7 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _fits(self) -> Scenario:
-        if self.scoring.mode in ("verbalizer", "generate") and (
-            self.workload.candidates > MAX_VERBALIZER_CANDIDATES
-        ):
+        if self.scoring.mode in ("verbalizer", "generate") and (self.workload.candidates > MAX_VERBALIZER_CANDIDATES):
             raise ValueError(
                 f"workload.candidates ({self.workload.candidates}) exceeds {MAX_VERBALIZER_CANDIDATES}: "
                 f"scoring mode {self.scoring.mode} labels candidates with single letters A..Z"
@@ -173,8 +169,7 @@ class Scenario(_Strict):
             limit = get_preset(self.model.preset).max_position_embeddings
         if limit is not None and self.max_prompt_tokens > limit:
             raise ValueError(
-                f"max_prompt_tokens ({self.max_prompt_tokens}) exceeds the model's "
-                f"max_position_embeddings ({limit})"
+                f"max_prompt_tokens ({self.max_prompt_tokens}) exceeds the model's max_position_embeddings ({limit})"
             )
         return self
 

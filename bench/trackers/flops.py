@@ -11,7 +11,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 
-def _cpu_flash_attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:  # noqa: ANN001
+def _cpu_flash_attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
     """torch's own SDPA formula (Q@K^T and softmax@V, full rectangle), for the CPU flash kernel that
     FlopCounterMode does not map: without it, attention on the CPU counts as 0 FLOPs."""
     return sdpa_flop_count(query_shape, key_shape, value_shape)

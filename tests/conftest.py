@@ -1,0 +1,78 @@
+"""Shared fixtures: tiny scenarios that build in milliseconds and run in a second or two."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from bench.data.synthetic import generate_synthetic
+from bench.data.tokenizer import train_catalogue_tokenizer
+from bench.loop.prompts import LETTERS, TEMPLATE_TEXTS
+from bench.models.architecture import Architecture
+from bench.models.build import build_random_model
+
+TINY_ARCH = {
+    "family": "llama",
+    "hidden_size": 64,
+    "intermediate_size": 128,
+    "num_layers": 2,
+    "num_heads": 4,
+    "num_kv_heads": 2,
+    "vocab_size": 512,
+    "tie_embeddings": True,
+    "max_position_embeddings": 1024,
+}
+
+
+def tiny_scenario_dict(name: str = "tiny", **overrides: object) -> dict:
+    scenario: dict = {
+        "name": name,
+        "model": {"architecture": dict(TINY_ARCH)},
+        "device": "cpu",
+        "batch_size": 2,
+        "max_prompt_tokens": 256,
+        "workload": {"num_users": 16, "num_items": 120, "history_length": 8, "candidates": 6, "top_n": 3},
+        "repetitions": {"warmup": 1, "min_iterations": 3},
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(scenario.get(key), dict) and key != "model":
+            scenario[key] = {**scenario[key], **value}
+        else:
+            scenario[key] = value
+    return scenario
+
+
+@pytest.fixture
+def write_scenario(tmp_path: Path):
+    """Write a scenario dict as YAML and return its path."""
+
+    def write(data: dict, filename: str | None = None) -> Path:
+        path = tmp_path / (filename or f"{data.get('name', 'scenario')}.yaml")
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def tiny_arch() -> Architecture:
+    return Architecture(**TINY_ARCH)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_arch: Architecture):
+    return build_random_model(tiny_arch, dtype=torch.float32, device=torch.device("cpu"), seed=0).model
+
+
+@pytest.fixture(scope="session")
+def tiny_interactions():
+    return generate_synthetic(n_users=16, n_items=120, max_history=30, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_interactions):
+    texts = [*tiny_interactions.catalogue.titles, *TEMPLATE_TEXTS, *LETTERS]
+    return train_catalogue_tokenizer(texts, vocab_size=512)

@@ -1,0 +1,196 @@
+"""`recbench run` end to end through the CLI on tiny scenarios: the result file, sweeps, interruption and
+--resume, errors that keep finished points, and the readers of results (show, DataFrame)."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench import runner, worker
+from bench.cli import main
+from bench.models.build import build_random_model
+from bench.results.frame import load_results_frame
+from bench.scenarios.loader import expand_points
+from tests.conftest import tiny_scenario_dict
+
+
+def run_cli(*args: str) -> int:
+    return main(["run", *args, "--no-progress"])
+
+
+def result_files(results_dir: Path) -> list[Path]:
+    return sorted(p for p in results_dir.rglob("*.json") if "calibration" not in p.parts)
+
+
+def test_run_writes_a_complete_versioned_result(tmp_path, write_scenario, capsys):
+    scenario = write_scenario(tiny_scenario_dict())
+    assert run_cli(str(scenario), "--results-dir", str(tmp_path / "results")) == 0
+    [path] = result_files(tmp_path / "results")
+    assert str(path) in capsys.readouterr().out
+    result = json.loads(path.read_text())
+
+    assert result["schema_version"] == 1
+    assert result["scenario"]["name"] == "tiny" and result["scenario"]["batch_size"] == 2
+    assert path.parent.name == result["machine"]
+    env = result["environment"]
+    for key in (
+        "cpu_model",
+        "cpu_logical_cores",
+        "ram_total_bytes",
+        "torch_version",
+        "transformers_version",
+        "torch_threads",
+        "git_commit",
+        "cuda",
+    ):
+        assert key in env
+    samples = result["latency"]["samples"]
+    assert result["latency"]["iterations"] == 3
+    for stage in (
+        "preprocess",
+        "interest",
+        "candidates",
+        "scoring",
+        "rank_feedback",
+        "end_to_end",
+        "llm_forward",
+    ):
+        assert len(samples[stage]) == 3 and min(samples[stage]) > 0
+    stats = result["summary"]["latency"]["stages"]["end_to_end"]
+    assert stats["p50"] == pytest.approx(sorted(samples["end_to_end"])[1])
+    flops = result["summary"]["flops"]["stages"]["scoring"]
+    assert flops["counted_flops"] == flops["analytic_flops_estimate"] > 0
+    assert result["summary"]["flops"]["llm"]["mfu"] > 0
+    assert result["memory"]["measured"]["rss_peak"] >= result["memory"]["measured"]["rss_baseline"] > 0
+    assert result["memory"]["analytic_estimate"]["weights_bytes"] > 0
+    assert result["summary"]["throughput"]["requests_per_s"]["unit"] == "requests/s"
+    assert result["model"]["weights"] == "random" and result["quality"]["chance_level"] is True
+    assert "chance-level" in result["quality"]["note"]
+    assert result["peak"]["gemm"]["flops_per_s"] > 0
+
+
+def test_show_and_dataframe_read_results(tmp_path, write_scenario, capsys):
+    run_cli(str(write_scenario(tiny_scenario_dict())), "--results-dir", str(tmp_path / "r"))
+    capsys.readouterr()
+    assert main(["show", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "end_to_end" in out and "requests/s" in out and "peak RSS" in out
+    frame = load_results_frame(tmp_path / "r")
+    assert len(frame) == 1
+    assert frame.loc[0, "scenario"] == "tiny"
+    assert frame.loc[0, "latency.end_to_end.p50_s"] > 0
+    assert frame.loc[0, "throughput.requests_per_s"] > 0
+
+
+def test_interrupted_sweep_keeps_finished_points_and_resume_skips_them(tmp_path, write_scenario, monkeypatch, capsys):
+    scenario = write_scenario(tiny_scenario_dict(name="sweep", sweep={"batch_size": [1, 2, 3]}))
+    results = tmp_path / "results"
+    real_run_point = runner.run_point
+    calls = {"n": 0}
+
+    def interrupt_second(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_run_point(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_point", interrupt_second)
+    assert run_cli(str(scenario), "--results-dir", str(results)) == 130
+    assert "--resume" in capsys.readouterr().err
+    assert len(result_files(results)) == 1
+
+    monkeypatch.setattr(runner, "run_point", real_run_point)
+    assert run_cli(str(scenario), "--results-dir", str(results), "--resume") == 0
+    out = capsys.readouterr().out
+    assert "skipped (already measured, --resume): sweep [batch_size=1]" in out
+    files = result_files(results)
+    assert len(files) == 3
+    keys = sorted(json.loads(p.read_text())["point"]["key"] for p in files)
+    assert keys == ["batch_size=1", "batch_size=2", "batch_size=3"]
+
+
+def test_a_point_failing_at_run_time_keeps_earlier_results(tmp_path, write_scenario, capsys):
+    # The prompt budget is only known to be too small once titles are tokenized: point 2 fails mid-sweep.
+    scenario = write_scenario(tiny_scenario_dict(name="budget", sweep={"max_prompt_tokens": [256, 16]}))
+    assert run_cli(str(scenario), "--results-dir", str(tmp_path / "r")) == 2
+    err = capsys.readouterr().err
+    assert "max_prompt_tokens" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert len(result_files(tmp_path / "r")) == 1
+
+
+@pytest.mark.parametrize("mode", ["likelihood", "generate"])
+def test_other_scoring_modes_run_end_to_end(tmp_path, write_scenario, mode):
+    scenario = write_scenario(tiny_scenario_dict(name=mode, scoring={"mode": mode, "new_tokens": 3}))
+    assert run_cli(str(scenario), "--results-dir", str(tmp_path)) == 0
+    [path] = result_files(tmp_path)
+    result = json.loads(path.read_text())
+    summary = result["summary"]
+    assert (
+        summary["flops"]["stages"]["scoring"]["counted_flops"]
+        == summary["flops"]["stages"]["scoring"]["analytic_flops_estimate"]
+    )
+    if mode == "likelihood":
+        assert summary["flops"]["likelihood_prompt_sharing"]["saving_factor"] > 1
+    else:
+        assert len(result["latency"]["samples"]["llm_decode_token"]) == 3 * 2
+        assert summary["throughput"]["decode_tokens_per_s"]["unit"].startswith("generated tokens/s")
+        assert result["work"]["generated_tokens"] == 3 * 2 * 3
+
+
+def test_local_checkpoint_runs_with_its_own_tokenizer(tmp_path, write_scenario, tiny_arch, tiny_tokenizer):
+    model = build_random_model(tiny_arch, dtype=torch.float32, device=torch.device("cpu"), seed=0).model
+    model.save_pretrained(tmp_path / "ckpt")
+    tiny_tokenizer.save_pretrained(tmp_path / "ckpt")
+    scenario = write_scenario(tiny_scenario_dict(name="ckpt", model={"path": str(tmp_path / "ckpt")}))
+    assert run_cli(str(scenario), "--results-dir", str(tmp_path / "r")) == 0
+    [path] = result_files(tmp_path / "r")
+    result = json.loads(path.read_text())
+    assert result["model"]["weights"] == "loaded"
+    assert result["quality"]["chance_level"] is False
+    assert "train_tokenizer" not in result["setup"]["seconds"]
+
+
+def test_movielens_files_run_end_to_end(tmp_path, write_scenario):
+    data = tmp_path / "ml"
+    data.mkdir()
+    ratings, movies = [], []
+    for movie in range(1, 41):
+        movies.append(f"{movie}::Movie number {movie} ({1950 + movie})::Drama|Comedy")
+    for user in range(1, 9):
+        for step, movie in enumerate(range(user, user + 12)):
+            ratings.append(f"{user}::{movie}::{1 + (movie % 5)}::{1000 + step}")
+    (data / "ratings.dat").write_text("\n".join(ratings) + "\n", encoding="latin-1")
+    (data / "movies.dat").write_text("\n".join(movies) + "\n", encoding="latin-1")
+    workload = {"dataset": "movielens", "path": str(data), "num_users": 8, "candidates": 5, "top_n": 2}
+    scenario = write_scenario(tiny_scenario_dict(name="ml", workload=workload))
+    assert run_cli(str(scenario), "--results-dir", str(tmp_path / "r")) == 0
+    [path] = result_files(tmp_path / "r")
+    result = json.loads(path.read_text())
+    assert result["workload"]["source"] == "movielens" and result["workload"]["users"] == 8
+
+
+def test_bf16_on_a_cpu_without_native_support_warns_with_the_slowdown(monkeypatch, write_scenario):
+    monkeypatch.setattr(worker, "cpu_has_native_bf16", lambda: False)
+    [point] = expand_points(write_scenario(tiny_scenario_dict(dtype="bfloat16")))
+    dtype, notes = worker.resolve_dtype(point.scenario)
+    assert dtype == "bfloat16"
+    assert len(notes) == 1 and "~10x slower than float32" in notes[0]
+    [auto_point] = expand_points(write_scenario(tiny_scenario_dict(name="auto", dtype="auto")))
+    assert worker.resolve_dtype(auto_point.scenario) == ("float32", [])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_quickstart_runs_on_cuda(tmp_path, write_scenario):
+    scenario = write_scenario(tiny_scenario_dict(name="cuda", device="cuda"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert run_cli(str(scenario), "--results-dir", str(tmp_path)) == 0
+    [path] = result_files(tmp_path)
+    result = json.loads(path.read_text())
+    assert result["latency"]["method"] == "cuda_event"
+    assert result["memory"]["measured"]["cuda_peak_allocated"] > 0
