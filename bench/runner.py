@@ -75,7 +75,11 @@ def run_scenarios(
             def report(done: int, target: int, task: int = iterations_task) -> None:
                 progress.update(task, completed=min(done, target))
 
-            result = run_point(point, gemm_peak_dir=results_dir / machine / "calibration", progress=report)
+            try:
+                result = run_point(point, gemm_peak_dir=results_dir / machine / "calibration", progress=report)
+            except InputError as exc:  # found only once data or model exist: name the file and point
+                where = f"sweep point {point.key}: " if point.values else ""
+                raise InputError(f"{point.source_file}: {where}{exc}") from None
             path = write_result(result, results_dir, machine)
             summary.written.append(path)
             if on_written:

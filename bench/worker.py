@@ -297,7 +297,7 @@ def _assemble(
         "warnings": notes,
         "wall_time_s": wall_s,
     }
-    result.update(derive_measures(result, arch=arch, calibration=calibration))
+    result.update(derive_measures(result, arch=arch, calibration=calibration, records=records))
     return result
 
 

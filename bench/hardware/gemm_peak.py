@@ -7,9 +7,7 @@ fairer denominator for utilisation; so we time square matmuls ourselves and keep
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ from pathlib import Path
 import torch
 
 from bench.hardware.environment import machine_slug
+from bench.results.store import atomic_write_json
 
 _CUDA_WARMUP = 3  # cuBLAS handle creation and heuristic selection happen on the first calls
 _CPU_WARMUP = 1  # spins up the intra-op thread pool and packs oneDNN/MKL kernels
@@ -124,12 +123,8 @@ def _read_cache(path: Path) -> GemmPeak | None:
 
 
 def _write_cache(path: Path, peak: GemmPeak) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write-then-rename so a concurrent reader never sees a half-written file.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(asdict(peak), fh, indent=2)
-    os.replace(tmp, path)
+    # Atomic, so a concurrent reader never sees a half-written file; a newer measurement replaces the old.
+    atomic_write_json(path, asdict(peak), overwrite=True)
 
 
 def cached_gemm_peak(

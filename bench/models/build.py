@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -84,19 +85,21 @@ def build_random_model(arch: Architecture, *, dtype: torch.dtype, device: torch.
     config = hf_config(arch)
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)
-    generator = torch.Generator(device=device).manual_seed(seed)
-    _materialize_parameters(model, dtype=dtype, device=device, generator=generator)
+    _materialize_parameters(model, dtype=dtype, device=device, seed=seed)
     _rebuild_rotary_embeddings(model, device=device)
     _prepare_for_inference(model)
     return LoadedModel(model, arch, "random", None, time.perf_counter() - started)
 
 
-def _materialize_parameters(
-    model: torch.nn.Module, *, dtype: torch.dtype, device: torch.device, generator: torch.Generator
-) -> None:
-    """Replace each meta parameter by a real one; tied parameters stay one tensor."""
+def _materialize_parameters(model: torch.nn.Module, *, dtype: torch.dtype, device: torch.device, seed: int) -> None:
+    """Replace each meta parameter by a real one; tied parameters stay one tensor.
+
+    The CPU random generator is serial, and first-touch page faults dominate a 2 GB allocation, so the
+    matrices are filled on one thread per core, each with its own generator seeded from (seed, index):
+    deterministic whatever the thread timing.
+    """
     replaced: dict[int, torch.nn.Parameter] = {}
-    bound = _INIT_STD * math.sqrt(3.0)  # uniform(-b, b) has std b / sqrt(3)
+    to_fill: list[torch.Tensor] = []
     for module in model.modules():
         for name, param in list(module.named_parameters(recurse=False)):
             if id(param) not in replaced:
@@ -106,9 +109,16 @@ def _materialize_parameters(
                 elif param.dim() == 1:  # RMSNorm scales
                     data.fill_(1.0)
                 else:
-                    data.uniform_(-bound, bound, generator=generator)
+                    to_fill.append(data)
                 replaced[id(param)] = torch.nn.Parameter(data, requires_grad=False)
             setattr(module, name, replaced[id(param)])
+    with ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads())) as pool:
+        list(pool.map(lambda job: _fill_uniform(job[1], seed * 100_003 + job[0]), enumerate(to_fill)))
+
+
+def _fill_uniform(data: torch.Tensor, seed: int) -> None:
+    bound = _INIT_STD * math.sqrt(3.0)  # uniform(-b, b) has std b / sqrt(3)
+    data.uniform_(-bound, bound, generator=torch.Generator(device=data.device).manual_seed(seed))
 
 
 def _rebuild_rotary_embeddings(model: torch.nn.Module, *, device: torch.device) -> None:

@@ -69,6 +69,7 @@ def _latency_table(summary: dict[str, Any]) -> Table:
             str(stats["n"]),
             _giga(f.get("counted_flops")),
             _giga(f.get("analytic_flops_estimate")),
+            _giga(f.get("timed_batches_flops_mean")),
             _giga(f.get("achieved_flops_per_s")),
         )
     llm = summary["flops"]["llm"]

@@ -1,0 +1,121 @@
+"""Speed bars the harness must meet on a 2-core machine (run with `make bench`; not in the default suite).
+
+Each test prints the figures it measured, so `make bench` output can be quoted: pytest -s shows them.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from bench.models.build import build_random_model
+from bench.models.presets import get_preset
+from bench.trackers.latency import LatencyTracker
+
+pytestmark = pytest.mark.benchmark_run
+REPO = Path(__file__).resolve().parents[2]
+CPU = torch.device("cpu")
+
+
+def run_recbench(scenario: Path, results: Path) -> tuple[float, dict]:
+    """Run a scenario in a fresh process, as a user would; returns (wall seconds, result)."""
+    started = time.perf_counter()
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.cli", "run", str(scenario), "--results-dir", str(results), "--no-progress"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
+    wall = time.perf_counter() - started
+    written = [line.removeprefix("wrote ") for line in completed.stdout.splitlines() if line.startswith("wrote ")]
+    return wall, json.loads(Path(written[-1]).read_text())
+
+
+def test_qwen_half_billion_builds_in_under_3_s():
+    timings = []
+    for seed in range(3):
+        gc.collect()
+        started = time.perf_counter()
+        model = build_random_model(get_preset("qwen2.5-0.5b"), dtype=torch.float32, device=CPU, seed=seed)
+        timings.append(time.perf_counter() - started)
+        del model
+    print(f"\nqwen2.5-0.5b random build: {[round(t, 2) for t in timings]} s, median {statistics.median(timings):.2f} s")
+    assert statistics.median(timings) < 3.0
+
+
+def test_stage_timing_costs_under_2_percent_of_a_forward():
+    model = build_random_model(get_preset("tiny-llama"), dtype=torch.float32, device=CPU, seed=0).model
+    ids = torch.randint(0, 8000, (4, 512))
+    bare, tracked = [], []
+    tracker = LatencyTracker(CPU)
+    with torch.inference_mode():
+        model(input_ids=ids, logits_to_keep=1)
+        for _ in range(15):  # interleaved, so drift in machine load hits both alike
+            started = time.perf_counter()
+            model(input_ids=ids, logits_to_keep=1)
+            bare.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            with tracker.stage("llm_forward"):
+                model(input_ids=ids, logits_to_keep=1)
+            tracked.append(time.perf_counter() - started)
+    empty = []
+    for _ in range(2000):
+        started = time.perf_counter()
+        with tracker.stage("empty"):
+            pass
+        empty.append(time.perf_counter() - started)
+    forward = statistics.median(bare)
+    per_call = statistics.median(empty)
+    difference = (statistics.median(tracked) - forward) / forward
+    print(
+        f"\nforward median {forward * 1e3:.1f} ms bare, {statistics.median(tracked) * 1e3:.1f} ms tracked "
+        f"({difference * 100:+.2f}%, noise); stage enter+exit {per_call * 1e6:.2f} us = "
+        f"{per_call / forward * 100:.4f}% of a forward"
+    )
+    assert per_call / forward < 0.02
+
+
+def test_harness_overhead_of_the_quickstart_is_under_30_s(tmp_path):
+    wall, result = run_recbench(REPO / "scenarios" / "quickstart.yaml", tmp_path)
+    timed = sum(result["latency"]["samples"]["end_to_end"])
+    print(f"\nquickstart: wall {wall:.1f} s, timed stage work {timed:.1f} s, harness {wall - timed:.1f} s")
+    assert wall - timed < 30
+
+
+def test_qwen_scoring_reaches_70_percent_of_the_gemm_peak(tmp_path):
+    scenario = yaml.safe_load((REPO / "scenarios" / "cpu-qwen2.5-0.5b.yaml").read_text())
+    scenario["workload"]["history_length"] = 50  # fills prompts past 512 tokens
+    scenario["name"] = "qwen-mfu"
+    path = tmp_path / "qwen-mfu.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    _, result = run_recbench(path, tmp_path / "results")
+    llm = result["summary"]["flops"]["llm"]
+    print(
+        f"\nqwen2.5-0.5b fp32, prompts {result['work']['prompt_tokens_mean']:.0f} tokens (mean): "
+        f"{llm['achieved_flops_per_s'] / 1e9:.0f} GFLOP/s achieved vs GEMM peak "
+        f"{llm['measured_gemm_peak_flops_per_s'] / 1e9:.0f} GFLOP/s = {llm['fraction_of_measured_gemm_peak']:.0%}"
+    )
+    assert result["work"]["prompt_tokens_mean"] >= 512
+    assert llm["fraction_of_measured_gemm_peak"] >= 0.70
+
+
+def test_likelihood_prompt_sharing_saves_5x_flops(tmp_path):
+    _, result = run_recbench(REPO / "scenarios" / "cpu-qwen2.5-0.5b-likelihood.yaml", tmp_path)
+    sharing = result["summary"]["flops"]["likelihood_prompt_sharing"]
+    counted = result["summary"]["flops"]["stages"]["scoring"]["counted_flops"]
+    print(
+        f"\nlikelihood, {sharing['candidates_per_request']} candidates: shared prompt {counted / 1e9:.0f} GFLOP "
+        f"counted ({sharing['shared_prompt_flops_estimate'] / 1e9:.0f} analytic) vs recompute "
+        f"{sharing['recompute_prompt_flops_estimate'] / 1e9:.0f} GFLOP analytic: {sharing['saving_factor']:.1f}x"
+    )
+    assert sharing["saving_factor"] >= 5
