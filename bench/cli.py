@@ -71,7 +71,10 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
     text = json.dumps(scenario_json_schema(), indent=2) + "\n"
     if args.output:
-        args.output.write_text(text)
+        try:
+            args.output.write_text(text)
+        except OSError as exc:
+            raise InputError(f"--output: {args.output}: cannot write ({exc.strerror})") from None
         print(f"wrote {args.output}")
     else:
         sys.stdout.write(text)

@@ -4,15 +4,19 @@ self-contained job (bench.worker.run_point) and write its result as soon as it c
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench.errors import InputError
-from bench.hardware.environment import machine_slug
+from bench.hardware.environment import cpu_model, machine_slug
+from bench.hardware.tiers import Tier, load_tiers, tier_for_machine
 from bench.results.store import completed_spec_hashes, write_result
 from bench.scenarios.loader import ScenarioPoint, expand_points
 from bench.worker import check_runnable, run_point
@@ -35,9 +39,8 @@ def plan_points(paths: list[Path]) -> list[ScenarioPoint]:
         try:
             file_points = expand_points(path)
             for point in file_points:
-                prefix = f"sweep point {point.key}: " if point.values else ""
                 try:
-                    check_runnable(point.scenario, field_prefix=prefix)
+                    check_runnable(point.scenario, field_prefix=point.where)
                 except InputError as exc:
                     raise InputError(f"{path}: {exc}") from None
             points.extend(file_points)
@@ -48,17 +51,36 @@ def plan_points(paths: list[Path]) -> list[ScenarioPoint]:
     return points
 
 
+def machine_tier(device: str, tiers: dict[str, Tier], override: str | None = None) -> Tier | None:
+    """The catalogue tier this machine is, for a scenario's device (override: a tier name)."""
+    if override:
+        if override not in tiers:
+            raise InputError(f"--tier: unknown tier {override!r}; known tiers: {', '.join(tiers)}")
+        return tiers[override]
+    if device.startswith("cuda"):
+        index = int(device.split(":")[1]) if ":" in device else 0
+        name = torch.cuda.get_device_name(index)
+    else:
+        name = cpu_model()
+    cores = psutil.cpu_count(logical=True) or 1
+    return tier_for_machine(device=device, device_name=name, logical_cores=cores, tiers=tiers)
+
+
 def run_scenarios(
     paths: list[Path],
     *,
     results_dir: Path = DEFAULT_RESULTS_DIR,
     resume: bool = False,
+    tier: str | None = None,
+    tiers_files: Sequence[Path] = (),
     show_progress: bool = True,
     console: Console | None = None,
     on_written: Callable[[Path], None] | None = None,
 ) -> RunSummary:
     """Run every point of every file; each result is on disk before the next point starts."""
     points = plan_points(paths)
+    _check_writable(results_dir)
+    catalogue = load_tiers(tiers_files)
     machine = machine_slug()
     summary = RunSummary()
     console = console or Console(stderr=True)
@@ -76,10 +98,19 @@ def run_scenarios(
                 progress.update(task, completed=min(done, target))
 
             try:
-                result = run_point(point, gemm_peak_dir=results_dir / machine / "calibration", progress=report)
+                result = run_point(
+                    point,
+                    gemm_peak_dir=results_dir / machine / "calibration",
+                    progress=report,
+                    tier=machine_tier(point.scenario.device, catalogue, tier),
+                )
             except InputError as exc:  # found only once data or model exist: name the file and point
-                where = f"sweep point {point.key}: " if point.values else ""
-                raise InputError(f"{point.source_file}: {where}{exc}") from None
+                raise InputError(f"{point.source_file}: {point.where}{exc}") from None
+            except (MemoryError, torch.OutOfMemoryError):
+                raise InputError(
+                    f"{point.source_file}: {point.where}out of memory on {point.scenario.device}: lower "
+                    "batch_size, max_prompt_tokens or workload.candidates (results written so far are kept)"
+                ) from None
             path = write_result(result, results_dir, machine)
             summary.written.append(path)
             if on_written:
@@ -89,6 +120,16 @@ def run_scenarios(
             del result
             gc.collect()  # release the point's model before the next one is built
     return summary
+
+
+def _check_writable(results_dir: Path) -> None:
+    """Fail before measuring anything, not after the first point, when results cannot be stored."""
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--results-dir: {results_dir}: cannot create folder ({exc.strerror})") from None
+    if not os.access(results_dir, os.W_OK):
+        raise InputError(f"--results-dir: {results_dir}: folder is not writable")
 
 
 def _progress(console: Console, enabled: bool) -> Progress:

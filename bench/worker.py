@@ -25,8 +25,11 @@ from bench.data.interactions import Interactions
 from bench.data.tokenizer import train_catalogue_tokenizer
 from bench.errors import InputError
 from bench.hardware.environment import collect_environment, cpu_has_native_bf16
+from bench.hardware.gemm_peak import GemmPeak, cached_gemm_peak
+from bench.hardware.tiers import Tier
 from bench.loop.pipeline import STAGES, BatchRecord, RecommendationLoop
 from bench.loop.prompts import LETTERS, TEMPLATE_TEXTS
+from bench.loop.ranking import chance_hit_rate, chance_ndcg
 from bench.models.analytic import DTYPE_BYTES, memory_estimate, total_params, weights_bytes
 from bench.models.architecture import Architecture
 from bench.models.build import LoadedModel, build_random_model, load_checkpoint
@@ -35,15 +38,18 @@ from bench.results.measures import derive_measures
 from bench.results.store import SCHEMA_VERSION
 from bench.scenarios.loader import ScenarioPoint
 from bench.scenarios.spec import Scenario
-from bench.trackers.flops import FlopTracker
-from bench.trackers.latency import LatencyTracker
-from bench.trackers.memory import MemoryTracker
+from bench.trackers.energy import EnergyResult, EnergyTracker, co2_grams
+from bench.trackers.flops import FlopResult, FlopTracker
+from bench.trackers.latency import LatencyResult, LatencyTracker
+from bench.trackers.memory import MemoryResult, MemoryTracker
 
 CPU_DTYPES_FILE = Path(__file__).parent / "hardware" / "cpu_dtypes.yaml"
 TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 # Our own BPE is trained with at most this many tokens (the model's vocabulary caps it further).
 CATALOGUE_VOCAB = 8192
 FULL_HISTORY_CAP = 200
+CPU_GEMM_SIDE, GPU_GEMM_SIDE = 2048, 8192
+DEFAULT_THREADS = torch.get_num_threads()  # torch's choice for this machine, before any scenario sets one
 
 ProgressCallback = Callable[[int, int], None]  # (measured iterations so far, target iterations)
 
@@ -51,7 +57,7 @@ ProgressCallback = Callable[[int, int], None]  # (measured iterations so far, ta
 def resolve_dtype(scenario: Scenario) -> tuple[str, list[str]]:
     """The dtype a point runs in, and warnings about it. `auto` is float32 on a CPU, bfloat16 on CUDA."""
     on_cpu = scenario.device == "cpu"
-    dtype = scenario.dtype if scenario.dtype != "auto" else ("float32" if on_cpu else "bfloat16")
+    dtype = scenario.dtype if scenario.dtype != "auto" else _auto_dtype(on_cpu)
     notes: list[str] = []
     if on_cpu and dtype != "float32" and not cpu_has_native_bf16():
         slowdown = _cpu_dtype_slowdowns()[dtype]
@@ -61,6 +67,12 @@ def resolve_dtype(scenario: Scenario) -> tuple[str, list[str]]:
             f"{slowdown['source']}); use dtype float32 or auto on this machine"
         )
     return dtype, notes
+
+
+def _auto_dtype(on_cpu: bool) -> str:
+    if on_cpu:
+        return "float32"
+    return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
 
 
 @cache
@@ -91,6 +103,7 @@ def check_runnable(scenario: Scenario, *, field_prefix: str = "") -> None:
     else:
         capacity = psutil.virtual_memory().total
         where = "this machine's RAM"
+    _check_input_paths(scenario, field_prefix)
     arch = declared_architecture(scenario)
     dtype, _ = resolve_dtype(scenario)
     if arch is not None and weights_bytes(arch, dtype=dtype) > capacity:
@@ -101,8 +114,33 @@ def check_runnable(scenario: Scenario, *, field_prefix: str = "") -> None:
         )
 
 
-def run_point(point: ScenarioPoint, *, gemm_peak_dir: Path, progress: ProgressCallback | None = None) -> dict:
-    """Measure one point; returns the result dict (see results/README.md for its layout)."""
+def _check_input_paths(scenario: Scenario, field_prefix: str) -> None:
+    """Data and checkpoint paths exist and have the right kind, before any point runs."""
+    workload = scenario.workload
+    expected = [
+        ("workload.path", workload.path, workload.dataset == "movielens"),
+        ("workload.items_path", workload.items_path, False),
+        ("model.path", scenario.model.path, True),
+    ]
+    for field, path, is_folder in expected:
+        if path is None:
+            continue
+        if is_folder and not path.is_dir():
+            raise InputError(f"{field_prefix}{field}: {path}: no such folder")
+        if not is_folder and not path.is_file():
+            raise InputError(f"{field_prefix}{field}: {path}: no such file")
+
+
+def run_point(
+    point: ScenarioPoint,
+    *,
+    gemm_peak_dir: Path,
+    progress: ProgressCallback | None = None,
+    tier: Tier | None = None,
+) -> dict:
+    """Measure one point; returns the result dict (see results/README.md for its layout). `tier` is the
+    catalogue entry this machine corresponds to: its TDP drives the modelled energy where no energy counter
+    exists."""
     scenario = point.scenario
     check_runnable(scenario)
     started = time.perf_counter()
@@ -110,12 +148,14 @@ def run_point(point: ScenarioPoint, *, gemm_peak_dir: Path, progress: ProgressCa
     for note in notes:
         warnings.warn(note, stacklevel=2)
     device = torch.device(scenario.device)
-    if scenario.threads:
-        torch.set_num_threads(scenario.threads)
+    # Always set: a previous point's `threads` must not carry over to this one.
+    torch.set_num_threads(scenario.threads or DEFAULT_THREADS)
     torch.manual_seed(scenario.seed)
     setup: dict[str, float] = {}
 
-    with MemoryTracker(device) as memory:
+    # Two memory windows: loading (data, model, tokenizer) and serving (warm-up and timed batches), so the
+    # serving peak is not hidden by a large dataset or a checkpoint being read.
+    with MemoryTracker(device) as setup_memory:
         interactions = _timed(setup, "load_data", lambda: _load_data(scenario))
         loaded = _timed(setup, "build_model", lambda: _load_model(scenario, TORCH_DTYPES[dtype_name], device))
         tokenizer = loaded.tokenizer or _timed(
@@ -124,18 +164,20 @@ def run_point(point: ScenarioPoint, *, gemm_peak_dir: Path, progress: ProgressCa
         loop = RecommendationLoop(scenario, interactions, loaded.model, tokenizer, device)
         setup.update(loop.setup.seconds)
 
-        flops = FlopTracker(count=STAGES)
-        calibration = loop.run_batch(loop.next_users(), flops.stage)
+    flops = FlopTracker(count=STAGES)
+    calibration = loop.run_batch(loop.next_users(), flops.stage)
 
+    with MemoryTracker(device) as memory:
         latency = LatencyTracker(device)
         for _ in range(scenario.repetitions.warmup):
             loop.run_batch(loop.next_users(), latency.stage)
         latency.reset()
-        records = _measure(loop, latency, scenario, progress)
+        with EnergyTracker(device, modelled_tdp_watts=tier.tdp_watts if tier else None) as energy:
+            records = _measure(loop, latency, scenario, progress)
 
-    from bench.hardware.gemm_peak import cached_gemm_peak
-
-    peak = cached_gemm_peak(device, TORCH_DTYPES[dtype_name], gemm_peak_dir)
+    # A 2048^3 GEMM saturates 2 CPU cores but not a datacentre GPU, which needs larger matrices to peak.
+    gemm_side = GPU_GEMM_SIDE if device.type == "cuda" else CPU_GEMM_SIDE
+    peak = cached_gemm_peak(device, TORCH_DTYPES[dtype_name], gemm_peak_dir, n=gemm_side)
     return _assemble(
         point=point,
         dtype=dtype_name,
@@ -147,6 +189,9 @@ def run_point(point: ScenarioPoint, *, gemm_peak_dir: Path, progress: ProgressCa
         flop_result=flops.result(),
         latency_result=latency.result(),
         memory_result=memory.result(),
+        setup_memory_result=setup_memory.result(),
+        energy_result=energy.result(),
+        tier=tier,
         records=records,
         gemm_peak=peak,
         wall_s=time.perf_counter() - started,
@@ -173,11 +218,12 @@ def _load_data(scenario: Scenario) -> Interactions:
         seed=scenario.seed,
     )
     unseen_minimum = max(len(u.items) for u in interactions.users) + workload.candidates
-    if interactions.catalogue.n_items < unseen_minimum and workload.dataset != "synthetic":
+    if interactions.catalogue.n_items < unseen_minimum:
+        source = workload.path or "the synthetic catalogue (workload.num_items)"
         raise InputError(
-            f"workload.candidates: {workload.candidates} candidates cannot be drawn from "
-            f"{workload.path}: its catalogue has {interactions.catalogue.n_items} items and the longest "
-            f"history already covers {unseen_minimum - workload.candidates}"
+            f"workload.candidates: {workload.candidates} unseen candidates cannot be drawn from {source}: "
+            f"it has {interactions.catalogue.n_items} items and the longest history already covers "
+            f"{unseen_minimum - workload.candidates}"
         )
     return interactions
 
@@ -229,11 +275,14 @@ def _assemble(
     interactions: Interactions,
     setup: dict[str, float],
     calibration: BatchRecord,
-    flop_result: Any,
-    latency_result: Any,
-    memory_result: Any,
+    flop_result: FlopResult,
+    latency_result: LatencyResult,
+    memory_result: MemoryResult,
+    setup_memory_result: MemoryResult,
+    energy_result: EnergyResult,
+    tier: Tier | None,
     records: list[BatchRecord],
-    gemm_peak: Any,
+    gemm_peak: GemmPeak,
     wall_s: float,
 ) -> dict[str, Any]:
     scenario = point.scenario
@@ -281,7 +330,12 @@ def _assemble(
         "memory": {
             "unit": "bytes",
             "measured": asdict(memory_result),
-            "analytic_estimate": memory_estimate(arch, calibration.forwards, dtype=dtype),
+            "measured_window": "warm-up and timed batches (the model is resident throughout)",
+            "setup_measured": asdict(setup_memory_result),
+            "analytic_estimate": memory_estimate(
+                arch, [f for record in (calibration, *records) for f in record.forwards], dtype=dtype
+            ),
+            "analytic_basis": "estimate: largest forward of the calibration and timed batches",
         },
         "flops": {
             "counted": {
@@ -291,6 +345,8 @@ def _assemble(
             },
             "calibration_batch": _shape_summary(calibration),
         },
+        "energy": _energy(energy_result, records, scenario),
+        "hardware_tier": {"name": tier.name, "tdp_watts": tier.tdp_watts} if tier else None,
         "peak": {"gemm": asdict(gemm_peak)},
         "work": _work_summary(records),
         "quality": _quality(records, scenario, loaded.weights),
@@ -299,6 +355,19 @@ def _assemble(
     }
     result.update(derive_measures(result, arch=arch, calibration=calibration, records=records))
     return result
+
+
+def _energy(energy: EnergyResult, records: list[BatchRecord], scenario: Scenario) -> dict[str, Any]:
+    """The tracker's raw result over the timed batches, plus joules per request and per recommendation."""
+    figures: dict[str, Any] = asdict(energy)
+    requests = sum(r.users for r in records)
+    if energy.joules is not None:
+        figures["joules_per_request"] = energy.joules / requests
+        figures["joules_per_recommendation"] = energy.joules / (requests * scenario.workload.top_n)
+        if scenario.grid_intensity_gco2_per_kwh is not None:
+            figures["co2_grams_per_request"] = co2_grams(energy.joules, scenario.grid_intensity_gco2_per_kwh) / requests
+    figures["window"] = "timed batches only (warm-up and calibration excluded)"
+    return figures
 
 
 def _shape_summary(record: BatchRecord) -> dict[str, Any]:
@@ -324,8 +393,6 @@ def _work_summary(records: list[BatchRecord]) -> dict[str, Any]:
 
 
 def _quality(records: list[BatchRecord], scenario: Scenario, weights: str) -> dict[str, Any]:
-    from bench.loop.ranking import chance_hit_rate, chance_ndcg
-
     requests = sum(r.users for r in records)
     recall = sum(r.held_out_in_candidates for r in records) / requests
     n, k = scenario.workload.top_n, scenario.workload.candidates

@@ -123,13 +123,14 @@ def test_feedback_moves_weight_towards_items_like_the_chosen_one(tiny_interactio
 @pytest.fixture
 def prompt_builder(tiny_tokenizer, tiny_interactions):
     titles = encode_texts(tiny_tokenizer, tiny_interactions.catalogue.titles)
-    return PromptBuilder(tiny_tokenizer, titles, max_prompt_tokens=200, title_max_tokens=8, history_length=30)
+    # Titles up to 64 tokens: candidates of different lengths exercise right-padding in likelihood mode.
+    return PromptBuilder(tiny_tokenizer, titles, max_prompt_tokens=400, title_max_tokens=64, history_length=30)
 
 
 def test_prompts_respect_the_token_budget(prompt_builder, tiny_interactions):
     history = tiny_interactions.users[0].items.tolist()
     prompt = prompt_builder.verbalizer(history, list(range(6)))
-    assert len(prompt) <= 200
+    assert len(prompt) <= 400
     assert prompt[-len(prompt_builder.verbalizer_question) :] == prompt_builder.verbalizer_question
     # The history was cut to fit, newest items kept: the prompt ends its history with the newest title.
     newest_title = prompt_builder.titles[history[-1]]

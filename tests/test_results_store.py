@@ -62,7 +62,7 @@ def test_load_result_errors_name_the_file(tmp_path):
     future.write_text(json.dumps({"schema_version": SCHEMA_VERSION + 1}))
     for path, message in [
         (bad_json, "not a JSON result"),
-        (not_result, "no schema_version"),
+        (not_result, "no integer schema_version"),
         (future, "newer than this recbench"),
         (tmp_path / "absent.json", "no such result"),
     ]:

@@ -71,7 +71,7 @@ class VerbalizerScorer(Scorer):
         width = batch.input_ids.shape[1]
         return ScoreOutput(
             scores=self._letter_scores(logits, candidates.shape[1]),
-            forwards=[ForwardShape(batch=len(prompts), new_tokens=width, context=width, logits=1)],
+            forwards=[ForwardShape(batch=len(prompts), new_tokens=width, context=width, logits=1, keeps_cache=False)],
             prompt_tokens=batch.lengths,
         )
 
@@ -107,7 +107,10 @@ class LikelihoodScorer(Scorer):
         first = prefill.logits[:, -1, :].repeat_interleave(k, dim=0).unsqueeze(1)
         # Token j of a title is predicted by the position before it: the prompt's last one for j = 0.
         predicting = torch.cat([first, logits[:, :-1, :]], dim=1).float()
-        token_logp = torch.log_softmax(predicting, dim=-1).gather(2, cont_ids.unsqueeze(2)).squeeze(2)
+        del logits
+        # log p(token) = logit - logsumexp(logits): no second (B*K, T, vocab) tensor as log_softmax would make.
+        chosen = predicting.gather(2, cont_ids.unsqueeze(2)).squeeze(2)
+        token_logp = chosen - torch.logsumexp(predicting, dim=-1)
         mean_logp = (token_logp * cont_mask).sum(dim=1) / cont_mask.sum(dim=1).clamp_min(1)
         forwards = [
             ForwardShape(batch=n_requests, new_tokens=prompt_width, context=prompt_width, logits=1),

@@ -19,6 +19,7 @@ class ForwardShape:
     new_tokens: int
     context: int
     logits: int
+    keeps_cache: bool = True  # False when the forward runs with use_cache=False (no KV cache is kept)
 
 
 def linear_params(arch: Architecture) -> int:
@@ -43,9 +44,9 @@ def forward_flops(arch: Architecture, shape: ForwardShape) -> dict[str, int]:
     """FLOPs of one forward, by part (estimate).
 
     - linear: 2 FLOPs per weight per token (Kaplan et al. 2020, arXiv:2001.08361, C_forward ~ 2N).
-    - attention: Q@K^T and softmax@V, 2 * 2 * new_tokens * context * d_attn per layer and sequence.
-      The full rectangle is counted, causal mask ignored, as torch's FlopCounterMode does; Kaplan's
-      2 * n_layer * n_ctx * d_attn per token is the same order.
+    - attention: Q@K^T and softmax@V, 2 * 2 * new_tokens * context * d_attn per layer and sequence
+      (PaLM, arXiv:2204.02311, appendix B). The full rectangle is counted, causal mask ignored, as torch's
+      FlopCounterMode does; a causal kernel does about half of it.
     - lm_head: 2 * d_model * vocab per position whose logits are computed.
     Norms, softmax, activations and embedding lookups are not counted (as in FlopCounterMode).
     """
@@ -84,7 +85,7 @@ def activation_bytes_estimate(arch: Architecture, shape: ForwardShape, *, dtype:
 
 def memory_estimate(arch: Architecture, shapes: list[ForwardShape], *, dtype: str) -> dict[str, int]:
     """Weights + the largest KV cache and activations of any forward in the list (estimate)."""
-    kv = max(kv_cache_bytes(arch, tokens=s.batch * s.context, dtype=dtype) for s in shapes)
+    kv = max(kv_cache_bytes(arch, tokens=s.batch * s.context, dtype=dtype) if s.keeps_cache else 0 for s in shapes)
     activations = max(activation_bytes_estimate(arch, s, dtype=dtype) for s in shapes)
     weights = weights_bytes(arch, dtype=dtype)
     return {
@@ -93,3 +94,23 @@ def memory_estimate(arch: Architecture, shapes: list[ForwardShape], *, dtype: st
         "activations_bytes": activations,
         "total_bytes": weights + kv + activations,
     }
+
+
+def forward_bytes_moved(arch: Architecture, shape: ForwardShape, *, dtype: str) -> int:
+    """Memory traffic of one forward (estimate, for roofline projection): every layer weight is streamed
+    once, the LM head's table when logits are computed, the KV cache is read over the whole context and
+    written for the new tokens, and activations go in and out of memory once per layer."""
+    size = DTYPE_BYTES[dtype]
+    kv_dim = arch.num_kv_heads * arch.head_dim
+    weights = linear_params(arch) * size
+    lm_head = arch.vocab_size * arch.hidden_size * size if shape.logits else 0
+    kv_per_token = 2 * arch.num_layers * kv_dim * size
+    kv = kv_per_token * shape.batch * (shape.context + shape.new_tokens)
+    tokens = shape.batch * shape.new_tokens
+    per_layer = tokens * (4 * arch.hidden_size + 3 * arch.intermediate_size) * size
+    logits = shape.batch * shape.logits * arch.vocab_size * 4
+    return weights + lm_head + kv + per_layer * arch.num_layers + logits
+
+
+def total_forward_bytes(arch: Architecture, shapes: list[ForwardShape], *, dtype: str) -> int:
+    return sum(forward_bytes_moved(arch, shape, dtype=dtype) for shape in shapes)

@@ -8,7 +8,6 @@ each parameter is then allocated once and filled with a cheap uniform draw.
 from __future__ import annotations
 
 import math
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +45,6 @@ class LoadedModel:
     architecture: Architecture
     weights: Literal["random", "loaded"]
     tokenizer: PreTrainedTokenizerBase | None  # the checkpoint's own; None for random weights
-    build_s: float
 
 
 def hf_config(arch: Architecture) -> PretrainedConfig:
@@ -65,8 +63,17 @@ def hf_config(arch: Architecture) -> PretrainedConfig:
     )
 
 
-def architecture_from_config(config: PretrainedConfig) -> Architecture:
-    family = config.model_type if config.model_type in _CONFIG_CLASSES else "llama"
+def architecture_from_config(config: PretrainedConfig, path: Path) -> Architecture:
+    """The checkpoint's shape; only shapes the analytic FLOP and memory formulas describe are accepted."""
+    if config.model_type not in _CONFIG_CLASSES:
+        raise InputError(
+            f"model.path: {path}: model_type {config.model_type!r} is not supported "
+            f"(supported: {', '.join(_CONFIG_CLASSES)})"
+        )
+    head_dim = getattr(config, "head_dim", None)
+    if head_dim and head_dim != config.hidden_size // config.num_attention_heads:
+        raise InputError(f"model.path: {path}: head_dim {head_dim} != hidden_size / num_attention_heads")
+    family = config.model_type
     return Architecture(
         family=family,
         hidden_size=config.hidden_size,
@@ -81,14 +88,13 @@ def architecture_from_config(config: PretrainedConfig) -> Architecture:
 
 
 def build_random_model(arch: Architecture, *, dtype: torch.dtype, device: torch.device, seed: int) -> LoadedModel:
-    started = time.perf_counter()
     config = hf_config(arch)
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)
     _materialize_parameters(model, dtype=dtype, device=device, seed=seed)
     _rebuild_rotary_embeddings(model, device=device)
     _prepare_for_inference(model)
-    return LoadedModel(model, arch, "random", None, time.perf_counter() - started)
+    return LoadedModel(model, arch, "random", None)
 
 
 def _materialize_parameters(model: torch.nn.Module, *, dtype: torch.dtype, device: torch.device, seed: int) -> None:
@@ -140,11 +146,11 @@ def _prepare_for_inference(model: PreTrainedModel) -> None:
 
 def load_checkpoint(path: Path, *, dtype: torch.dtype, device: torch.device) -> LoadedModel:
     """Load a local transformers checkpoint (config + weights + tokenizer); no hub access."""
-    started = time.perf_counter()
     if not Path(path).is_dir():
         raise InputError(f"model.path: {path}: no such checkpoint directory")
     try:
         config = AutoConfig.from_pretrained(path, local_files_only=True)
+        arch = architecture_from_config(config, path)
         model = AutoModelForCausalLM.from_pretrained(
             path, dtype=dtype, local_files_only=True, low_cpu_mem_usage=True
         ).to(device)
@@ -153,5 +159,4 @@ def load_checkpoint(path: Path, *, dtype: torch.dtype, device: torch.device) -> 
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"model.path: {path}: cannot load checkpoint: {first_line}") from None
     _prepare_for_inference(model)
-    arch = architecture_from_config(config)
-    return LoadedModel(model, arch, "loaded", tokenizer, time.perf_counter() - started)
+    return LoadedModel(model, arch, "loaded", tokenizer)

@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench.errors import InputError
 from bench.results.store import iter_result_paths, load_result
 
 
@@ -19,7 +20,10 @@ def show_results(paths: list[Path], *, console: Console | None = None) -> int:
     console = console or Console(width=None if sys.stdout.isatty() else 160)
     count = 0
     for path in iter_result_paths(paths):
-        render_result(load_result(path), path, console)
+        try:
+            render_result(load_result(path), path, console)
+        except (KeyError, TypeError) as exc:
+            raise InputError(f"{path}: incomplete recbench result (missing {exc})") from None
         count += 1
     return count
 
@@ -55,9 +59,10 @@ def _latency_table(summary: dict[str, Any]) -> Table:
         "mean",
         "stdev",
         "n",
-        "GFLOP counted",
-        "GFLOP analytic*",
-        "GFLOP/s",
+        "GFLOP counted (calib.)",
+        "GFLOP analytic* (calib.)",
+        "GFLOP/batch* (timed)",
+        "GFLOP/s*",
     ):
         table.add_column(column, justify="left" if column == "stage" else "right")
     flops = summary["flops"]["stages"]

@@ -7,7 +7,7 @@ from typing import Any
 
 from bench.hardware.devices import lookup_device_peak
 from bench.loop.pipeline import END_TO_END, BatchRecord
-from bench.models.analytic import ForwardShape, total_forward_flops
+from bench.models.analytic import ForwardShape, total_forward_bytes, total_forward_flops
 from bench.models.architecture import Architecture
 from bench.stats import summarize
 
@@ -62,6 +62,19 @@ def throughput(result: dict[str, Any], latency: dict[str, dict[str, float]]) -> 
     return figures
 
 
+def analytic_stage_bytes(arch: Architecture, record: BatchRecord, dtype: str) -> dict[str, int]:
+    """Memory traffic estimates for one batch (float32 embeddings outside the LLM)."""
+    batch, history, dim = record.interest_shape
+    _, items, _ = record.retrieval_shape
+    return {
+        "preprocess": 0,
+        "interest": 4 * batch * history * dim,  # gathered history embeddings
+        "candidates": 4 * items * dim,  # the catalogue's embeddings, read once per batch
+        "scoring": total_forward_bytes(arch, record.forwards, dtype=dtype),
+        "rank_feedback": 4 * batch * history * dim,
+    }
+
+
 def analytic_stage_flops(arch: Architecture, record: BatchRecord) -> dict[str, int]:
     """Estimates for one batch, from the shapes that batch actually ran."""
     batch, history, dim = record.interest_shape
@@ -88,6 +101,7 @@ def flops_summary(
     counted: dict[str, int] = result["flops"]["counted"]["per_batch"]
     calibration_analytic = analytic_stage_flops(arch, calibration)
     timed = [analytic_stage_flops(arch, record) for record in records]
+    moved = [analytic_stage_bytes(arch, record, result["model"]["dtype"]) for record in records]
     stages: dict[str, Any] = {}
     for stage, flops in counted.items():
         total_flops = sum(batch[stage] for batch in timed)
@@ -96,6 +110,7 @@ def flops_summary(
             "counted_flops": flops,
             "analytic_flops_estimate": calibration_analytic[stage],
             "timed_batches_flops_mean": total_flops / len(timed),
+            "timed_batches_bytes_moved_estimate_mean": sum(batch[stage] for batch in moved) / len(moved),
             "achieved_flops_per_s": total_flops / total_s if total_s > 0 else None,
         }
     llm_flops = sum(batch["scoring"] for batch in timed)

@@ -67,13 +67,15 @@ def write_result(result: dict[str, Any], results_dir: Path, machine: str) -> Pat
 
 def load_result(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(f"{path}: no such result file") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a JSON result file (not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: not a JSON result file (line {exc.lineno}: {exc.msg})") from None
-    if not isinstance(data, dict) or "schema_version" not in data:
-        raise InputError(f"{path}: not a recbench result (no schema_version)")
+    if not isinstance(data, dict) or not isinstance(data.get("schema_version"), int):
+        raise InputError(f"{path}: not a recbench result (no integer schema_version)")
     if data["schema_version"] > SCHEMA_VERSION:
         raise InputError(
             f"{path}: schema_version {data['schema_version']} is newer than this recbench "
@@ -104,9 +106,11 @@ def completed_spec_hashes(results_dir: Path, machine: str, scenario: str) -> set
     done = set()
     for path in folder.glob(f"*-{_UNSAFE.sub('_', scenario)}-*.json"):
         try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
             continue  # a damaged file does not count as done: the point is measured again
-        if data.get("scenario", {}).get("name") == scenario:
-            done.add(data.get("point", {}).get("spec_hash"))
+        if not isinstance(data, dict) or not isinstance(data.get("scenario"), dict):
+            continue
+        if data["scenario"].get("name") == scenario and isinstance(data.get("point"), dict):
+            done.add(data["point"].get("spec_hash"))
     return done

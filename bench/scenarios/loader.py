@@ -34,15 +34,28 @@ class ScenarioPoint:
     @property
     def key(self) -> str:
         """Human-readable, filename-safe point label, e.g. `batch_size=4,max_prompt_tokens=256`."""
-        if not self.values:
-            return "default"
-        return ",".join(f"{path}={_compact(value)}" for path, value in self.values.items())
+        return point_key(self.values)
+
+    @property
+    def where(self) -> str:
+        """Prefix for messages about this point: names the sweep point, empty without a sweep."""
+        return point_prefix(self.values)
 
     @property
     def spec_hash(self) -> str:
         """Identity of the resolved spec: two points with the same hash measure the same thing."""
         canonical = json.dumps(self.scenario.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def point_key(values: dict[str, Any]) -> str:
+    if not values:
+        return "default"
+    return ",".join(f"{path}={_compact(value)}" for path, value in values.items())
+
+
+def point_prefix(values: dict[str, Any]) -> str:
+    return f"sweep point {point_key(values)}: " if values else ""
 
 
 def _compact(value: Any) -> str:
@@ -61,7 +74,9 @@ def read_raw(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
         where = f"{_chain[-1]}: extends: {path}" if _chain else str(path)
         raise InputError(f"{where}: no such scenario file")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
@@ -151,13 +166,14 @@ def expand_points(path: Path) -> list[ScenarioPoint]:
         point_raw = copy.deepcopy(raw)
         for field_path, value in values.items():
             _set_path(point_raw, field_path, value)
-        label = ",".join(f"{k}={_compact(v)}" for k, v in values.items())
-        resolved = _validate(path, point_raw, prefix=f"sweep point {label}: ")
+        resolved = _validate(path, point_raw, prefix=point_prefix(values))
         points.append(ScenarioPoint(scenario=resolved, source_file=path, index=index, values=values))
     return points
 
 
-def _check_sweep_entry(path: Path, field_path: str, values: Any) -> None:
+def _check_sweep_entry(path: Path, field_path: Any, values: Any) -> None:
+    if not isinstance(field_path, str):
+        raise InputError(f"{path}: sweep: keys must be field paths such as batch_size, got {field_path!r}")
     if not isinstance(values, list) or not values:
         raise InputError(f"{path}: sweep.{field_path}: must be a non-empty list of values")
     if field_path.split(".")[0] in ("sweep", "name", "extends"):
@@ -179,7 +195,10 @@ def _set_path(raw: dict[str, Any], field_path: str, value: Any) -> None:
         if not isinstance(node.get(part), dict):
             node[part] = {}  # a null or scalar parent: the sweep supplies the sub-field
         node = node[part]
-    node[leaf] = copy.deepcopy(value)
+    if isinstance(value, dict) and isinstance(node.get(leaf), dict) and field_path != "model":
+        node[leaf] = _deep_merge(node[leaf], value)  # a swept mapping overrides only the keys it names
+    else:
+        node[leaf] = copy.deepcopy(value)
 
 
 def validate_files(paths: list[Path]) -> list[tuple[Path, int]]:

@@ -30,7 +30,7 @@ DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ModelSpec(_Strict):
@@ -75,8 +75,12 @@ class Workload(_Strict):
     dataset: Literal["synthetic", "movielens", "amazon"] = "synthetic"
     path: Path | None = Field(None, description="MovieLens directory or Amazon 5-core CSV (not synthetic)")
     items_path: Path | None = Field(None, description="Amazon item metadata JSONL with titles (optional)")
-    num_users: PositiveInt = Field(256, description="synthetic: users generated; files: at most this many")
-    num_items: PositiveInt = Field(2000, description="synthetic: catalogue size; files: set by the file")
+    num_users: PositiveInt = Field(
+        256, le=10_000_000, description="synthetic: users generated; files: at most this many"
+    )
+    num_items: PositiveInt = Field(
+        2000, le=100_000_000, description="synthetic: catalogue size; files: set by the file"
+    )
     history_length: PositiveInt = Field(20, description="most recent history items used per user")
     candidates: PositiveInt = Field(20, description="candidates retrieved per request and scored by the LLM")
     top_n: PositiveInt = Field(10, description="items recommended per request")
@@ -136,7 +140,7 @@ class Scenario(_Strict):
     description: str = ""
     model: ModelSpec
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        "auto", description="auto: float32 on CPUs without native bf16, bfloat16 elsewhere"
+        "auto", description="auto: float32 on a CPU; bfloat16 on CUDA (float16 where bf16 is unsupported)"
     )
     device: str = Field("cpu", description="cpu, cuda or cuda:N")
     threads: PositiveInt | None = Field(None, description="torch intra-op threads (default: torch's)")
@@ -145,7 +149,10 @@ class Scenario(_Strict):
     workload: Workload = Workload()
     scoring: Scoring = Scoring()
     repetitions: Repetitions = Repetitions()
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**32, description="seeds data, weights and sampling")
+    grid_intensity_gco2_per_kwh: NonNegativeFloat | None = Field(
+        None, description="grid carbon intensity for CO2 per request (e.g. 475, IEA 2019 world average)"
+    )
     sweep: dict[str, list[Any]] = Field(
         default_factory=dict, description="field path (e.g. batch_size, workload.candidates) -> values"
     )
@@ -172,7 +179,3 @@ class Scenario(_Strict):
                 f"max_prompt_tokens ({self.max_prompt_tokens}) exceeds the model's max_position_embeddings ({limit})"
             )
         return self
-
-    @property
-    def is_sweep(self) -> bool:
-        return bool(self.sweep)

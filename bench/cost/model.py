@@ -1,0 +1,152 @@
+"""Dollar cost per recommendation on each tier, from measured or projected batch latency.
+
+cost per 1M recommendations = hourly cost / recommendations per hour x 1e6, at the operating point's batch
+size with batches served back to back. The hourly cost is the on-demand price, or for owned hardware the
+purchase price spread over its lifetime plus energy x PUE x electricity price.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.cost.projection import (
+    Efficiency,
+    OperatingPoint,
+    TierTiming,
+    calibrate,
+    default_efficiency,
+    measured,
+    project,
+)
+from bench.errors import InputError
+from bench.hardware.tiers import Tier, tier_for_machine
+
+
+@dataclass
+class TierCost:
+    point: OperatingPoint
+    timing: TierTiming
+    requests_per_s: float | None
+    recommendations_per_s: float | None
+    hourly_cost_usd: float | None
+    cost_per_1m_recommendations_usd: float | None
+    energy_j_per_recommendation: float | None
+    energy_basis: str | None  # the tracker's method, or "modelled: TDP x projected time" (an estimate)
+    projection_error: float | None = None  # projected / measured - 1, where both exist
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def basis(self) -> str:
+        return self.timing.basis
+
+
+def hourly_cost(tier: Tier, average_watts: float | None) -> float | None:
+    """USD per device-hour: for owned hardware, amortised purchase + energy x PUE x electricity price (at the
+    measured or modelled draw); otherwise the on-demand price split over the instance's devices."""
+    if tier.owned is not None:
+        watts = average_watts if average_watts is not None else tier.tdp_watts
+        return tier.owned.amortised_per_hour + tier.owned.energy_cost_per_hour(watts)
+    return tier.price_per_device_hour
+
+
+def cost_on_tier(point: OperatingPoint, timing: TierTiming, tier: Tier) -> TierCost:
+    if not timing.fits or timing.batch_p50_s is None:
+        return TierCost(point, timing, None, None, None, None, None, None, notes=list(timing.notes))
+    requests_per_s = point.batch_size / timing.batch_p50_s
+    recommendations_per_s = requests_per_s * point.top_n
+    if timing.basis == "measured" and point.energy_j_per_batch is not None:
+        joules_per_batch = point.energy_j_per_batch
+        energy_basis = f"{point.energy_method}{' (estimate)' if point.energy_estimated else ''}"
+    else:
+        joules_per_batch = tier.tdp_watts * timing.batch_p50_s
+        energy_basis = "modelled: TDP x projected batch time (estimate)"
+    average_watts = joules_per_batch / timing.batch_p50_s
+    hourly = hourly_cost(tier, average_watts)
+    per_1m = hourly / (recommendations_per_s * 3600) * 1e6 if hourly is not None else None
+    return TierCost(
+        point=point,
+        timing=timing,
+        requests_per_s=requests_per_s,
+        recommendations_per_s=recommendations_per_s,
+        hourly_cost_usd=hourly,
+        cost_per_1m_recommendations_usd=per_1m,
+        energy_j_per_recommendation=joules_per_batch / (point.batch_size * point.top_n),
+        energy_basis=energy_basis,
+        notes=list(timing.notes),
+    )
+
+
+def measured_tier(point: OperatingPoint, tiers: dict[str, Tier], override: str | None = None) -> Tier | None:
+    """The catalogue tier a result was measured on: the override, the tier recorded in the result, or the
+    one its machine matches."""
+    name = override or point.hardware_tier
+    if name:
+        if name not in tiers:
+            raise InputError(f"--measured-on: unknown tier {name!r}; known tiers: {', '.join(tiers)}")
+        return tiers[name]
+    return tier_for_machine(
+        device=point.device, device_name=point.device_name, logical_cores=point.logical_cores, tiers=tiers
+    )
+
+
+def cost_table(
+    points: list[OperatingPoint], tiers: dict[str, Tier], *, measured_on: str | None = None
+) -> list[TierCost]:
+    """Every point on every tier: measured where it was measured, projected elsewhere (with efficiencies
+    calibrated from a measurement on that tier when one exists), and the projection error where both exist."""
+    home = {p.path: measured_tier(p, tiers, measured_on) for p in points}
+    calibrated: dict[str, Efficiency] = {}
+    for point in points:
+        tier = home[point.path]
+        if tier is not None and tier.name not in calibrated:
+            calibrated[tier.name] = calibrate(point, tier)
+    rows: list[TierCost] = []
+    for point in points:
+        for tier in tiers.values():
+            if home[point.path] is tier:
+                row = cost_on_tier(point, measured(point, tier), tier)
+                uncalibrated = project(point, tier, default_efficiency(tier))
+                if uncalibrated.batch_p50_s and row.timing.batch_p50_s:
+                    row.projection_error = uncalibrated.batch_p50_s / row.timing.batch_p50_s - 1
+            else:
+                efficiency = calibrated.get(tier.name, default_efficiency(tier))
+                row = cost_on_tier(point, project(point, tier, efficiency), tier)
+            rows.append(row)
+    return rows
+
+
+def row_dict(row: TierCost) -> dict[str, Any]:
+    """A flat, CSV-ready view of one row."""
+    timing, point = row.timing, row.point
+    return {
+        "scenario": point.scenario,
+        "point": point.point,
+        "model": point.model,
+        "params": point.params,
+        "batch_size": point.batch_size,
+        "max_prompt_tokens": point.max_prompt_tokens,
+        "prompt_tokens_mean": point.prompt_tokens_mean,
+        "tier": timing.tier,
+        "basis": timing.basis,
+        "dtype": timing.dtype,
+        "fits": timing.fits,
+        "memory_need_gb": timing.memory_need_bytes / 1e9,
+        "memory_capacity_gb": timing.memory_capacity_bytes / 1e9,
+        "batch_p50_ms": _ms(timing.batch_p50_s),
+        "batch_p99_ms": _ms(timing.batch_p99_s),
+        "requests_per_s": row.requests_per_s,
+        "recommendations_per_s": row.recommendations_per_s,
+        "hourly_cost_usd": row.hourly_cost_usd,
+        "cost_per_1m_recommendations_usd": row.cost_per_1m_recommendations_usd,
+        "energy_j_per_recommendation": row.energy_j_per_recommendation,
+        "energy_basis": row.energy_basis,
+        "llm_bound": timing.llm_bound,
+        "efficiency_source": timing.efficiency.source if timing.efficiency else None,
+        "projection_error": row.projection_error,
+        "result": point.path,
+    }
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1e3

@@ -1,0 +1,216 @@
+"""What a measured operating point would take on another hardware tier: a roofline projection of the
+measured work, never a guess.
+
+Per stage with FLOPs: time = max(FLOPs / (peak x compute efficiency), bytes / (bandwidth x memory
+efficiency)) (the roofline model, Williams, Waterman & Patterson, CACM 2009), summed over stages; stages with
+no FLOPs (preprocessing in Python) are host work and keep their measured time. FLOPs and bytes per batch are
+the analytic figures for the batches that were timed (checked against FlopCounterMode in the result).
+Efficiencies come from the tier catalogue, or are calibrated from a result measured on that tier.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from bench.hardware.tiers import Tier, peak_flops
+from bench.models.analytic import DTYPE_BYTES
+
+LLM_STAGE = "scoring"
+
+
+@dataclass(frozen=True)
+class StageWork:
+    flops: float  # per batch, mean over timed batches
+    bytes_moved: float  # per batch, mean over timed batches (estimate)
+    measured_s: float  # per batch, mean of the stage's samples
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """One result reduced to what projection and costing need."""
+
+    path: str
+    scenario: str
+    point: str
+    spec_hash: str
+    model: str
+    params: int
+    batch_size: int
+    max_prompt_tokens: int
+    prompt_tokens_mean: float
+    top_n: int
+    dtype: str
+    device: str
+    device_name: str  # CPU model or GPU name, for matching a catalogue tier
+    logical_cores: int
+    stages: dict[str, StageWork]
+    batch_p50_s: float
+    batch_p99_s: float
+    memory_need_bytes: dict[str, int]  # analytic estimate: weights, kv_cache, activations, total
+    energy_j_per_batch: float | None
+    energy_method: str | None
+    energy_estimated: bool
+    hardware_tier: str | None  # the catalogue tier recorded at run time, if any
+    machine: str
+    created_at: str
+    commit: str | None
+
+
+def operating_point(result: dict[str, Any], path: Path | str) -> OperatingPoint:
+    summary = result["summary"]
+    latency = summary["latency"]["stages"]
+    stages = {
+        name: StageWork(
+            flops=figures["timed_batches_flops_mean"],
+            bytes_moved=figures.get("timed_batches_bytes_moved_estimate_mean", 0.0),
+            measured_s=latency[name]["mean"],
+        )
+        for name, figures in summary["flops"]["stages"].items()
+    }
+    env, scenario = result["environment"], result["scenario"]
+    energy = result.get("energy") or {}
+    iterations = result["latency"]["iterations"]
+    return OperatingPoint(
+        path=str(path),
+        scenario=scenario["name"],
+        point=result["point"]["key"],
+        spec_hash=result["point"]["spec_hash"],
+        model=result["model"]["label"],
+        params=result["model"]["params_total"],
+        batch_size=scenario["batch_size"],
+        max_prompt_tokens=scenario["max_prompt_tokens"],
+        prompt_tokens_mean=result["work"]["prompt_tokens_mean"],
+        top_n=scenario["workload"]["top_n"],
+        dtype=result["model"]["dtype"],
+        device=scenario["device"],
+        device_name=_device_name(env, scenario["device"]),
+        logical_cores=env.get("cpu_logical_cores") or 1,
+        stages=stages,
+        batch_p50_s=latency["end_to_end"]["p50"],
+        batch_p99_s=latency["end_to_end"]["p99"],
+        memory_need_bytes={k.removesuffix("_bytes"): v for k, v in result["memory"]["analytic_estimate"].items()},
+        energy_j_per_batch=energy["joules"] / iterations if energy.get("joules") is not None else None,
+        energy_method=energy.get("method"),
+        energy_estimated=bool(energy.get("estimated", True)),
+        hardware_tier=(result.get("hardware_tier") or {}).get("name"),
+        machine=result["machine"],
+        created_at=result["created_at"],
+        commit=env.get("git_commit"),
+    )
+
+
+def _device_name(env: dict[str, Any], device: str) -> str:
+    if device.startswith("cuda"):
+        index = int(device.split(":")[1]) if ":" in device else 0
+        gpus = env.get("cuda", {}).get("devices", [])
+        return gpus[index]["name"] if index < len(gpus) else device
+    return env.get("cpu_model") or "cpu"
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    compute: float
+    memory: float
+    source: str  # "catalogue default" or "calibrated from <result path>"
+
+
+@dataclass
+class TierTiming:
+    """A point's batch latency on a tier, measured or projected."""
+
+    tier: str
+    basis: str  # "measured" or "projected"
+    dtype: str
+    fits: bool
+    memory_need_bytes: int
+    memory_capacity_bytes: int
+    batch_p50_s: float | None
+    batch_p99_s: float | None
+    llm_bound: str | None  # "compute" or "memory" (projected), None when measured
+    efficiency: Efficiency | None
+    notes: list[str] = field(default_factory=list)
+
+
+def target_dtype(point: OperatingPoint, tier: Tier) -> str:
+    """Run on a GPU tier in bf16 (fp16 where it has no bf16 peak); on a CPU tier in the measured dtype."""
+    if tier.kind == "cpu":
+        return point.dtype
+    return "bfloat16" if peak_flops(tier, "bfloat16") else "float16"
+
+
+def memory_need(point: OperatingPoint, dtype: str) -> int:
+    """The analytic estimate of weights + KV cache + activations, rescaled to the tier's dtype."""
+    return int(point.memory_need_bytes["total"] * DTYPE_BYTES[dtype] / DTYPE_BYTES[point.dtype])
+
+
+def default_efficiency(tier: Tier) -> Efficiency:
+    return Efficiency(tier.compute_efficiency, tier.memory_efficiency, "catalogue default")
+
+
+def project(point: OperatingPoint, tier: Tier, efficiency: Efficiency) -> TierTiming:
+    dtype = target_dtype(point, tier)
+    need = memory_need(point, dtype)
+    capacity = tier.memory_bytes
+    if need > capacity:
+        return TierTiming(tier.name, "projected", dtype, False, need, capacity, None, None, None, efficiency)
+    peak = peak_flops(tier, dtype)
+    if not peak:
+        note = f"no {dtype} peak in the catalogue"
+        return TierTiming(tier.name, "projected", dtype, True, need, capacity, None, None, None, efficiency, [note])
+    byte_scale = DTYPE_BYTES[dtype] / DTYPE_BYTES[point.dtype]
+    total, bound = 0.0, None
+    for name, work in point.stages.items():
+        if work.flops <= 0:
+            total += work.measured_s  # host work: carried over from the measurement
+            continue
+        compute_s = work.flops / (peak * efficiency.compute)
+        memory_s = work.bytes_moved * byte_scale / (tier.bandwidth_bytes_per_s * efficiency.memory)
+        total += max(compute_s, memory_s)
+        if name == LLM_STAGE:
+            bound = "compute" if compute_s >= memory_s else "memory"
+    # The measured spread (p99 / p50) is assumed to carry over to the tier.
+    tail = point.batch_p99_s / point.batch_p50_s
+    notes = ["host-side stages (no FLOPs) keep their measured time"]
+    return TierTiming(
+        tier.name, "projected", dtype, True, need, capacity, total, total * tail, bound, efficiency, notes
+    )
+
+
+def measured(point: OperatingPoint, tier: Tier) -> TierTiming:
+    need = point.memory_need_bytes["total"]
+    return TierTiming(
+        tier.name, "measured", point.dtype, True, need, tier.memory_bytes, point.batch_p50_s, point.batch_p99_s,
+        None, None,
+    )  # fmt: skip
+
+
+def calibrate(point: OperatingPoint, tier: Tier) -> Efficiency:
+    """Scale the tier's default efficiencies so that projecting `point` onto its own tier reproduces the
+    measured LLM time; later projections of other points onto this tier use the calibrated figures."""
+    default = default_efficiency(tier)
+    projected_llm = _llm_seconds(point, tier, default)
+    measured_llm = point.stages[LLM_STAGE].measured_s
+    if not projected_llm or measured_llm <= 0:
+        return default
+    scale = projected_llm / measured_llm
+    return replace(
+        default,
+        compute=min(1.0, default.compute * scale),
+        memory=min(1.0, default.memory * scale),
+        source=f"calibrated from {point.path}",
+    )
+
+
+def _llm_seconds(point: OperatingPoint, tier: Tier, efficiency: Efficiency) -> float | None:
+    dtype = target_dtype(point, tier)
+    peak = peak_flops(tier, dtype)
+    work = point.stages.get(LLM_STAGE)
+    if not peak or work is None:
+        return None
+    byte_scale = DTYPE_BYTES[dtype] / DTYPE_BYTES[point.dtype]
+    return max(
+        work.flops / (peak * efficiency.compute),
+        work.bytes_moved * byte_scale / (tier.bandwidth_bytes_per_s * efficiency.memory),
+    )

@@ -1,0 +1,536 @@
+"""The report's content, written once as a small document structure, and its two renderings: a
+self-contained HTML page (inline CSS, figures as base64 PNG data URIs, no scripts, fonts or remote
+resources) and Markdown that links the PNG files written next to it.
+
+`compose` decides what the report says; `render_html` and `render_markdown` only decide how it looks, and
+escape every piece of text they are given (HTML entities; Markdown punctuation and table pipes).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.cost.capacity import CapacityPlan, TierPlan
+from bench.cost.model import TierCost
+from bench.report.plots import energy_bases, energy_kind, format_bytes, format_energy, format_usd
+
+# ------------------------------------------------------------------------------------- document structure
+
+
+@dataclass(frozen=True)
+class Span:
+    text: str
+    strong: bool = True  # a plain str is the unemphasised inline
+
+
+Inline = str | Span
+
+
+@dataclass
+class Heading:
+    text: str
+    level: int = 2
+
+
+@dataclass
+class Paragraph:
+    parts: list[Inline]
+    note: bool = False  # a caveat: rendered smaller / in italics
+
+
+@dataclass
+class Facts:
+    items: list[tuple[str, str]]  # label, value
+
+
+@dataclass
+class Image:
+    title: str
+    filename: str  # PNG next to report.md
+    png: bytes  # embedded in report.html
+    caption: str
+
+
+@dataclass
+class Table:
+    columns: list[str]
+    rows: list[list[str]]
+    caption: str = ""
+    numeric: frozenset[int] = frozenset()  # right-aligned column indexes
+    strong_rows: frozenset[int] = frozenset()  # highlighted row indexes
+
+
+Block = Heading | Paragraph | Facts | Image | Table
+
+
+@dataclass
+class Document:
+    title: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------------------- what it says
+
+
+@dataclass
+class ResultInfo:
+    """The provenance of one result file, for the header."""
+
+    path: str
+    scenario: str
+    point: str
+    machine: str
+    created_at: str
+    commit: str | None
+    dirty: bool | None
+    recbench_version: str | None
+    hardware: str  # CPU model and cores, or GPU name
+
+
+@dataclass
+class FigureFile:
+    name: str
+    title: str
+    filename: str
+    png: bytes
+    caption: str
+
+
+@dataclass
+class ReportContent:
+    results: list[ResultInfo]
+    rows: list[TierCost]
+    plans: list[CapacityPlan]
+    figures: list[FigureFile]
+    tables: list[str]  # CSV file names written next to the report
+    generated_at: str
+    generator_version: str
+    measured_on: str | None = None
+
+
+def compose(content: ReportContent) -> Document:
+    doc = Document("recbench report")
+    doc.blocks.append(Facts(_header(content)))
+    doc.blocks.append(Heading("How to read this"))
+    doc.blocks.extend(_how_to_read(content))
+    if content.figures:
+        doc.blocks.append(Heading("Figures"))
+        for fig in content.figures:
+            doc.blocks.append(Heading(fig.title, 3))
+            doc.blocks.append(Image(fig.title, fig.filename, fig.png, fig.caption))
+    doc.blocks.append(Heading("Cost per tier"))
+    doc.blocks.append(_cost_table(content.rows))
+    for plan in content.plans:
+        doc.blocks.extend(_plan_blocks(plan))
+    if content.tables:
+        doc.blocks.append(Heading("Data files"))
+        doc.blocks.append(
+            Paragraph([f"Tables written next to this report (CSV, one row per figure): {', '.join(content.tables)}."])
+        )
+    return doc
+
+
+def _distinct(values: Sequence[Any]) -> list[Any]:
+    return list(dict.fromkeys(v for v in values if v not in (None, "")))
+
+
+def _header(c: ReportContent) -> list[tuple[str, str]]:
+    scenarios = _distinct([r.scenario for r in c.results])
+    counts = {s: sum(r.scenario == s for r in c.results) for s in scenarios}
+    machines = _distinct([f"{r.machine} ({r.hardware})" for r in c.results])
+    dates = sorted(r.created_at for r in c.results if r.created_at)
+    commits = _distinct(
+        [f"{r.commit[:12]}{' (dirty)' if r.dirty else ''}" if r.commit else "unknown" for r in c.results]
+    )
+    versions = _distinct([r.recbench_version or "unknown" for r in c.results])
+    measured = ", ".join(s + f" ({counts[s]} result{'s' if counts[s] != 1 else ''})" for s in scenarios)
+    span = f"{dates[0][:19]} to {dates[-1][:19]} UTC" if dates and dates[0] != dates[-1] else (dates or ["?"])[0][:19]
+    return [
+        ("Scenarios", measured or "none"),
+        ("Machines", ", ".join(machines) or "unknown"),
+        ("Measured", span),
+        ("Report generated", c.generated_at),
+        ("Git commit", ", ".join(commits) or "unknown"),
+        ("recbench version", f"{', '.join(versions)} (results); {c.generator_version} (report)"),
+    ]
+
+
+def _how_to_read(c: ReportContent) -> list[Block]:
+    homes = _distinct([r.timing.tier for r in c.rows if r.basis == "measured"])
+    projected = _distinct([r.timing.tier for r in c.rows if r.basis == "projected"])
+    kinds = {energy_kind(r.energy_basis) for r in c.rows if r.energy_j_per_recommendation is not None}
+    parts: list[Inline] = [
+        "Measured on the benchmark machine: ",
+        Span("latency per stage, end-to-end latency, memory use"),
+        " (the latency figure and latency.csv).",
+    ]
+    if homes:
+        parts += [
+            " Costs on the tier the results were measured on (",
+            Span(", ".join(homes)),
+            ") use that measured latency and the catalogue price.",
+        ]
+    else:
+        parts += [
+            " No catalogue tier was identified as the benchmark machine",
+            " (name one with measured_on), so every cost below is projected.",
+        ]
+    parts += [
+        " Costs on every other tier are ",
+        Span("projected"),
+        ": a roofline model of the measured work (FLOPs and bytes moved per stage against the tier's catalogue "
+        "peak and bandwidth, times the catalogue's efficiency for that tier; only the measured tier's efficiency "
+        "is calibrated from a measurement); host-side stages keep their measured time. Projections are "
+        "estimates",
+    ]
+    errors = [r.projection_error for r in c.rows if r.projection_error is not None]
+    if errors:
+        worst = max(errors, key=abs)
+        parts.append(
+            f"; on the measured tier the uncalibrated projection was off by up to {worst:+.0%} "
+            "(the projection error column)"
+        )
+    parts.append(".")
+    blocks: list[Block] = [Paragraph(parts)]
+    if projected:
+        blocks.append(Paragraph([f"Projected tiers: {', '.join(projected)}."], note=True))
+    memory = (
+        "Memory need (weights, KV cache, activations) is an analytic estimate, checked against each tier's "
+        "catalogue capacity; tiers where it does not fit get no latency or cost."
+    )
+    if kinds <= {"modelled"}:
+        energy = (
+            "Energy per recommendation is modelled everywhere (no energy counter in these results): estimates "
+            "from TDP, not measurements."
+        )
+    else:
+        energy = (
+            "Energy per recommendation is measured by an energy counter on the benchmark machine where the energy "
+            "column says measured, and modelled from TDP (an estimate) elsewhere."
+        )
+    bases = "; ".join(f"“{basis}” on {', '.join(tiers)}" for basis, tiers in energy_bases(c.rows).items())
+    if bases:
+        energy += f" Energy bases: {bases}."
+    blocks.append(Paragraph([memory, " ", energy]))
+    blocks.append(
+        Paragraph(
+            [
+                "Cost per 1M recommendations = hourly cost / recommendations per hour x 1e6, with batches "
+                "served back to back at the point's batch size (full utilisation); the hourly cost is the "
+                "catalogue's on-demand price, or for owned hardware the amortised purchase plus energy."
+            ],
+            note=True,
+        )
+    )
+    return blocks
+
+
+def _point_label(row: TierCost) -> str:
+    return f"{row.point.scenario} [{row.point.point}]"
+
+
+COST_COLUMNS = [
+    "point",
+    "tier",
+    "basis",
+    "dtype",
+    "memory need / capacity",
+    "batch p50 ms",
+    "batch p99 ms",
+    "requests/s",
+    "USD/hour",
+    "USD per 1M recs",
+    "J per rec",
+    "energy",
+    "projection error",
+    "LLM bound",
+]
+
+
+def _cost_table(rows: Sequence[TierCost]) -> Table:
+    """Every point on every tier, cheapest first within a point; tiers without a cost last."""
+    order: dict[int, int] = {}
+    for row in rows:
+        order.setdefault(id(row.point), len(order))
+    ranked = sorted(
+        rows,
+        key=lambda r: (
+            order[id(r.point)],
+            r.cost_per_1m_recommendations_usd is None,
+            r.cost_per_1m_recommendations_usd or 0.0,
+        ),
+    )
+    body, strong = [], set()
+    previous = None
+    for row in ranked:
+        t = row.timing
+        first = id(row.point) != previous
+        previous = id(row.point)
+        if first and row.cost_per_1m_recommendations_usd is not None:
+            strong.add(len(body))
+        fit = f"{format_bytes(t.memory_need_bytes)} / {format_bytes(t.memory_capacity_bytes)}"
+        body.append(
+            [
+                _point_label(row) if first else "",
+                t.tier,
+                t.basis,
+                t.dtype,
+                fit if t.fits else f"{fit} (does not fit)",
+                _num(t.batch_p50_s, 1e3),
+                _num(t.batch_p99_s, 1e3),
+                _num(row.requests_per_s),
+                format_usd(row.hourly_cost_usd) if row.hourly_cost_usd is not None else "–",
+                format_usd(row.cost_per_1m_recommendations_usd),
+                format_energy(row.energy_j_per_recommendation),
+                energy_kind(row.energy_basis) if row.energy_basis else "–",
+                f"{row.projection_error:+.1%}" if row.projection_error is not None else "",
+                t.llm_bound or "",
+            ]
+        )
+    caption = (
+        "Per point, the cheapest tier first (in bold). basis: measured = latency measured on that tier, "
+        "projected = roofline estimate. projection error = uncalibrated projection / measurement - 1, on the "
+        "measured tier. All rows, unrounded, in costs.csv."
+    )
+    return Table(COST_COLUMNS, body, caption, frozenset(range(5, 13)), frozenset(strong))
+
+
+PLAN_COLUMNS = [
+    "tier",
+    "fits",
+    "meets SLO",
+    "batch chosen",
+    "point chosen",
+    "basis",
+    "batch p99 ms",
+    "throughput per machine (req/s)",
+    "machines",
+    "monthly cost",
+    "USD per 1M recs",
+    "note",
+]
+
+
+def _plan_blocks(plan: CapacityPlan) -> list[Block]:
+    cheapest = plan.cheapest
+    ordered = sorted(
+        plan.tiers,
+        key=lambda t: (t.monthly_cost_usd is None, t.monthly_cost_usd or 0.0, not t.meets_slo, not t.fits),
+    )
+    body, strong = [], set()
+    for i, t in enumerate(ordered):
+        if cheapest is not None and t is cheapest:
+            strong.add(i)
+        body.append(_plan_row(t))
+    blocks: list[Block] = [
+        Heading(f"Capacity plan: {plan.scenario}"),
+        Paragraph(
+            [
+                f"Target {plan.qps:g} requests/s with batch p99 at most {plan.slo_p99_ms:g} ms, "
+                f"{plan.hours_per_day:g} hours a day, {plan.headroom:.0%} headroom. Per tier, the operating "
+                "point that meets the SLO with the highest throughput per machine is chosen."
+            ]
+        ),
+    ]
+    if cheapest is not None:
+        chosen = cheapest.chosen
+        blocks.append(
+            Paragraph(
+                [
+                    "Cheapest tier meeting the SLO: ",
+                    Span(cheapest.tier),
+                    f" — {cheapest.machines} machine{'s' if cheapest.machines != 1 else ''}, "
+                    f"{format_usd(cheapest.monthly_cost_usd)} a month, "
+                    f"{format_usd(cheapest.cost_per_1m_recommendations_usd)} per 1M recommendations"
+                    + (f" ({chosen.basis} latency at batch {chosen.point.batch_size})." if chosen else "."),
+                ]
+            )
+        )
+    else:
+        blocks.append(Paragraph([Span("No tier meets the SLO"), " with the measured or projected operating points."]))
+    blocks.append(Table(PLAN_COLUMNS, body, "", frozenset({3, 6, 7, 8, 9, 10}), frozenset(strong)))
+    blocks.append(Paragraph([f"Latency basis: {plan.latency_basis}."], note=True))
+    return blocks
+
+
+def _plan_row(t: TierPlan) -> list[str]:
+    chosen = t.chosen
+    return [
+        t.tier,
+        "yes" if t.fits else "no",
+        "yes" if t.meets_slo else "no",
+        str(chosen.point.batch_size) if chosen else "",
+        chosen.point.point if chosen else "",
+        chosen.basis if chosen else "",
+        _num(chosen.timing.batch_p99_s, 1e3) if chosen else "",
+        _num(chosen.requests_per_s) if chosen else "",
+        str(t.machines) if t.machines is not None else "",
+        format_usd(t.monthly_cost_usd) if t.monthly_cost_usd is not None else "",
+        format_usd(t.cost_per_1m_recommendations_usd) if t.cost_per_1m_recommendations_usd is not None else "",
+        t.reason,
+    ]
+
+
+def _num(value: float | None, scale: float = 1.0) -> str:
+    if value is None or not math.isfinite(value):
+        return "–"
+    v = value * scale
+    if v == 0:
+        return "0"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    if abs(v) >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3g}"
+
+
+# ----------------------------------------------------------------------------------------------- HTML
+
+CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
+       margin: 2rem auto; max-width: 1400px; padding: 0 1.5rem; color: #1f2328; line-height: 1.45; }
+h1 { font-size: 1.6rem; margin-bottom: .4rem; }
+h2 { font-size: 1.25rem; border-bottom: 1px solid #d0d7de; padding-bottom: .2rem; margin-top: 2rem; }
+h3 { font-size: 1.05rem; margin-top: 1.5rem; }
+dl.facts { display: grid; grid-template-columns: max-content auto; gap: .15rem 1rem; margin: 0; }
+dl.facts dt { font-weight: 600; } dl.facts dd { margin: 0; }
+p.note { font-size: .9rem; color: #57606a; font-style: italic; }
+figure { margin: 1rem 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eaeef2; }
+figcaption { font-size: .9rem; color: #57606a; margin-top: .3rem; }
+.table-wrap { overflow-x: auto; margin: .8rem 0; }
+table { border-collapse: collapse; font-size: .82rem; }
+th, td { border: 1px solid #d0d7de; padding: .2rem .45rem; text-align: left; vertical-align: top; }
+th { background: #f6f8fa; position: sticky; top: 0; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tr.strong td { font-weight: 600; background: #f0f7ee; }
+caption { caption-side: bottom; text-align: left; font-size: .85rem; color: #57606a; padding-top: .3rem; }
+"""
+
+
+NUM = ' class="num"'
+STRONG = ' class="strong"'
+
+
+def _esc(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def _html_inline(parts: Sequence[Inline]) -> str:
+    out = []
+    for part in parts:
+        if isinstance(part, Span):
+            out.append(f"<strong>{_esc(part.text)}</strong>" if part.strong else _esc(part.text))
+        else:
+            out.append(_esc(part))
+    return "".join(out)
+
+
+def render_html(doc: Document) -> str:
+    out = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_esc(doc.title)}</title>",
+        f"<style>{CSS}</style>",
+        "</head>",
+        "<body>",
+        f"<h1>{_esc(doc.title)}</h1>",
+    ]
+    for block in doc.blocks:
+        out.append(_html_block(block))
+    out += ["</body>", "</html>", ""]
+    return "\n".join(out)
+
+
+def _html_block(block: Block) -> str:
+    if isinstance(block, Heading):
+        level = min(max(block.level, 1), 6)
+        return f"<h{level}>{_esc(block.text)}</h{level}>"
+    if isinstance(block, Paragraph):
+        attrs = ' class="note"' if block.note else ""
+        return f"<p{attrs}>{_html_inline(block.parts)}</p>"
+    if isinstance(block, Facts):
+        items = "".join(f"<dt>{_esc(k)}</dt><dd>{_esc(v)}</dd>" for k, v in block.items)
+        return f'<dl class="facts">{items}</dl>'
+    if isinstance(block, Image):
+        data = base64.b64encode(block.png).decode("ascii")
+        caption = f"<figcaption>{_esc(block.caption)}</figcaption>" if block.caption else ""
+        return f'<figure><img src="data:image/png;base64,{data}" alt="{_esc(block.title)}">{caption}</figure>'
+    if isinstance(block, Table):
+        head = "".join(f"<th>{_esc(c)}</th>" for c in block.columns)
+        rows = []
+        for i, row in enumerate(block.rows):
+            cells = "".join(f"<td{NUM if j in block.numeric else ''}>{_esc(cell)}</td>" for j, cell in enumerate(row))
+            rows.append(f"<tr{STRONG if i in block.strong_rows else ''}>{cells}</tr>")
+        caption = f"<caption>{_esc(block.caption)}</caption>" if block.caption else ""
+        return (
+            f'<div class="table-wrap"><table>{caption}<thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table></div>"
+        )
+    raise TypeError(f"unknown block {type(block).__name__}")
+
+
+# ------------------------------------------------------------------------------------------- Markdown
+
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#])")
+
+
+def md_escape(text: str) -> str:
+    """Backslash-escape Markdown punctuation (pipes included, for table cells) and flatten newlines."""
+    return _MD_SPECIAL.sub(r"\\\1", text).replace("\r", " ").replace("\n", " ")
+
+
+def _md_inline(parts: Sequence[Inline]) -> str:
+    out = []
+    for part in parts:
+        if isinstance(part, Span):
+            out.append(f"**{md_escape(part.text)}**" if part.strong else md_escape(part.text))
+        else:
+            out.append(md_escape(part))
+    return "".join(out)
+
+
+def render_markdown(doc: Document) -> str:
+    out = [f"# {md_escape(doc.title)}", ""]
+    for block in doc.blocks:
+        out.append(_md_block(block))
+        out.append("")
+    return "\n".join(out)
+
+
+def _md_block(block: Block) -> str:
+    if isinstance(block, Heading):
+        return f"{'#' * min(max(block.level, 1), 6)} {md_escape(block.text)}"
+    if isinstance(block, Paragraph):
+        text = _md_inline(block.parts)
+        return f"*{text}*" if block.note else text
+    if isinstance(block, Facts):
+        return "\n".join(f"- **{md_escape(k)}:** {md_escape(v)}" for k, v in block.items)
+    if isinstance(block, Image):
+        target = block.filename.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
+        lines = [f"![{md_escape(block.title)}]({target})"]
+        if block.caption:
+            lines += ["", f"*{md_escape(block.caption)}*"]
+        return "\n".join(lines)
+    if isinstance(block, Table):
+        lines = [
+            "| " + " | ".join(md_escape(c) for c in block.columns) + " |",
+            "|" + "|".join("---:" if j in block.numeric else "---" for j in range(len(block.columns))) + "|",
+        ]
+        for i, row in enumerate(block.rows):
+            cells = [md_escape(cell) for cell in row]
+            if i in block.strong_rows:
+                cells = [f"**{cell}**" if cell else cell for cell in cells]
+            lines.append("| " + " | ".join(cells) + " |")
+        if block.caption:
+            lines += ["", f"*{md_escape(block.caption)}*"]
+        return "\n".join(lines)
+    raise TypeError(f"unknown block {type(block).__name__}")

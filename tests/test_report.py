@@ -1,0 +1,223 @@
+"""`write_report` end to end on real (tiny) results: the files, the self-contained HTML, the Markdown, the CSV
+columns, the capacity plan; the renderers' escaping; and (benchmark_run) the 200-result speed bar."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bench.cli import main
+from bench.cost.model import cost_table, row_dict
+from bench.cost.projection import operating_point
+from bench.errors import InputError
+from bench.hardware.tiers import Tier, load_tiers
+from bench.report.build import (
+    ENERGY_COLUMNS,
+    LATENCY_COLUMNS,
+    MEMORY_COLUMNS,
+    PLAN_COLUMNS,
+    write_report,
+)
+from bench.report.render import Document, Heading, Paragraph, Span, Table, md_escape, render_html, render_markdown
+from bench.results.store import iter_result_paths, load_result
+from tests.conftest import tiny_scenario_dict
+
+IMG = '<img src="data:image/png;base64,'
+STAGES = {"preprocess", "interest", "candidates", "scoring", "rank_feedback", "end_to_end"}
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    """A two-point batch-size sweep of the tiny scenario, run through the CLI once for the module."""
+    root = tmp_path_factory.mktemp("report-results")
+    scenario = root / "tiny-sweep.yaml"
+    spec = tiny_scenario_dict(name="tiny-sweep", sweep={"batch_size": [1, 2]})
+    scenario.write_text(yaml.safe_dump(spec, sort_keys=False))
+    assert main(["run", str(scenario), "--results-dir", str(root / "results"), "--no-progress"]) == 0
+    return root / "results"
+
+
+@pytest.fixture(scope="module")
+def tiers() -> dict[str, Tier]:
+    return load_tiers()
+
+
+def cpu_tier(tiers: dict[str, Tier]) -> str:
+    return next(name for name, tier in tiers.items() if tier.kind == "cpu")
+
+
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def test_report_writes_self_contained_html_markdown_csv_and_pngs(results, tiers, tmp_path):
+    out = tmp_path / "report"
+    written = write_report([results], out, tiers=tiers, measured_on=cpu_tier(tiers))
+
+    names = {p.name for p in written}
+    assert all(p.exists() and p.stat().st_size > 0 for p in written)
+    assert {"report.html", "report.md", "costs.csv", "latency.csv", "memory.csv", "energy.csv"} <= names
+    assert "plan.csv" not in names and not (out / "plan.csv").exists()
+    pngs = sorted(p.name for p in written if p.suffix == ".png")
+    # batch size is swept (two points), model size and sequence length are not.
+    assert "cost_vs_batch_size.png" in pngs
+    assert not {"cost_vs_params.png", "cost_vs_prompt_tokens.png", "cost_per_tier.png"} & set(pngs)
+    assert {"latency_breakdown.png", "memory.png", "energy.png"} <= set(pngs)
+    assert all((out / name).read_bytes().startswith(b"\x89PNG") for name in pngs)
+
+    html = (out / "report.html").read_text()
+    assert html.count(IMG) == len(pngs)
+    assert "<script" not in html.lower()
+    assert not re.search(r"""<(script|link|img|iframe)[^>]*(src|href)=["']?(https?:)?//""", html, re.I)
+    assert "http://" not in html and "https://" not in html
+    assert "@import" not in html and "url(" not in html  # no remote CSS or fonts
+    assert "tiny-sweep" in html and "How to read this" in html
+    assert "measured" in html and "projected" in html and "roofline" in html
+
+    md = (out / "report.md").read_text()
+    for name in pngs:
+        assert f"]({name})" in md
+    assert "How to read this" in md and "| tier |" not in md.split("## Cost per tier")[0]
+
+    columns, rows = read_csv(out / "costs.csv")
+    points = [operating_point(load_result(p), p) for p in iter_result_paths([results])]
+    assert columns == list(row_dict(cost_table(points[:1], tiers)[0]))
+    assert len(rows) == 2 * len(tiers)
+    assert {row["basis"] for row in rows} == {"measured", "projected"}
+    assert sum(row["basis"] == "measured" for row in rows) == 2  # each point, on the tier it ran on
+
+    columns, rows = read_csv(out / "latency.csv")
+    assert (
+        columns
+        == LATENCY_COLUMNS
+        == ["result", "scenario", "point", "machine", "stage", "n", "p50_ms", "p90_ms", "p99_ms", "mean_ms"]
+    )
+    for point in ("batch_size=1", "batch_size=2"):
+        stages = {row["stage"] for row in rows if row["point"] == point}
+        assert stages >= STAGES
+    assert all(float(row["p50_ms"]) <= float(row["p99_ms"]) for row in rows)
+
+    columns, rows = read_csv(out / "memory.csv")
+    assert columns == MEMORY_COLUMNS and len(rows) == 2
+    assert all(int(row["estimate_total_bytes"]) > int(row["weights_bytes"]) > 0 for row in rows)
+
+    columns, rows = read_csv(out / "energy.csv")
+    assert columns == ENERGY_COLUMNS and len(rows) == 2 * len(tiers)
+    assert {row["energy_kind"] for row in rows if row["energy_j_per_recommendation"]} <= {
+        "measured",
+        "measured (estimate)",
+        "modelled",
+    }
+
+
+def test_capacity_plan_names_the_cheapest_tier(results, tiers, tmp_path):
+    out = tmp_path / "report"
+    plan = {"qps": 100, "slo_p99_ms": 60_000, "hours_per_day": 12, "headroom": 0.25}
+    written = write_report([results], out, tiers=tiers, measured_on=cpu_tier(tiers), plan=plan)
+
+    assert out / "plan.csv" in written
+    columns, rows = read_csv(out / "plan.csv")
+    assert columns == PLAN_COLUMNS
+    assert {row["tier"] for row in rows} == set(tiers)
+    cheapest = [row for row in rows if row["cheapest"] == "True"]
+    assert len(cheapest) == 1 and cheapest[0]["meets_slo"] == "True"
+    monthly = [float(row["monthly_cost_usd"]) for row in rows if row["monthly_cost_usd"]]
+    assert float(cheapest[0]["monthly_cost_usd"]) == min(monthly)
+
+    html = (out / "report.html").read_text()
+    assert f"Cheapest tier meeting the SLO: <strong>{cheapest[0]['tier']}</strong>" in html
+    assert "no queueing" in html  # the plan's latency_basis caveat
+    md = (out / "report.md").read_text()
+    assert f"Cheapest tier meeting the SLO: **{md_escape(cheapest[0]['tier'])}**" in md
+
+
+def test_tiers_that_do_not_fit_are_left_out_and_named(results, tiers, tmp_path):
+    gpu = next(tier for tier in tiers.values() if tier.kind == "gpu")
+    small = {
+        cpu_tier(tiers): tiers[cpu_tier(tiers)],
+        gpu.name: gpu,
+        "tiny-gpu": dataclasses.replace(gpu, name="tiny-gpu", memory_bytes=1000.0),
+    }
+    out = tmp_path / "report"
+    write_report([results], out, tiers=small, measured_on=cpu_tier(tiers))
+
+    _, rows = read_csv(out / "costs.csv")
+    assert {row["fits"] for row in rows if row["tier"] == "tiny-gpu"} == {"False"}
+    html = (out / "report.html").read_text()
+    assert "tiny-gpu (does not fit in memory)" in html  # the cost figure's caption
+    assert "DOES NOT FIT" not in html  # that is drawn into the memory figure, not written
+
+    # No tier meets an impossible SLO: the plan says so rather than naming a cheapest tier.
+    write_report([results], out, tiers=small, measured_on=cpu_tier(tiers), plan={"qps": 1, "slo_p99_ms": 1e-6})
+    html = (out / "report.html").read_text()
+    assert "No tier meets the SLO" in html and "Cheapest tier meeting the SLO" not in html
+
+
+def test_single_point_gets_a_bar_chart_per_tier(results, tiers, tmp_path):
+    one = next(iter_result_paths([results]))
+    written = write_report([one], tmp_path / "one", tiers=tiers)
+    pngs = {p.name for p in written if p.suffix == ".png"}
+    assert "cost_per_tier.png" in pngs
+    assert not any(name.startswith("cost_vs_") for name in pngs)
+    html = (tmp_path / "one" / "report.html").read_text()
+    assert html.count(IMG) == len(pngs)
+
+
+def test_bad_inputs_are_one_line_errors(results, tiers, tmp_path):
+    with pytest.raises(InputError, match="unknown tier"):
+        write_report([results], tmp_path, tiers=tiers, measured_on="no-such-tier")
+    with pytest.raises(InputError, match="qps is required"):
+        write_report([results], tmp_path, tiers=tiers, plan={"slo_p99_ms": 100})
+    with pytest.raises(InputError, match="unknown key"):
+        write_report([results], tmp_path, tiers=tiers, plan={"qps": 1, "slo_p99_ms": 100, "slo": 3})
+    with pytest.raises(InputError, match="no result files"):
+        write_report([tmp_path], tmp_path / "out", tiers=tiers)
+
+
+def test_renderers_escape_text():
+    nasty = '<script>alert("x")</script> a|b *c* [d](e)'
+    doc = Document("t <&>", [Heading(nasty), Paragraph([nasty, Span(nasty, strong=True)]), Table(["c|1"], [[nasty]])])
+    html = render_html(doc)
+    assert "<script>" not in html and "&lt;script&gt;" in html and "t &lt;&amp;&gt;" in html
+    md = render_markdown(doc)
+    assert "<script>" not in md
+    table_row = next(line for line in md.splitlines() if "alert" in line and line.startswith("|"))
+    assert table_row.count("|") - table_row.count("\\|") == 2  # the cell's pipe cannot split the row
+
+
+@pytest.mark.benchmark_run
+def test_report_on_200_results_under_15_s(results, tiers, tmp_path):
+    source = next(iter_result_paths([results]))
+    template = json.loads(source.read_text())
+    folder = tmp_path / "many" / template["machine"]
+    folder.mkdir(parents=True)
+    for i in range(200):
+        result = copy.deepcopy(template)
+        batch = 1 + i % 40
+        result["scenario"]["batch_size"] = batch
+        result["point"]["key"] = f"batch_size={batch},copy={i}"
+        result["point"]["spec_hash"] = f"{i:016x}"
+        (folder / f"copy-{i:03d}.json").write_text(json.dumps(result))
+
+    started = time.perf_counter()
+    written = write_report(
+        [tmp_path / "many"],
+        tmp_path / "report",
+        tiers=tiers,
+        measured_on=cpu_tier(tiers),
+        plan={"qps": 100, "slo_p99_ms": 1000},
+    )
+    elapsed = time.perf_counter() - started
+    print(f"\nwrite_report on 200 results x {len(tiers)} tiers: {elapsed:.2f} s, {len(written)} files")
+    assert elapsed < 15.0
+    assert (tmp_path / "report" / "report.html").read_text().count(IMG) == sum(p.suffix == ".png" for p in written)
