@@ -31,6 +31,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
             args.scenarios,
             results_dir=args.results_dir,
             resume=args.resume,
+            tier=args.tier,
+            tiers_files=args.tiers,
             show_progress=not args.no_progress,
             on_written=announce,
         )
@@ -66,6 +68,71 @@ def _cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_tiers(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from bench.hardware.tiers import load_tiers
+    from bench.report.tiers import tiers_table
+
+    Console(width=None if sys.stdout.isatty() else 200).print(tiers_table(load_tiers(args.tiers)))
+    return 0
+
+
+def _plan_settings(args: argparse.Namespace) -> dict | None:
+    if args.qps is None and args.slo_p99_ms is None:
+        return None
+    if args.qps is None or args.slo_p99_ms is None:
+        raise InputError("--qps and --slo-p99-ms go together")
+    return {"qps": args.qps, "slo_p99_ms": args.slo_p99_ms, "hours_per_day": args.hours_per_day,
+            "headroom": args.headroom}  # fmt: skip
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from bench.cost.api import capacity_plans
+    from bench.hardware.tiers import load_tiers
+    from bench.report.plan import plan_table
+
+    settings = _plan_settings(args)
+    plans = capacity_plans(args.results, tiers=load_tiers(args.tiers), measured_on=args.measured_on, **settings)
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    for plan in plans:
+        console.print(plan_table(plan))
+    if args.output:
+        return _write_report(args, settings)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    return _write_report(args, _plan_settings(args))
+
+
+def _write_report(args: argparse.Namespace, plan: dict | None) -> int:
+    from bench.hardware.tiers import load_tiers
+    from bench.report.build import write_report
+
+    written = write_report(
+        args.results, args.output, tiers=load_tiers(args.tiers), measured_on=args.measured_on, plan=plan
+    )
+    html = next((p for p in written if p.suffix == ".html"), None)
+    print(f"wrote {len(written)} files to {args.output}" + (f" (open {html})" if html else ""))
+    return 0
+
+
+def _add_cost_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tiers", type=Path, action="append", default=[], metavar="FILE",
+                        help="extra tier catalogue YAML overriding or adding tiers (repeatable)")  # fmt: skip
+    parser.add_argument("--measured-on", metavar="TIER", help="catalogue tier the results were measured on")
+
+
+def _add_plan_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument("--qps", type=float, required=required, help="target requests per second")
+    parser.add_argument("--slo-p99-ms", type=float, required=required, help="p99 latency bound in ms")
+    parser.add_argument("--hours-per-day", type=float, default=24.0, help="hours a day at that load (24)")
+    parser.add_argument("--headroom", type=float, default=0.2, help="spare capacity fraction (0.2)")
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     from bench.scenarios.schema import scenario_json_schema
 
@@ -93,6 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results-dir", type=Path, default=Path("results"), help="default: results/")
     run.add_argument("--resume", action="store_true", help="skip points already measured on this machine")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    run.add_argument("--tier", metavar="TIER", help="catalogue tier this machine is (default: detected)")
+    run.add_argument("--tiers", type=Path, action="append", default=[], metavar="FILE",
+                     help="extra tier catalogue YAML (repeatable)")  # fmt: skip
     run.set_defaults(handler=_cmd_run)
 
     validate = sub.add_parser("validate", help="check scenario files (every sweep point) without running")
@@ -103,6 +173,25 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print results (files or folders) as tables")
     show.add_argument("results", nargs="+", type=Path, metavar="RESULT")
     show.set_defaults(handler=_cmd_show)
+
+    tiers = sub.add_parser("tiers", help="list the hardware tier catalogue")
+    tiers.add_argument("--tiers", type=Path, action="append", default=[], metavar="FILE",
+                       help="extra tier catalogue YAML (repeatable)")  # fmt: skip
+    tiers.set_defaults(handler=_cmd_tiers)
+
+    report = sub.add_parser("report", help="cost curves, tables and plots (HTML, Markdown, CSV, PNG)")
+    report.add_argument("results", nargs="+", type=Path, metavar="RESULT")
+    report.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="e.g. reports/NAME")
+    _add_cost_options(report)
+    _add_plan_options(report, required=False)
+    report.set_defaults(handler=_cmd_report)
+
+    plan = sub.add_parser("plan", help="machines and monthly cost per tier for a QPS under a p99 SLO")
+    plan.add_argument("results", nargs="+", type=Path, metavar="RESULT")
+    plan.add_argument("-o", "--output", type=Path, metavar="DIR", help="also write the report there")
+    _add_cost_options(plan)
+    _add_plan_options(plan, required=True)
+    plan.set_defaults(handler=_cmd_plan)
 
     schema = sub.add_parser("schema", help="print the JSON Schema of scenario files")
     schema.add_argument("-o", "--output", type=Path)

@@ -7,6 +7,7 @@ warm-up batches (discarded), then timed batches until the repetition policy is m
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections.abc import Callable
@@ -49,6 +50,7 @@ TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16":
 CATALOGUE_VOCAB = 8192
 FULL_HISTORY_CAP = 200
 CPU_GEMM_SIDE, GPU_GEMM_SIDE = 2048, 8192
+BUSY_LOAD_FRACTION = 0.5  # of the logical cores, before a run: above it, other work competes for the cores
 DEFAULT_THREADS = torch.get_num_threads()  # torch's choice for this machine, before any scenario sets one
 
 ProgressCallback = Callable[[int, int], None]  # (measured iterations so far, target iterations)
@@ -78,6 +80,17 @@ def _auto_dtype(on_cpu: bool) -> str:
 @cache
 def _cpu_dtype_slowdowns() -> dict[str, dict[str, Any]]:
     return yaml.safe_load(CPU_DTYPES_FILE.read_text())["without_native_support"]
+
+
+def busy_machine_notes() -> list[str]:
+    """Other work on the machine inflates timings badly (torch's threads spin while they wait for a core):
+    say so in the result rather than let a busy machine pass for a slow one."""
+    load, cores = os.getloadavg()[0], psutil.cpu_count(logical=True) or 1
+    if load > BUSY_LOAD_FRACTION * cores:
+        return [
+            f"machine busy at start: 1-minute load average {load:.1f} on {cores} logical cores; timings may be inflated"
+        ]
+    return []
 
 
 def declared_architecture(scenario: Scenario) -> Architecture | None:
@@ -145,6 +158,7 @@ def run_point(
     check_runnable(scenario)
     started = time.perf_counter()
     dtype_name, notes = resolve_dtype(scenario)
+    notes += busy_machine_notes()
     for note in notes:
         warnings.warn(note, stacklevel=2)
     device = torch.device(scenario.device)

@@ -53,11 +53,13 @@ def plan_capacity(
     hours_per_day: float = 24.0,
     headroom: float = 0.2,
 ) -> list[CapacityPlan]:
-    """One plan per scenario in `rows` (cost_table output), one line per tier."""
+    """One plan per workload in `rows` (cost_table output), one line per tier. A workload is a scenario with
+    everything fixed but the batch size: a plan chooses a batch size, never a shorter prompt or fewer candidates."""
     plans = []
-    for scenario in sorted({row.point.scenario for row in rows}):
-        plan = CapacityPlan(scenario, qps, slo_p99_ms, hours_per_day, headroom)
-        scenario_rows = [row for row in rows if row.point.scenario == scenario]
+    for scenario, workload in sorted({(row.point.scenario, row.point.workload) for row in rows}):
+        name = scenario if workload == "default" else f"{scenario} [{workload}]"
+        plan = CapacityPlan(name, qps, slo_p99_ms, hours_per_day, headroom)
+        scenario_rows = [r for r in rows if (r.point.scenario, r.point.workload) == (scenario, workload)]
         for tier in dict.fromkeys(row.timing.tier for row in scenario_rows):
             plan.tiers.append(_plan_tier([r for r in scenario_rows if r.timing.tier == tier], plan))
         plans.append(plan)

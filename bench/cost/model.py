@@ -60,7 +60,7 @@ def cost_on_tier(point: OperatingPoint, timing: TierTiming, tier: Tier) -> TierC
         energy_basis = f"{point.energy_method}{' (estimate)' if point.energy_estimated else ''}"
     else:
         joules_per_batch = tier.tdp_watts * timing.batch_p50_s
-        energy_basis = "modelled: TDP x projected batch time (estimate)"
+        energy_basis = f"modelled: TDP x {timing.basis} batch time (estimate)"
     average_watts = joules_per_batch / timing.batch_p50_s
     hourly = hourly_cost(tier, average_watts)
     per_1m = hourly / (recommendations_per_s * 3600) * 1e6 if hourly is not None else None
@@ -80,11 +80,12 @@ def cost_on_tier(point: OperatingPoint, timing: TierTiming, tier: Tier) -> TierC
 def measured_tier(point: OperatingPoint, tiers: dict[str, Tier], override: str | None = None) -> Tier | None:
     """The catalogue tier a result was measured on: the override, the tier recorded in the result, or the
     one its machine matches."""
-    name = override or point.hardware_tier
-    if name:
-        if name not in tiers:
-            raise InputError(f"--measured-on: unknown tier {name!r}; known tiers: {', '.join(tiers)}")
-        return tiers[name]
+    if override:
+        if override not in tiers:
+            raise InputError(f"--measured-on: unknown tier {override!r}; known tiers: {', '.join(tiers)}")
+        return tiers[override]
+    if point.hardware_tier in tiers:
+        return tiers[point.hardware_tier]
     return tier_for_machine(
         device=point.device, device_name=point.device_name, logical_cores=point.logical_cores, tiers=tiers
     )
@@ -96,11 +97,7 @@ def cost_table(
     """Every point on every tier: measured where it was measured, projected elsewhere (with efficiencies
     calibrated from a measurement on that tier when one exists), and the projection error where both exist."""
     home = {p.path: measured_tier(p, tiers, measured_on) for p in points}
-    calibrated: dict[str, Efficiency] = {}
-    for point in points:
-        tier = home[point.path]
-        if tier is not None and tier.name not in calibrated:
-            calibrated[tier.name] = calibrate(point, tier)
+    calibrated = _calibrations(points, home)
     rows: list[TierCost] = []
     for point in points:
         for tier in tiers.values():
@@ -110,10 +107,37 @@ def cost_table(
                 if uncalibrated.batch_p50_s and row.timing.batch_p50_s:
                     row.projection_error = uncalibrated.batch_p50_s / row.timing.batch_p50_s - 1
             else:
-                efficiency = calibrated.get(tier.name, default_efficiency(tier))
-                row = cost_on_tier(point, project(point, tier, efficiency), tier)
+                row = cost_on_tier(point, project(point, tier, _efficiency_for(tier, calibrated)), tier)
             rows.append(row)
     return rows
+
+
+def _calibrations(points: list[OperatingPoint], home: dict[str, Tier | None]) -> dict[str, tuple[Tier, Efficiency]]:
+    """The first measured point on each tier calibrates that tier."""
+    calibrated: dict[str, tuple[Tier, Efficiency]] = {}
+    for point in points:
+        tier = home[point.path]
+        if tier is not None and tier.name not in calibrated:
+            calibrated[tier.name] = (tier, calibrate(point, tier))
+    return calibrated
+
+
+def _efficiency_for(tier: Tier, calibrated: dict[str, tuple[Tier, Efficiency]]) -> Efficiency:
+    """The tier's own calibration; else a measured tier of the same kind (same software stack, e.g. torch on a
+    CPU) scales this tier's defaults by the factor it found; else the catalogue defaults."""
+    if tier.name in calibrated:
+        return calibrated[tier.name][1]
+    same_kind = [(t, e) for t, e in calibrated.values() if t.kind == tier.kind]
+    if not same_kind:
+        return default_efficiency(tier)
+    reference, efficiency = same_kind[0]
+    compute_scale = efficiency.compute / reference.compute_efficiency
+    memory_scale = efficiency.memory / reference.memory_efficiency
+    return Efficiency(
+        compute=min(1.0, tier.compute_efficiency * compute_scale),
+        memory=min(1.0, tier.memory_efficiency * memory_scale),
+        source=f"{efficiency.source}, scaled from {reference.name} (same kind)",
+    )
 
 
 def row_dict(row: TierCost) -> dict[str, Any]:

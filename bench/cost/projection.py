@@ -53,6 +53,7 @@ class OperatingPoint:
     energy_method: str | None
     energy_estimated: bool
     hardware_tier: str | None  # the catalogue tier recorded at run time, if any
+    workload: str  # the point's sweep values other than batch_size: points that differ only in batch size share it
     machine: str
     created_at: str
     commit: str | None
@@ -95,6 +96,7 @@ def operating_point(result: dict[str, Any], path: Path | str) -> OperatingPoint:
         energy_method=energy.get("method"),
         energy_estimated=bool(energy.get("estimated", True)),
         hardware_tier=(result.get("hardware_tier") or {}).get("name"),
+        workload=",".join(f"{k}={v}" for k, v in result["point"]["values"].items() if k != "batch_size") or "default",
         machine=result["machine"],
         created_at=result["created_at"],
         commit=env.get("git_commit"),
