@@ -11,8 +11,8 @@ from bench.cost.capacity import CapacityPlan
 def plan_table(plan: CapacityPlan) -> Table:
     cheapest = plan.cheapest
     table = Table(
-        title=f"{escape(plan.scenario)}: {plan.qps:g} QPS, p99 <= {plan.slo_p99_ms:g} ms, {plan.hours_per_day:g} h/day, "
-        f"headroom {plan.headroom:.0%}",
+        title=f"{escape(plan.scenario)}: {plan.qps:g} QPS, p99 <= {plan.slo_p99_ms:g} ms, "
+        f"{plan.hours_per_day:g} h/day, headroom {plan.headroom:.0%}",
         caption=(f"cheapest tier meeting the SLO: {cheapest.tier}" if cheapest else "no tier meets the SLO")
         + f"\nlatency basis: {plan.latency_basis}",
     )
