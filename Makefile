@@ -22,6 +22,8 @@ install: $(INSTALLED)
 demo: $(INSTALLED)
 	$(BIN)/recbench run scenarios/quickstart.yaml --results-dir $(RESULTS) | tee $(VENV)/demo-run.log
 	$(BIN)/recbench show $$(sed -n 's/^wrote //p' $(VENV)/demo-run.log | tail -n 1)
+	$(BIN)/recbench report $$(sed -n 's/^wrote //p' $(VENV)/demo-run.log | tail -n 1) -o reports/quickstart \
+		--qps 100 --slo-p99-ms 500
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check bench tests

@@ -185,9 +185,10 @@ def _how_to_read(c: ReportContent) -> list[Block]:
         " Costs on every other tier are ",
         Span("projected"),
         ": a roofline model of the measured work (FLOPs and bytes moved per stage against the tier's catalogue "
-        "peak and bandwidth, times the catalogue's efficiency for that tier; only the measured tier's efficiency "
-        "is calibrated from a measurement); host-side stages keep their measured time. Projections are "
-        "estimates",
+        "peak and bandwidth, times an efficiency: calibrated from the measurement on the measured tier, and "
+        "scaled by the same factor on other tiers of its kind (CPU or GPU); catalogue defaults elsewhere); "
+        "host-side stages keep their measured time, and per-kernel launch overheads are not modelled, so "
+        "projections for small models on GPUs are optimistic. Projections are estimates",
     ]
     errors = [r.projection_error for r in c.rows if r.projection_error is not None]
     if errors:

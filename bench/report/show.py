@@ -42,6 +42,8 @@ def render_result(result: dict[str, Any], path: Path, console: Console) -> None:
     console.print(_latency_table(summary))
     console.print(_throughput_table(summary["throughput"]))
     console.print(_memory_line(result))
+    if result.get("energy"):
+        console.print(_energy_line(result["energy"]))
     for warning in result.get("warnings", []):
         console.print(f"[yellow]warning:[/] {warning}")
     quality = result["quality"]
@@ -111,6 +113,16 @@ def _memory_line(result: dict[str, Any]) -> str:
     if measured.get("cuda_peak_allocated") is not None:
         text += f"; CUDA peak allocated {measured['cuda_peak_allocated'] / 2**20:.0f} MiB"
     return text
+
+
+def _energy_line(energy: dict[str, Any]) -> str:
+    if energy.get("joules") is None:
+        return f"energy: not available ({'; '.join(energy.get('notes', []))})"
+    label = "estimate, " if energy["estimated"] else ""
+    return (
+        f"energy ({label}{energy['method']}): {energy['joules_per_request']:.3g} J/request, "
+        f"{energy['joules_per_recommendation']:.3g} J/recommendation, {energy['average_watts']:.3g} W average"
+    )
 
 
 def _giga(value: float | None) -> str:
