@@ -16,7 +16,6 @@ import copy
 import functools
 import math
 import re
-import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from bench.errors import InputError
+from bench.validation import allowed_keys_hint
 
 TIERS_PATH = Path(__file__).with_name("tiers.yaml")
 
@@ -439,7 +439,7 @@ def _one_line(path: Path, name: str, exc: ValidationError) -> str:
     error = errors[0]
     loc = tuple(str(part) for part in error["loc"])
     if error["type"] == "extra_forbidden":
-        message = f"unknown field{_allowed_hint(loc)}"
+        message = f"unknown field{allowed_keys_hint(TierSpec, loc)}"
     elif error["type"] == "missing":
         message = "required field is missing"
     elif error["type"] in ("model_type", "model_attributes_type", "dict_type"):
@@ -448,21 +448,6 @@ def _one_line(path: Path, name: str, exc: ValidationError) -> str:
         message = error["msg"].removeprefix("Value error, ")
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     return f"{path}: {'.'.join(('tiers', name, *loc))}: {message}{more}"
-
-
-def _allowed_hint(loc: tuple[str, ...]) -> str:
-    model: type[BaseModel] | None = TierSpec
-    for part in loc[:-1]:
-        field = model.model_fields.get(part) if model else None
-        model = _submodel(field.annotation) if field else None
-    return f" (allowed: {', '.join(model.model_fields)})" if model else ""
-
-
-def _submodel(annotation: Any) -> type[BaseModel] | None:
-    for candidate in (annotation, *typing.get_args(annotation)):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-    return None
 
 
 def _to_tier(name: str, spec: TierSpec, origin: str) -> Tier:

@@ -10,7 +10,6 @@ import copy
 import hashlib
 import itertools
 import json
-import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from bench.errors import InputError
 from bench.scenarios.spec import Scenario
+from bench.validation import allowed_keys_hint, submodel
 
 
 @dataclass(frozen=True)
@@ -111,29 +111,12 @@ def format_validation_error(source: Path, exc: ValidationError, prefix: str = ""
         field = ".".join(str(part) for part in error["loc"])
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
-            message = f"unknown key{_allowed_keys_hint(error['loc'])}"
+            message = f"unknown key{allowed_keys_hint(Scenario, error['loc'])}"
         elif error["type"] == "missing":
             message = "required field is missing"
         where = f"{field}: " if field else ""
         lines.append(f"{source}: {prefix}{where}{message}")
     return "\n".join(lines)
-
-
-def _allowed_keys_hint(loc: tuple[Any, ...]) -> str:
-    """Names the keys that are allowed where an unknown one was found."""
-    model: type[BaseModel] | None = Scenario
-    for part in loc[:-1]:
-        field = model.model_fields.get(str(part)) if model else None
-        model = _submodel(field.annotation) if field else None
-    return f" (allowed: {', '.join(model.model_fields)})" if model else ""
-
-
-def _submodel(annotation: Any) -> type[BaseModel] | None:
-    """The pydantic model inside an annotation such as `Workload` or `Architecture | None`."""
-    for candidate in (annotation, *typing.get_args(annotation)):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-    return None
 
 
 def _validate(path: Path, raw: dict[str, Any], prefix: str = "") -> Scenario:
@@ -185,7 +168,7 @@ def _check_sweep_entry(path: Path, field_path: Any, values: Any) -> None:
         if part not in model.model_fields:
             allowed = ", ".join(model.model_fields)
             raise InputError(f"{path}: sweep.{field_path}: unknown field {part!r} (allowed: {allowed})")
-        model = _submodel(model.model_fields[part].annotation)
+        model = submodel(model.model_fields[part].annotation)
 
 
 def _set_path(raw: dict[str, Any], field_path: str, value: Any) -> None:
