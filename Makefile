@@ -1,4 +1,6 @@
 # Two commands on a fresh machine: `make demo` and `make test`. Both create .venv first.
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c  # `recbench run | tee` must fail when the run fails
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +10,10 @@ TORCH_SPEC ?= torch==2.13.0
 INSTALLED := $(VENV)/.installed
 RESULTS ?= results
 
-.PHONY: install demo test lint bench schema clean
+.PHONY: install demo test lint bench bench-check baseline regress schema clean
+BASELINE ?= quickstart
+# Loose enough for a noisy 2-core machine; a deliberately bigger model still fails them.
+GATES ?= latency.p50:50%,memory.peak_rss:25%,flops:5%
 
 $(INSTALLED): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,9 +37,27 @@ lint: $(INSTALLED)
 test: lint
 	$(BIN)/pytest -q
 
-# Benchmarks: real recbench runs and pytest-benchmark timings, kept out of the default suite.
+# Benchmarks: real recbench runs and pytest-benchmark timings (saved in .benchmarks/), kept out of the
+# default suite. Figures are printed (-s).
 bench: $(INSTALLED)
-	$(BIN)/pytest -q -m benchmark_run
+	$(BIN)/pytest -q -s -m benchmark_run --benchmark-enable --benchmark-autosave
+
+# Fail when a hot path's median is >10% slower than the last `make bench` run saved on this machine.
+bench-check: $(INSTALLED)
+	$(BIN)/pytest -q -m benchmark_run tests/benchmarks/test_hot_paths.py --benchmark-enable \
+		--benchmark-compare --benchmark-compare-fail=median:10%
+
+# Save this machine's quickstart result as baseline $(BASELINE) (FORCE=--force replaces it).
+baseline: $(INSTALLED)
+	$(BIN)/recbench run scenarios/quickstart.yaml --results-dir $(RESULTS) --no-progress | tee $(VENV)/baseline-run.log
+	$(BIN)/recbench baseline save $$(sed -n 's/^wrote //p' $(VENV)/baseline-run.log) --name $(BASELINE) \
+		--results-dir $(RESULTS) $(FORCE)
+
+# Rerun the quickstart and gate it against the committed baseline for this machine kind.
+regress: $(INSTALLED)
+	$(BIN)/recbench run scenarios/quickstart.yaml --results-dir $(RESULTS) --no-progress | tee $(VENV)/regress-run.log
+	$(BIN)/recbench check --baseline $(BASELINE) --results-dir $(RESULTS) --fail-on "$(GATES)" \
+		$$(sed -n 's/^wrote //p' $(VENV)/regress-run.log)
 
 schema: $(INSTALLED)
 	$(BIN)/recbench schema -o scenarios/scenario.schema.json

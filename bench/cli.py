@@ -196,6 +196,10 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print the JSON Schema of scenario files")
     schema.add_argument("-o", "--output", type=Path)
     schema.set_defaults(handler=_cmd_schema)
+
+    from bench.compare.cli import add_compare_commands
+
+    add_compare_commands(sub)
     return parser
 
 

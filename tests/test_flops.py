@@ -28,7 +28,7 @@ def test_prefill_counted_equals_analytic_including_attention(tiny_model, tiny_ar
 def test_cached_forward_counted_equals_analytic(tiny_model, tiny_arch):
     ids = torch.randint(0, 500, (2, 30))
     with torch.inference_mode():
-        cache = tiny_model(input_ids=ids, use_cache=True).past_key_values
+        cache = tiny_model(input_ids=ids, use_cache=True).cache
     new = torch.randint(0, 500, (2, 5))
     counted = count(tiny_model, input_ids=new, cache=cache, use_cache=True)
     assert counted == total_forward_flops(tiny_arch, [ForwardShape(2, 5, 35, 5)])

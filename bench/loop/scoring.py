@@ -18,6 +18,7 @@ import inspect
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from transformers import PreTrainedModel
@@ -49,6 +50,10 @@ class Scorer:
 
     def score(self, history: list[list[int]], candidates: torch.Tensor, stage: StageContext) -> ScoreOutput:
         raise NotImplementedError
+
+    def _cache_of(self, output: Any) -> Any:
+        """The KV cache an output carries, under the name this transformers version uses."""
+        return getattr(output, self.cache_arg)
 
     def _letter_scores(self, last_logits: torch.Tensor, k: int) -> torch.Tensor:
         letters = last_logits[:, self.prompts.letter_ids[:k]].float()
@@ -92,7 +97,7 @@ class LikelihoodScorer(Scorer):
                 use_cache=True,
             )
         with stage("llm_candidates"):
-            cache = prefill.past_key_values
+            cache = self._cache_of(prefill)
             cache.batch_repeat_interleave(k)  # share the prompt's KV cache with each of its K candidates
             full_mask = torch.cat([batch.attention_mask.repeat_interleave(k, dim=0), cont_mask], dim=1)
             start = batch.position_ids[:, -1:].repeat_interleave(k, dim=0) + 1
@@ -149,7 +154,7 @@ class GenerateScorer(Scorer):
             )
             next_token = out.logits[:, -1, :].argmax(dim=-1, keepdim=True)
         scores = self._letter_scores(out.logits[:, -1, :], candidates.shape[1])
-        cache, mask, position = out.past_key_values, batch.attention_mask, batch.position_ids[:, -1:]
+        cache, mask, position = self._cache_of(out), batch.attention_mask, batch.position_ids[:, -1:]
         forwards = [ForwardShape(batch=n_requests, new_tokens=width, context=width, logits=1)]
         for step in range(1, self.new_tokens):
             with stage("llm_decode_token"):  # time per output token

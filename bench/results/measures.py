@@ -139,7 +139,14 @@ def utilisation(result: dict[str, Any], achieved: float | None) -> dict[str, Any
     figures: dict[str, Any] = {
         "fraction_of_measured_gemm_peak": achieved / gemm["flops_per_s"] if achieved else None,
         "measured_gemm_peak_flops_per_s": gemm["flops_per_s"],
+        "achieved_basis": "analytic FLOPs of the timed batches (an estimate, equal to FlopCounterMode's count on "
+        "the calibration batch) / their measured LLM time",
     }
+    if achieved and achieved > gemm["flops_per_s"]:
+        figures["note"] = (
+            "achieved exceeds the measured GEMM peak: the peak was probably measured while the machine was busy; "
+            "a quiet run raises the cached best"
+        )
     device = result["scenario"]["device"]
     if device.startswith("cuda"):
         index = int(device.split(":")[1]) if ":" in device else 0

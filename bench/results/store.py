@@ -28,6 +28,7 @@ def atomic_write_json(path: Path, payload: Any, *, overwrite: bool = False) -> P
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp creates 0600; results are meant to be shared
         with os.fdopen(fd, "w") as handle:
             json.dump(payload, handle, indent=1, sort_keys=False, default=str)
             handle.write("\n")
@@ -43,6 +44,12 @@ def atomic_write_json(path: Path, payload: Any, *, overwrite: bool = False) -> P
             os.unlink(tmp_name)
         raise
     return path
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def result_filename(scenario: str, point_key: str, when: datetime) -> str:
@@ -85,12 +92,16 @@ def load_result(path: Path) -> dict[str, Any]:
 
 
 def iter_result_paths(paths: Iterable[Path]) -> Iterator[Path]:
-    """Files as given; folders are searched recursively for result JSON (calibration caches skipped)."""
+    """Files as given; folders are searched recursively for result JSON. Below a given folder, calibration
+    caches, saved baselines and manifests are skipped (pass a baseline's own folder to read it)."""
     for path in paths:
         path = Path(path)
         if path.is_dir():
             yield from sorted(
-                p for p in path.rglob("*.json") if "calibration" not in p.parts and "baselines" not in p.parts
+                p
+                for p in path.rglob("*.json")
+                if not {"calibration", "baselines"} & set(p.relative_to(path).parts[:-1])
+                and p.name != "manifest.json"
             )
         elif path.exists():
             yield path

@@ -16,6 +16,7 @@ from pydantic import (
     Field,
     NonNegativeFloat,
     NonNegativeInt,
+    PositiveFloat,
     PositiveInt,
     field_validator,
     model_validator,
@@ -26,6 +27,8 @@ from bench.models.presets import get_preset, preset_names
 
 # Verbalizer labels are the single letters A..Z (LlamaRec labels its 20 candidates (A)..(T)).
 MAX_VERBALIZER_CANDIDATES = 26
+# A p99 early-stopping verdict needs at least ln(0.01) / ln(0.99) = 458.2 queries with none over the bound.
+MIN_P99_QUERIES = 459
 DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 
@@ -133,6 +136,70 @@ class Repetitions(_Strict):
         return self
 
 
+class Load(_Strict):
+    """A load test driven by MLPerf LoadGen: queries arrive on LoadGen's schedule and are served with dynamic
+    batching (up to max_batch_size users, or whatever arrived within max_wait_ms, whichever comes first)."""
+
+    mode: Literal["offline", "server", "single_stream"] = Field(
+        "server",
+        description="server: Poisson arrivals at target_qps (or a peak search over qps_range), judged on p99; "
+        "offline: every sample at once, judged on samples/s; single_stream: one query at a time, p90",
+    )
+    target_qps: PositiveFloat | None = Field(None, description="server: the arrival rate to test")
+    qps_range: tuple[PositiveFloat, PositiveFloat] | None = Field(
+        None, description="server: [low, high] for a peak search (bisection over LoadGen runs) instead of target_qps"
+    )
+    peak_tolerance: float = Field(
+        0.05, gt=0, lt=1, description="peak search: stop bisecting when (high - low) / high is below this"
+    )
+    p99_slo_ms: PositiveFloat = Field(500.0, description="server: p99 latency bound (queueing included)")
+    min_duration_s: PositiveFloat = Field(10.0, description="LoadGen min_duration: each run lasts at least this")
+    min_query_count: PositiveInt = Field(
+        MIN_P99_QUERIES, description=f"LoadGen min_query_count (server needs >= {MIN_P99_QUERIES} for a p99 verdict)"
+    )
+    max_batch_size: PositiveInt = Field(8, description="dynamic batching: most users per batch")
+    max_wait_ms: NonNegativeFloat = Field(5.0, description="dynamic batching: longest a query waits for company")
+    max_outstanding: PositiveInt = Field(
+        256, description="server/single_stream: queries queued beyond this are dropped (completed as errors)"
+    )
+    max_wall_s: PositiveFloat = Field(120.0, description="hard bound on one LoadGen run; queries left are dropped")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Load:
+        if self.mode != "server":
+            for field in ("target_qps", "qps_range"):
+                if getattr(self, field) is not None:
+                    raise ValueError(f"load.{field} applies to server mode only (mode is {self.mode})")
+        else:
+            if (self.target_qps is None) == (self.qps_range is None):
+                raise ValueError("load: server mode needs exactly one of target_qps or qps_range")
+            if self.qps_range is not None and not self.qps_range[0] < self.qps_range[1]:
+                raise ValueError(f"load.qps_range: low ({self.qps_range[0]}) must be below high ({self.qps_range[1]})")
+            if self.min_query_count < MIN_P99_QUERIES:
+                raise ValueError(
+                    f"load.min_query_count ({self.min_query_count}) is below {MIN_P99_QUERIES}: a p99 early-stopping "
+                    f"verdict needs >= {MIN_P99_QUERIES} queries (ln 0.01 / ln 0.99)"
+                )
+            qps = self.target_qps if self.target_qps is not None else self.qps_range[0]  # type: ignore[index]
+            if qps * self.min_duration_s < MIN_P99_QUERIES:
+                raise ValueError(
+                    f"load.min_duration_s: {qps:g} qps x {self.min_duration_s:g} s = {qps * self.min_duration_s:.0f} "
+                    f"queries, below {MIN_P99_QUERIES}: a p99 early-stopping verdict needs >= {MIN_P99_QUERIES} "
+                    "queries (ln 0.01 / ln 0.99)"
+                )
+        if self.max_outstanding < self.max_batch_size:
+            raise ValueError(
+                f"load.max_outstanding ({self.max_outstanding}) is below max_batch_size ({self.max_batch_size}): "
+                "a full batch could never queue"
+            )
+        if self.max_wall_s <= self.min_duration_s:
+            raise ValueError(
+                f"load.max_wall_s ({self.max_wall_s:g}) must exceed min_duration_s ({self.min_duration_s:g}): "
+                "every run would be cut short"
+            )
+        return self
+
+
 class Scenario(_Strict):
     """One benchmark scenario. With `sweep`, a grid of points, each a Scenario without `sweep`."""
 
@@ -153,6 +220,7 @@ class Scenario(_Strict):
     grid_intensity_gco2_per_kwh: NonNegativeFloat | None = Field(
         None, description="grid carbon intensity for CO2 per request (e.g. 475, IEA 2019 world average)"
     )
+    load: Load | None = Field(None, description="run as a LoadGen load test instead of timed batches")
     sweep: dict[str, list[Any]] = Field(
         default_factory=dict, description="field path (e.g. batch_size, workload.candidates) -> values"
     )

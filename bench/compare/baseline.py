@@ -1,0 +1,213 @@
+"""Saved baselines: named, frozen copies of results to compare later runs against, one set per machine kind.
+
+Workflow:
+
+1. On a machine, run the scenarios you care about: `recbench run scenarios/quickstart.yaml`.
+2. Freeze those results under a name: `recbench baseline save results/<machine> --name main`. They are copied
+   (atomically, never overwriting: an existing name is refused unless --force) to
+   `results/baselines/<machine>/main/` with a `manifest.json` (name, created_at, machine, git commit, source
+   files). Only the newest result of each (scenario, point) is kept. Results from several machines are
+   refused: a baseline belongs to one machine kind, since timings do not transfer between machines.
+3. After a change, run the same scenarios again and gate on the new results:
+   `recbench check --baseline main --fail-on "latency.p99:10%,memory.peak_rss:5%,cost.per_1m:5%" NEW...`
+   (NEW: the new result files, e.g. results/<machine>/<timestamp>-quickstart-default.json).
+   A name is looked up under `results/baselines/<machine the new results come from>/`, so the same name (say
+   `main`) can exist once per machine kind and each machine gates against its own. `--baseline` also takes a
+   path to result files or folders. `recbench compare main NEW...` prints the full table.
+4. Move the baseline forward deliberately: `recbench baseline save NEW... --name main --force`.
+
+`recbench run` writes into `results/<machine>/` and never into `baselines/`; folders given to
+compare/check/show skip `baselines/` below them, so saved copies are never mistaken for new runs.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench import __version__
+from bench.compare.pairing import LoadedResult, load_side
+from bench.errors import InputError
+from bench.results.store import atomic_write_json, result_filename
+
+BASELINES = "baselines"
+MANIFEST = "manifest.json"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def baselines_root(results_dir: Path | str) -> Path:
+    return Path(results_dir) / BASELINES
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name) or name.endswith(".json"):
+        raise InputError(
+            f"--name: {name!r} is not a baseline name; use letters, digits, '.', '_' and '-' "
+            f"(starting with a letter or digit, at most 100 characters)"
+        )
+    return name
+
+
+def save_baseline(
+    results: Sequence[Path | str],
+    *,
+    name: str,
+    results_dir: Path | str = Path("results"),
+    force: bool = False,
+) -> Path:
+    """Copy results into results_dir/baselines/<machine>/<name>/ with a manifest; returns that folder.
+
+    The folder is built beside its final place and renamed into it, so it appears whole or not at all.
+    Refuses (InputError) an existing name unless `force`, results from more than one machine, and no results.
+    """
+    check_name(name)
+    side = load_side(results, name="baseline save")
+    chosen = sorted(side.chosen.values(), key=lambda r: (r.scenario, r.point))
+    machines = sorted({r.machine for r in chosen})
+    if len(machines) > 1:
+        raise InputError(
+            f"baseline save: results from {len(machines)} machines ({', '.join(machines)}); save one "
+            f"baseline per machine kind"
+        )
+    machine = machines[0]
+    folder = baselines_root(results_dir) / machine
+    final = folder / name
+    if final.exists() and not force:
+        raise InputError(
+            f"{final}: baseline {name!r} already exists for machine {machine}; "
+            f"use --force to replace it, or another --name"
+        )
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=folder, prefix=f".{name}.tmp-"))
+    except OSError as exc:
+        raise InputError(f"{folder}: cannot write a baseline there ({exc.strerror})") from None
+    try:
+        stored = _copy_results(chosen, staging)
+        superseded = [str(r.path) for older in side.superseded.values() for r in older]
+        atomic_write_json(staging / MANIFEST, _manifest(name, machine, chosen, stored, superseded))
+        _publish(staging, final, force=force)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def _copy_results(results: list[LoadedResult], staging: Path) -> list[str]:
+    names = []
+    for result in results:
+        base = result_filename(result.scenario, result.point, result.created_at)
+        candidate, attempt = staging / base, 0
+        while candidate.exists():
+            attempt += 1
+            candidate = staging / f"{base.removesuffix('.json')}-{attempt}.json"
+        atomic_write_json(candidate, result.data)
+        names.append(candidate.name)
+    return names
+
+
+def _manifest(
+    name: str, machine: str, results: list[LoadedResult], stored: list[str], superseded: list[str]
+) -> dict[str, Any]:
+    commits = sorted({str(c) for r in results if (c := r.data.get("environment", {}).get("git_commit"))})
+    return {
+        "name": name,
+        "created_at": datetime.now(timezone.utc).isoformat(),
+        "machine": machine,
+        # The commit the results were measured at (None when they span several: see each source).
+        "git_commit": commits[0] if len(commits) == 1 else None,
+        "git_dirty": any(bool(r.data.get("environment", {}).get("git_dirty")) for r in results),
+        "recbench_version": __version__,
+        "sources": [
+            {
+                "file": str(r.path.resolve()),
+                "stored_as": stored_name,
+                "scenario": r.scenario,
+                "point": r.point,
+                "created_at": r.created_at.isoformat(),
+                "git_commit": r.data.get("environment", {}).get("git_commit"),
+            }
+            for r, stored_name in zip(results, stored, strict=True)
+        ],
+        "superseded_not_copied": superseded,  # older results of the same points, given but not kept
+    }
+
+
+def _publish(staging: Path, final: Path, *, force: bool) -> None:
+    """Rename the staged folder into place; with force, an existing baseline is moved aside first and removed
+    once the new one is in place."""
+    old = None
+    if final.exists():
+        if not force:
+            raise InputError(f"{final}: baseline already exists; use --force to replace it")
+        old = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.old-"))
+        os.rename(final, old / final.name)
+    try:
+        os.rename(staging, final)  # fails if a concurrent save created `final` meanwhile (non-empty folder)
+    except OSError as exc:
+        if old is not None:
+            os.rename(old / final.name, final)
+            shutil.rmtree(old, ignore_errors=True)
+        raise InputError(f"{final}: could not put the baseline in place ({exc.strerror})") from None
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def list_baselines(results_dir: Path | str = Path("results")) -> list[tuple[str, str, dict[str, Any]]]:
+    """(machine, name, manifest) for every saved baseline under results_dir/baselines."""
+    import json
+
+    root = baselines_root(results_dir)
+    found = []
+    for manifest in sorted(root.glob(f"*/*/{MANIFEST}")):
+        if manifest.parent.name.startswith("."):  # a save in progress, or a replaced one being removed
+            continue
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            data = {}
+        found.append((manifest.parent.parent.name, manifest.parent.name, data if isinstance(data, dict) else {}))
+    return found
+
+
+def resolve_baseline(spec: str | Path, *, results_dir: Path | str, machines: Sequence[str]) -> Path:
+    """--baseline: an existing result file or folder, or the name of a baseline saved for the machine the
+    current results were measured on (results_dir/baselines/<machine>/<name>)."""
+    text = str(spec).strip()
+    if not text:
+        raise InputError("--baseline: empty; give a baseline name or a result file or folder")
+    path = Path(text)
+    if path.exists():
+        return path
+    if not _NAME.match(text) or "/" in text or os.sep in text:
+        raise InputError(f"--baseline: {text}: no such result file or folder")
+    root = baselines_root(results_dir)
+    machines = sorted(set(machines))
+    if len(machines) == 1 and (root / machines[0] / text).is_dir():
+        return root / machines[0] / text
+    saved = [(m, n) for m, n, _ in list_baselines(results_dir) if n == text]
+    if len(machines) > 1:
+        raise InputError(
+            f"--baseline: {text!r}: the results come from several machines ({', '.join(machines)}); "
+            f"check each machine's results separately, or pass the baseline's path"
+        )
+    elsewhere = f"; saved for other machines: {', '.join(m for m, _ in saved)}" if saved else ""
+    raise InputError(
+        f"--baseline: {text}: no such result file or folder, nor a baseline saved as {text!r} for "
+        f"machine {machines[0] if machines else '?'} under {root}{elsewhere}"
+    )
+
+
+def baseline_for(spec: str | Path, current: Sequence[Path | str], *, results_dir: Path | str) -> Path:
+    """resolve_baseline for the machine(s) the `current` results were measured on."""
+    path = Path(str(spec).strip())
+    if str(spec).strip() and path.exists():
+        return path
+    machines = [r.machine for r in load_side(current, name="current").chosen.values()]
+    return resolve_baseline(spec, results_dir=results_dir, machines=machines)

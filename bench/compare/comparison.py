@@ -1,0 +1,202 @@
+"""`compare_results`: pair two sets of results and judge every metric of every pair.
+
+Per metric: the ratio current / baseline; for latency (and throughput, which is derived from the end-to-end
+latency) a two-sided Mann-Whitney U test on the raw per-batch samples; the verdict is "same" unless the change
+is at least `min_effect` and, where there is a test, p < alpha. Sample sets with fewer than 5 samples or a
+coefficient of variation above 10% make the verdicts that rest on them weak, and say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.compare.metrics import END_TO_END, MetricSpec, canonical_name, metrics_for, stage_samples
+from bench.compare.pairing import LoadedResult, PairKey, Side, load_side, pair_sides
+from bench.compare.stats import (
+    NO_TEST,
+    TEST_NAME,
+    TestResult,
+    check_alpha,
+    classify,
+    geometric_mean,
+    mann_whitney,
+    noise_problem,
+    ratio,
+)
+from bench.errors import InputError
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    spec: MetricSpec
+    baseline: float
+    current: float
+    ratio: float  # current / baseline
+    test: TestResult | None  # None: a scalar metric, no significance test
+    significant: bool | None  # p < alpha; None without a test
+    direction: int  # +1 up, -1 down, 0 same (after the min-effect and significance rules)
+    assessment: str  # "worse", "better" or "same"
+    weak: bool  # rests on a noisy or small sample set
+    detail: str | None = None  # e.g. the tier a cost is for, or the energy method
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def change(self) -> float:
+        """Relative change, current / baseline - 1."""
+        return self.ratio - 1
+
+    @property
+    def verdict(self) -> str:
+        """ "slower" / "faster" / "same" for latency; "higher" / "lower" for throughput and cost; "more" /
+        "less" for memory, FLOPs and energy."""
+        return {1: self.spec.up, -1: self.spec.down, 0: "same"}[self.direction]
+
+    @property
+    def test_description(self) -> str:
+        if self.test is None:
+            return NO_TEST
+        return f"{TEST_NAME} on the {self.spec.samples_stage} samples"
+
+
+@dataclass
+class Pair:
+    scenario: str
+    point: str
+    baseline: LoadedResult
+    current: LoadedResult
+    metrics: list[MetricComparison]
+    warnings: list[str] = field(default_factory=list)  # noise: weak verdicts
+    notes: list[str] = field(default_factory=list)  # metrics only one side has, different machines
+
+    @property
+    def key(self) -> PairKey:
+        return (self.scenario, self.point)
+
+    @property
+    def label(self) -> str:
+        return f"{self.scenario} [{self.point}]"
+
+    def metric(self, name: str) -> MetricComparison | None:
+        name = canonical_name(name)
+        return next((m for m in self.metrics if m.name == name), None)
+
+
+@dataclass
+class Comparison:
+    pairs: list[Pair]
+    unmatched_baseline: list[LoadedResult]  # points with no current result
+    unmatched_current: list[LoadedResult]  # points with no baseline
+    superseded: list[tuple[str, LoadedResult, list[LoadedResult]]]  # (side, used, older ones not used)
+    min_effect: float
+    alpha: float
+    test: str = TEST_NAME
+
+    @property
+    def end_to_end_p50_geomean(self) -> float | None:
+        """Geometric mean over pairs of the end_to_end p50 ratio (current / baseline)."""
+        ratios = [m.ratio for p in self.pairs if (m := p.metric(f"latency.{END_TO_END}.p50")) is not None]
+        return geometric_mean(ratios)
+
+    @property
+    def geomean_pairs(self) -> int:
+        return sum(1 for p in self.pairs if p.metric(f"latency.{END_TO_END}.p50") is not None)
+
+
+def compare_results(
+    baseline: Sequence[Path],
+    current: Sequence[Path],
+    *,
+    min_effect: float = 0.05,
+    alpha: float = 0.05,
+) -> Comparison:
+    """Compare result files (or folders of them): pair by (scenario name, point key), newest per key.
+
+    Raises InputError (one line naming the file or option) for unreadable results, an empty side, or
+    min_effect / alpha out of range.
+    """
+    if not (isinstance(min_effect, (int, float)) and 0 <= min_effect < 10):
+        raise InputError(f"--min-effect: {min_effect!r} must be a non-negative fraction (e.g. 0.05 for 5%)")
+    alpha = check_alpha(alpha)
+    base_side, cur_side = load_side(baseline, name="baseline"), load_side(current, name="current")
+    matched, only_base, only_cur = pair_sides(base_side, cur_side)
+    pairs = [
+        compare_pair(base_side.chosen[key], cur_side.chosen[key], min_effect=min_effect, alpha=alpha) for key in matched
+    ]
+    return Comparison(
+        pairs=pairs,
+        unmatched_baseline=only_base,
+        unmatched_current=only_cur,
+        superseded=_superseded(base_side) + _superseded(cur_side),
+        min_effect=float(min_effect),
+        alpha=alpha,
+    )
+
+
+def _superseded(side: Side) -> list[tuple[str, LoadedResult, list[LoadedResult]]]:
+    return [(side.name, side.chosen[key], older) for key, older in sorted(side.superseded.items())]
+
+
+def compare_pair(baseline: LoadedResult, current: LoadedResult, *, min_effect: float, alpha: float) -> Pair:
+    specs, notes = metrics_for(baseline, current)
+    if baseline.machine != current.machine:
+        notes.insert(0, f"measured on different machines ({baseline.machine} vs {current.machine})")
+    tests: dict[str, TestResult] = {}
+    weak_stages: set[str] = set()
+    warnings: list[str] = []
+    for side, result in (("baseline", baseline), ("current", current)):
+        problems = []
+        for stage in dict.fromkeys(s.samples_stage for s in specs if s.samples_stage):
+            problem = noise_problem(stage_samples(result, stage) or [])
+            if problem:
+                weak_stages.add(stage)
+                problems.append(f"{stage} ({problem})")
+        if problems:
+            warnings.append(
+                f"{side} {result.path.name}: noisy samples in {', '.join(problems)}: verdicts on "
+                f"{'this stage' if len(problems) == 1 else 'these stages'} are weak"
+            )
+    metrics = []
+    for spec in specs:
+        base_value, cur_value = spec.value(baseline), spec.value(current)
+        assert base_value is not None and cur_value is not None  # metrics_for kept only metrics both have
+        test = significant = None
+        if spec.samples is not None and spec.samples_stage is not None:
+            stage = spec.samples_stage
+            if stage not in tests:
+                tests[stage] = mann_whitney(spec.samples(baseline) or [], spec.samples(current) or [])
+            test = tests[stage]
+            significant = test.p_value < alpha
+        value_ratio = ratio(base_value, cur_value)
+        direction, assessment = classify(
+            value_ratio, higher_is_worse=spec.higher_is_worse, min_effect=min_effect, significant=significant
+        )
+        details = [d for d in (spec.detail(baseline), spec.detail(current)) if d] if spec.detail else []
+        detail = details[0] if len(set(details)) == 1 else " vs ".join(details) if details else None
+        metrics.append(
+            MetricComparison(
+                spec=spec,
+                baseline=base_value,
+                current=cur_value,
+                ratio=value_ratio,
+                test=test,
+                significant=significant,
+                direction=direction,
+                assessment=assessment,
+                weak=spec.samples_stage in weak_stages,
+                detail=detail,
+            )
+        )
+    return Pair(
+        scenario=current.scenario,
+        point=current.point,
+        baseline=baseline,
+        current=current,
+        metrics=metrics,
+        warnings=warnings,
+        notes=notes,
+    )

@@ -1,0 +1,165 @@
+"""Regression gates: `recbench check --baseline B --fail-on "latency.p99:10%,memory.peak_rss:5%" RESULTS...`.
+
+A gate `METRIC:PERCENT` fails on a pair of results when the metric got worse by more than PERCENT and, for
+metrics with raw samples (latency, throughput), the change is significant (Mann-Whitney U, p < alpha).
+Scalar metrics (memory, FLOPs, energy, cost) have one value per result: the threshold alone decides. A gate
+whose metric a pair does not have (e.g. memory.cuda_peak on a CPU run, cost without a catalogue tier) is
+skipped for that pair, with a line saying so. Metric names: see bench.compare.metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.compare.comparison import Comparison, MetricComparison, Pair, compare_results
+from bench.compare.metrics import METRIC_HELP, MetricSpec, resolve_metric
+from bench.compare.stats import TEST_SHORT, format_p, parse_fraction
+from bench.errors import InputError
+
+PASS, FAIL, SKIP = "pass", "fail", "skip"
+
+
+@dataclass(frozen=True)
+class GateOutcome:
+    gate: Gate
+    pair: Pair
+    status: str  # "pass", "fail" or "skip"
+    comparison: MetricComparison | None  # None when skipped
+    reason: str  # why it skipped, or the figures: change, test and p-value
+    verdict: str = ""  # after the figures, e.g. "> 10% limit"
+
+    @property
+    def failed(self) -> bool:
+        return self.status == FAIL
+
+    def line(self) -> str:
+        """E.g. `FAIL quickstart [default] latency.p99: 120.3 ms -> 161.0 ms (+33.8%, Mann-Whitney p=0.0002)`."""
+        head = f"{self.status.upper()} {self.pair.label} {self.gate.metric}"
+        if self.comparison is None:
+            return f"{head}: {self.reason}"
+        m = self.comparison
+        tail = f" {self.verdict}" if self.verdict else ""
+        return f"{head}: {m.spec.format(m.baseline)} -> {m.spec.format(m.current)} ({self.reason}){tail}"
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Fail when `metric` got worse by more than `threshold` (a fraction: 0.10 for 10%), significantly where
+    the metric has samples."""
+
+    metric: str  # as written: latency.p99, latency.scoring.p99, memory.peak_rss, ...
+    threshold: float
+
+    @property
+    def spec(self) -> MetricSpec:
+        spec = resolve_metric(self.metric)
+        if spec is None:
+            raise InputError(f"--fail-on: unknown metric {self.metric!r}; known: {METRIC_HELP}")
+        return spec
+
+    def evaluate(self, pair: Pair) -> GateOutcome:
+        spec = self.spec
+        m = pair.metric(spec.name)
+        if m is None:
+            return GateOutcome(self, pair, SKIP, None, "not measured in both results")
+        worse_by = m.change if spec.higher_is_worse else -m.change
+        figures = f"{m.change:+.1%}"
+        if m.test is not None:
+            figures += f", {TEST_SHORT} {format_p(m.test.p_value)}"
+        else:
+            figures += ", single value, no significance test"
+        if m.weak:
+            figures += ", noisy samples: weak verdict"
+        over = worse_by > self.threshold
+        if over and m.significant is not False:
+            return GateOutcome(self, pair, FAIL, m, figures, f"worse by more than {_percent(self.threshold)}")
+        if over:
+            return GateOutcome(self, pair, PASS, m, figures, f"over {_percent(self.threshold)} but not significant")
+        return GateOutcome(self, pair, PASS, m, figures, f"within {_percent(self.threshold)}")
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:.4g}%"
+
+
+def parse_gates(text: str) -> list[Gate]:
+    """`"latency.p99:10%,memory.peak_rss:5%"` -> gates; InputError (one line) for an empty list, an empty
+    entry, a missing or bad percentage, or an unknown metric."""
+    if not text or not text.strip():
+        raise InputError("--fail-on: empty; write METRIC:PERCENT[,METRIC:PERCENT...], e.g. latency.p99:10%")
+    gates = []
+    for entry in text.split(","):
+        entry = entry.strip()
+        if not entry:
+            raise InputError(f"--fail-on: empty entry in {text!r}; separate METRIC:PERCENT entries by single commas")
+        metric, colon, threshold = entry.partition(":")
+        metric = metric.strip()
+        if not colon:
+            raise InputError(f"--fail-on: {entry!r} has no threshold; write METRIC:PERCENT, e.g. {metric}:10%")
+        if resolve_metric(metric) is None:
+            raise InputError(f"--fail-on: unknown metric {metric!r}; known: {METRIC_HELP}")
+        gates.append(Gate(metric=metric, threshold=parse_fraction(threshold, what=f"--fail-on: {metric}")))
+    return gates
+
+
+@dataclass
+class CheckReport:
+    comparison: Comparison
+    gates: list[Gate]
+    outcomes: list[GateOutcome]
+
+    @property
+    def failures(self) -> list[GateOutcome]:
+        return [o for o in self.outcomes if o.failed]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def lines(self) -> list[str]:
+        """FAIL lines first, then skipped gates and unmatched points, then the summary line."""
+        out = [o.line() for o in self.failures]
+        out += [o.line() for o in self.outcomes if o.status == SKIP]
+        c = self.comparison
+        out += [f"UNMATCHED {r.label}: in the baseline only ({r.path})" for r in c.unmatched_baseline]
+        out += [f"UNMATCHED {r.label}: no baseline for it ({r.path})" for r in c.unmatched_current]
+        checked = sum(1 for o in self.outcomes if o.status != SKIP)
+        if self.failures:
+            out.append(f"{len(self.failures)} of {checked} gate check(s) failed on {len(c.pairs)} matched point(s)")
+            return out
+        for pair in c.pairs:
+            figures = [
+                f"{o.gate.metric} {o.comparison.change:+.1%}"
+                + (" (not significant)" if o.verdict.startswith("over") else "")
+                for o in self.outcomes
+                if o.pair is pair and o.comparison is not None
+            ]
+            out.append(f"PASS {pair.label}: {', '.join(figures) or 'no gated metric measured'}")
+        out.append(f"PASS: {checked} gate check(s) on {len(c.pairs)} matched point(s), none failed")
+        return out
+
+
+def check_results(
+    baseline: Sequence[Path],
+    current: Sequence[Path],
+    *,
+    fail_on: str | Sequence[Gate],
+    min_effect: float = 0.05,
+    alpha: float = 0.05,
+) -> CheckReport:
+    """Compare and evaluate every gate on every matched pair. InputError when no point matches: a gate that
+    checked nothing must not pass."""
+    gates = parse_gates(fail_on) if isinstance(fail_on, str) else list(fail_on)
+    if not gates:
+        raise InputError("--fail-on: no gates given")
+    comparison = compare_results(baseline, current, min_effect=min_effect, alpha=alpha)
+    if not comparison.pairs:
+        unmatched = ", ".join(r.label for r in comparison.unmatched_current)
+        raise InputError(
+            f"no result matches a baseline point by (scenario, point): current has {unmatched}; "
+            f"baseline has {', '.join(r.label for r in comparison.unmatched_baseline)}"
+        )
+    outcomes = [gate.evaluate(pair) for pair in comparison.pairs for gate in gates]
+    return CheckReport(comparison=comparison, gates=gates, outcomes=outcomes)
