@@ -319,16 +319,11 @@ def test_metric_registry_and_parsers():
         compare_results([Path("x")], [Path("y")], alpha=1.5)
 
 
-def test_commands_plug_into_the_recbench_parser(real_result, tmp_path):
-    """add_compare_commands goes into bench.cli's subparsers without clashing with its commands."""
-    import argparse
-
+def test_commands_run_through_the_recbench_parser(real_result, tmp_path):
+    """`recbench check` and `recbench baseline save` are wired into bench.cli's parser."""
     from bench.cli import build_parser
-    from bench.compare.cli import add_compare_commands
 
     parser = build_parser()
-    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
-    add_compare_commands(sub)
     base = variant(real_result, tmp_path / "a", seed=1)
     args = parser.parse_args(["check", "--baseline", str(base), "--fail-on", "latency.p99:10%", str(base)])
     assert args.handler(args) == 0
