@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bench.errors import InputError
 from bench.hardware.environment import cpu_model, machine_slug
 from bench.hardware.tiers import Tier, load_tiers, tier_for_machine
+from bench.load.run import run_load_point
 from bench.results.store import completed_spec_hashes, write_result
 from bench.scenarios.loader import ScenarioPoint, expand_points
 from bench.worker import check_runnable, run_point
@@ -95,15 +96,21 @@ def run_scenarios(
             iterations_task = progress.add_task(label, total=point.scenario.repetitions.min_iterations)
 
             def report(done: int, target: int, task: int = iterations_task) -> None:
-                progress.update(task, completed=min(done, target))
+                progress.update(task, completed=min(done, target), total=target)  # load runs report queries
 
             try:
-                result = run_point(
-                    point,
-                    gemm_peak_dir=results_dir / machine / "calibration",
-                    progress=report,
-                    tier=machine_tier(point.scenario.device, catalogue, tier),
-                )
+                point_tier = machine_tier(point.scenario.device, catalogue, tier)
+                if point.scenario.load is not None:
+                    result = run_load_point(
+                        point, results_dir=results_dir, machine=machine, progress=report, tier=point_tier
+                    )
+                else:
+                    result = run_point(
+                        point,
+                        gemm_peak_dir=results_dir / machine / "calibration",
+                        progress=report,
+                        tier=point_tier,
+                    )
             except InputError as exc:  # found only once data or model exist: name the file and point
                 raise InputError(f"{point.source_file}: {point.where}{exc}") from None
             except (MemoryError, torch.OutOfMemoryError):

@@ -100,8 +100,7 @@ def iter_result_paths(paths: Iterable[Path]) -> Iterator[Path]:
             yield from sorted(
                 p
                 for p in path.rglob("*.json")
-                if not {"calibration", "baselines"} & set(p.relative_to(path).parts[:-1])
-                and p.name != "manifest.json"
+                if not {"calibration", "baselines"} & set(p.relative_to(path).parts[:-1]) and p.name != "manifest.json"
             )
         elif path.exists():
             yield path
