@@ -169,32 +169,32 @@ class Load(_Strict):
         if self.mode != "server":
             for field in ("target_qps", "qps_range"):
                 if getattr(self, field) is not None:
-                    raise ValueError(f"load.{field} applies to server mode only (mode is {self.mode})")
+                    raise ValueError(f"{field} applies to server mode only (mode is {self.mode})")
         else:
             if (self.target_qps is None) == (self.qps_range is None):
                 raise ValueError("load: server mode needs exactly one of target_qps or qps_range")
             if self.qps_range is not None and not self.qps_range[0] < self.qps_range[1]:
-                raise ValueError(f"load.qps_range: low ({self.qps_range[0]}) must be below high ({self.qps_range[1]})")
+                raise ValueError(f"qps_range: low ({self.qps_range[0]}) must be below high ({self.qps_range[1]})")
             if self.min_query_count < MIN_P99_QUERIES:
                 raise ValueError(
-                    f"load.min_query_count ({self.min_query_count}) is below {MIN_P99_QUERIES}: a p99 early-stopping "
+                    f"min_query_count ({self.min_query_count}) is below {MIN_P99_QUERIES}: a p99 early-stopping "
                     f"verdict needs >= {MIN_P99_QUERIES} queries (ln 0.01 / ln 0.99)"
                 )
             qps = self.target_qps if self.target_qps is not None else self.qps_range[0]  # type: ignore[index]
             if qps * self.min_duration_s < MIN_P99_QUERIES:
                 raise ValueError(
-                    f"load.min_duration_s: {qps:g} qps x {self.min_duration_s:g} s = {qps * self.min_duration_s:.0f} "
+                    f"min_duration_s: {qps:g} qps x {self.min_duration_s:g} s = {qps * self.min_duration_s:.0f} "
                     f"queries, below {MIN_P99_QUERIES}: a p99 early-stopping verdict needs >= {MIN_P99_QUERIES} "
                     "queries (ln 0.01 / ln 0.99)"
                 )
         if self.max_outstanding < self.max_batch_size:
             raise ValueError(
-                f"load.max_outstanding ({self.max_outstanding}) is below max_batch_size ({self.max_batch_size}): "
+                f"max_outstanding ({self.max_outstanding}) is below max_batch_size ({self.max_batch_size}): "
                 "a full batch could never queue"
             )
         if self.max_wall_s <= self.min_duration_s:
             raise ValueError(
-                f"load.max_wall_s ({self.max_wall_s:g}) must exceed min_duration_s ({self.min_duration_s:g}): "
+                f"max_wall_s ({self.max_wall_s:g}) must exceed min_duration_s ({self.min_duration_s:g}): "
                 "every run would be cut short"
             )
         return self
