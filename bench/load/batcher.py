@@ -16,7 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 ProcessFn = Callable[[list[int]], None]  # users of one batch
 CompleteFn = Callable[[Sequence[int], bool], None]  # (response ids, served); served=False marks a dropped query
@@ -27,6 +27,7 @@ class Query:
     user: int
     response_id: int
     arrived: float  # batcher clock, seconds
+    dropped: bool = False  # expired before it was served
 
 
 @dataclass
@@ -92,15 +93,13 @@ class Batcher:
             self._cond.notify()
 
     def expire(self) -> None:
-        """The run's time is up: drop everything queued now and everything submitted from now on."""
+        """The run's time is up: drop everything queued now and everything submitted from now on.
+
+        The worker thread completes the dropped queries, not the caller (a timer thread): completing thousands
+        of LoadGen queries from a second thread while LoadGen winds down crashed LoadGen 6.0.17 here."""
         with self._cond:
             self._expired = True
-            dropped = [q.response_id for q in self._queue]
-            self._queue.clear()
-            self.stats.dropped += len(dropped)
             self._cond.notify()
-        if dropped:
-            self.complete(dropped, False)
 
     @property
     def expired(self) -> bool:
@@ -137,6 +136,8 @@ class Batcher:
         """Block until a batch is due; None once stopping with nothing queued."""
         with self._cond:
             while True:
+                if self._queue and self._expired:
+                    return self._drain_expired()
                 if self._queue:
                     full = len(self._queue) >= self.max_batch_size
                     wait_left = self._queue[0].arrived + self.max_wait_s - self.clock()
@@ -153,9 +154,18 @@ class Batcher:
                     self._flush = False
                     self._cond.wait()
 
+    def _drain_expired(self) -> list[Query]:
+        dropped = list(self._queue)
+        self._queue.clear()
+        self.stats.dropped += len(dropped)
+        return [replace(q, dropped=True) for q in dropped]
+
     def _run(self) -> None:
         while (batch := self._next_batch()) is not None:
             ids = [q.response_id for q in batch]
+            if batch[0].dropped:
+                self.complete(ids, False)
+                continue
             try:
                 self.process([q.user for q in batch])
             except BaseException as exc:  # complete the batch anyway, or LoadGen would wait for it forever
