@@ -116,3 +116,18 @@ def test_capacity_plan_for_a_known_case():
     assert plan.cheapest is line
     [strict] = plan_capacity(rows, qps=1000, slo_p99_ms=100)
     assert not strict.tiers[0].meets_slo and "exceeds the SLO" in strict.tiers[0].reason
+
+
+def test_capacity_plan_prefers_a_load_test_over_batch_latency():
+    tier = replace(TIERS["a10g"], price_per_hour=2.0, devices_per_instance=1, owned=None)
+    batch_only = point(path="b8.json", batch_size=8, batch_p50_s=0.1, batch_p99_s=0.2)  # 80 req/s isolated
+    load_tested = point(path="load.json", batch_size=8, batch_p50_s=0.1, batch_p99_s=0.2,
+                        load_sustained_qps=50.0, load_p99_slo_ms=300.0)  # fmt: skip
+    rows = [cost_on_tier(p, measured(p, tier), tier) for p in (batch_only, load_tested)]
+    [plan] = plan_capacity(rows, qps=1000, slo_p99_ms=300, headroom=0.2)
+    [line] = plan.tiers
+    assert line.requests_per_s_per_machine == 50.0 and line.reason == "from a load test"
+    assert line.machines == math.ceil(1000 * 1.2 / 50)  # 24, not the 15 isolated batches suggest
+    # A load test judged against a looser bound than the plan's does not count.
+    [strict] = plan_capacity(rows, qps=1000, slo_p99_ms=250, headroom=0.2)
+    assert strict.tiers[0].requests_per_s_per_machine == 80.0

@@ -57,6 +57,8 @@ class OperatingPoint:
     machine: str
     created_at: str
     commit: str | None
+    load_sustained_qps: float | None = None  # server load test: highest VALID QPS (peak search or the target)
+    load_p99_slo_ms: float | None = None  # the p99 bound that load test was judged against
 
 
 def operating_point(result: dict[str, Any], path: Path | str) -> OperatingPoint:
@@ -97,10 +99,21 @@ def operating_point(result: dict[str, Any], path: Path | str) -> OperatingPoint:
         energy_estimated=bool(energy.get("estimated", True)),
         hardware_tier=(result.get("hardware_tier") or {}).get("name"),
         workload=",".join(f"{k}={v}" for k, v in result["point"]["values"].items() if k != "batch_size") or "default",
+        **_load_test_figures(result.get("load")),
         machine=result["machine"],
         created_at=result["created_at"],
         commit=env.get("git_commit"),
     )
+
+
+def _load_test_figures(load: dict[str, Any] | None) -> dict[str, float | None]:
+    """What a server-mode LoadGen result says one machine sustains under its p99 bound."""
+    if not load or load.get("mode") != "server":
+        return {}
+    sustained = load.get("peak_qps")
+    if sustained is None and load.get("verdict") == "VALID":
+        sustained = load.get("target_qps")
+    return {"load_sustained_qps": sustained, "load_p99_slo_ms": load["settings"]["p99_slo_ms"]}
 
 
 def _device_name(env: dict[str, Any], device: str) -> str:

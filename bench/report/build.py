@@ -304,7 +304,7 @@ def _plan_rows(plan: CapacityPlan) -> list[dict[str, Any]]:
                 "chosen_batch_size": chosen.point.batch_size if chosen else None,
                 "chosen_basis": chosen.basis if chosen else None,
                 "chosen_batch_p99_ms": _ms(chosen.timing.batch_p99_s) if chosen else None,
-                "requests_per_s_per_machine": chosen.requests_per_s if chosen else None,
+                "requests_per_s_per_machine": t.requests_per_s_per_machine,
                 "machines": t.machines,
                 "monthly_cost_usd": t.monthly_cost_usd,
                 "cost_per_1m_recommendations_usd": t.cost_per_1m_recommendations_usd,

@@ -27,7 +27,7 @@ def plan_table(plan: CapacityPlan) -> Table:
             "yes" if tier.meets_slo else "no",
             chosen.basis if chosen else "-",
             str(chosen.point.batch_size) if chosen else "-",
-            f"{chosen.requests_per_s:.3g}" if chosen and chosen.requests_per_s else "-",
+            f"{tier.requests_per_s_per_machine:.3g}" if tier.requests_per_s_per_machine else "-",
             str(tier.machines) if tier.machines is not None else "-",
             f"{tier.monthly_cost_usd:,.0f}" if tier.monthly_cost_usd is not None else "-",
             f"{tier.cost_per_1m_recommendations_usd:.3g}" if tier.cost_per_1m_recommendations_usd is not None else "-",
