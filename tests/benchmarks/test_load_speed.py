@@ -65,7 +65,7 @@ def test_offline_throughput_vs_batch_throughput(tmp_path: Path, figures: dict) -
 
 def test_peak_server_qps_under_500ms_p99(tmp_path: Path, figures: dict) -> None:
     capacity = figures.get("batch_qps") or 40.0
-    low, high = 0.5 * capacity, 1.5 * capacity
+    low, high = 0.3 * capacity, 0.9 * capacity  # under load, a Python batcher sustains well below isolated batches
     min_duration = math.ceil(470 / low)  # >= 459 queries at the lowest probe
     point = quickstart_point(
         tmp_path,
