@@ -285,3 +285,13 @@ def test_valid_load_section_round_trips() -> None:
     scenario = Scenario.model_validate(tiny_scenario_dict(load={"mode": "server", "target_qps": 60}))
     assert scenario.load is not None and scenario.load.min_query_count == 459
     assert Scenario.model_validate(tiny_scenario_dict()).load is None
+
+
+def test_single_stream_run_reports_latency_percentiles(tmp_path: Path, results_dir: Path) -> None:
+    load_spec = {"mode": "single_stream", "min_duration_s": 2, "min_query_count": 20, "max_batch_size": 1,
+                 "max_wall_s": 15}  # fmt: skip
+    result = run_load_point(_point(tmp_path, load_spec), results_dir=results_dir, machine="test-machine")
+    load = result["load"]
+    assert load["mode"] == "single_stream" and load["verdict"] == "VALID"
+    assert load["served"] >= 20 and load["dropped"] == 0 and load["batch_size_mean"] == 1.0
+    assert 0 < load["latency_s"]["p50"] <= load["latency_s"]["p90"]
