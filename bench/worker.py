@@ -7,7 +7,6 @@ warm-up batches (discarded), then timed batches until the repetition policy is m
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from collections.abc import Callable
@@ -50,7 +49,7 @@ TORCH_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16":
 CATALOGUE_VOCAB = 8192
 FULL_HISTORY_CAP = 200
 CPU_GEMM_SIDE, GPU_GEMM_SIDE = 2048, 8192
-BUSY_LOAD_FRACTION = 0.5  # of the logical cores, before a run: above it, other work competes for the cores
+BUSY_CPU_FRACTION = 0.25  # of all cores used by other processes before a run: above it, they compete with us
 DEFAULT_THREADS = torch.get_num_threads()  # torch's choice for this machine, before any scenario sets one
 
 ProgressCallback = Callable[[int, int], None]  # (measured iterations so far, target iterations)
@@ -82,13 +81,22 @@ def _cpu_dtype_slowdowns() -> dict[str, dict[str, Any]]:
     return yaml.safe_load(CPU_DTYPES_FILE.read_text())["without_native_support"]
 
 
-def busy_machine_notes() -> list[str]:
+def busy_machine_notes(window_s: float = 0.25) -> list[str]:
     """Other work on the machine inflates timings badly (torch's threads spin while they wait for a core):
-    say so in the result rather than let a busy machine pass for a slow one."""
-    load, cores = os.getloadavg()[0], psutil.cpu_count(logical=True) or 1
-    if load > BUSY_LOAD_FRACTION * cores:
+    say so in the result rather than let a busy machine pass for a slow one. Measured as the CPU time other
+    processes use over a short window (the load average would count this process's own previous points)."""
+    cores = psutil.cpu_count(logical=True) or 1
+    me = psutil.Process()
+    system_before, mine_before = psutil.cpu_times(), me.cpu_times()
+    time.sleep(window_s)
+    system_after, mine_after = psutil.cpu_times(), me.cpu_times()
+    busy = (sum(system_after) - system_after.idle) - (sum(system_before) - system_before.idle)
+    mine = (mine_after.user + mine_after.system) - (mine_before.user + mine_before.system)
+    others = max(0.0, busy - mine) / (window_s * cores)
+    if others > BUSY_CPU_FRACTION:
         return [
-            f"machine busy at start: 1-minute load average {load:.1f} on {cores} logical cores; timings may be inflated"
+            f"machine busy at start: other processes used {others:.0%} of {cores} logical cores; "
+            "timings may be inflated"
         ]
     return []
 
