@@ -131,3 +131,25 @@ def test_capacity_plan_prefers_a_load_test_over_batch_latency():
     # A load test judged against a looser bound than the plan's does not count.
     [strict] = plan_capacity(rows, qps=1000, slo_p99_ms=250, headroom=0.2)
     assert strict.tiers[0].requests_per_s_per_machine == 80.0
+
+
+def test_owned_hardware_pays_its_purchase_around_the_clock():
+    owned = OwnedCost(
+        purchase_price_usd=HOURS_PER_YEAR, lifetime_years=1.0, power_cost_per_kwh=0.10, pue=1.0, source="t", date="d"
+    )
+    tier = replace(TIERS["rtx-4090"], owned=owned, devices_per_instance=1, tdp_watts=1000.0)
+    p = point(batch_size=8, batch_p50_s=0.1, batch_p99_s=0.2, energy_j_per_batch=100.0)  # 1000 W while busy
+    rows = [cost_on_tier(p, measured(p, tier), tier)]
+    [plan] = plan_capacity(rows, qps=80, slo_p99_ms=300, hours_per_day=8, headroom=0.0)
+    # $1/h amortised all day + 1 kW x $0.10/kWh for the 8 hours in use, one machine.
+    assert plan.tiers[0].monthly_cost_usd == pytest.approx((1.0 * 24 + 0.1 * 8) * 365.25 / 12)
+
+
+@pytest.mark.parametrize("bad", [{"qps": float("nan")}, {"slo_p99_ms": 0.0}, {"headroom": float("inf")}])
+def test_plan_settings_are_checked_one_field_at_a_time(bad, tmp_path):
+    from bench.cost.api import capacity_plans
+    from bench.errors import InputError
+
+    settings = {"qps": 10.0, "slo_p99_ms": 100.0, **bad}
+    with pytest.raises(InputError, match=f"--{next(iter(bad)).replace('_', '-')}"):
+        capacity_plans([tmp_path], tiers=TIERS, **settings)

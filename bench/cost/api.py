@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,7 +40,14 @@ def capacity_plans(
     headroom: float = 0.2,
     measured_on: str | None = None,
 ) -> list[CapacityPlan]:
-    if qps <= 0 or slo_p99_ms <= 0 or not 0 < hours_per_day <= 24 or headroom < 0:
-        raise InputError("--qps and --slo-p99-ms must be positive, --hours-per-day in (0, 24], --headroom >= 0")
+    checks = [
+        ("--qps", qps, qps > 0, "a finite number > 0"),
+        ("--slo-p99-ms", slo_p99_ms, slo_p99_ms > 0, "a finite number > 0"),
+        ("--hours-per-day", hours_per_day, 0 < hours_per_day <= 24, "in (0, 24]"),
+        ("--headroom", headroom, headroom >= 0, "a finite number >= 0"),
+    ]
+    for flag, value, ok, expected in checks:
+        if not (math.isfinite(value) and ok):
+            raise InputError(f"{flag}: must be {expected}, got {value}")
     rows = costs_for(paths, tiers=tiers, measured_on=measured_on)
     return plan_capacity(rows, qps=qps, slo_p99_ms=slo_p99_ms, hours_per_day=hours_per_day, headroom=headroom)

@@ -72,9 +72,12 @@ def plan_capacity(
 
 def _plan_tier(rows: list[TierCost], plan: CapacityPlan) -> TierPlan:
     tier = rows[0].timing.tier
+    if not any(r.timing.fits for r in rows):
+        return TierPlan(tier, False, False, None, None, None, None, "model does not fit in memory")
     fitting = [r for r in rows if r.timing.fits and r.requests_per_s]
     if not fitting:
-        return TierPlan(tier, False, False, None, None, None, None, "model does not fit in memory")
+        reason = "; ".join(dict.fromkeys(n for r in rows for n in r.notes)) or "no latency for this tier"
+        return TierPlan(tier, True, False, None, None, None, None, reason)
     load_tested = [r for r in fitting if _load_test_qps(r, plan) is not None]
     if load_tested:  # a load test under a p99 bound beats isolated-batch latency
         chosen = max(load_tested, key=lambda r: _load_test_qps(r, plan) or 0.0)
@@ -93,7 +96,9 @@ def _plan_tier(rows: list[TierCost], plan: CapacityPlan) -> TierPlan:
     machines = math.ceil(plan.qps * (1 + plan.headroom) / per_machine)
     if chosen.hourly_cost_usd is None:
         return TierPlan(tier, True, True, chosen, machines, None, None, "no price in the catalogue", per_machine)
-    monthly = machines * chosen.hourly_cost_usd * plan.hours_per_day * DAYS_PER_MONTH
+    # Rented machines are paid for the hours used; owned ones amortise their price around the clock.
+    fixed = chosen.amortised_hourly_usd or 0.0
+    monthly = machines * (fixed * 24 + (chosen.hourly_cost_usd - fixed) * plan.hours_per_day) * DAYS_PER_MONTH
     served = plan.qps * chosen.point.top_n * 3600 * plan.hours_per_day * DAYS_PER_MONTH
     return TierPlan(tier, True, True, chosen, machines, monthly, monthly / served * 1e6, note, per_machine)
 

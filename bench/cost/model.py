@@ -35,6 +35,7 @@ class TierCost:
     energy_basis: str | None  # the tracker's method, or "modelled: TDP x projected time" (an estimate)
     projection_error: float | None = None  # projected / measured - 1, where both exist
     notes: list[str] = field(default_factory=list)
+    amortised_hourly_usd: float | None = None  # owned hardware: the part of the hourly cost paid around the clock
 
     @property
     def basis(self) -> str:
@@ -54,6 +55,8 @@ def cost_on_tier(point: OperatingPoint, timing: TierTiming, tier: Tier) -> TierC
     if not timing.fits or timing.batch_p50_s is None:
         return TierCost(point, timing, None, None, None, None, None, None, notes=list(timing.notes))
     requests_per_s = point.batch_size / timing.batch_p50_s
+    if timing.basis == "measured" and point.load_sustained_qps:
+        requests_per_s = point.load_sustained_qps  # a load test's sustained QPS, not isolated batches
     recommendations_per_s = requests_per_s * point.top_n
     if timing.basis == "measured" and point.energy_j_per_batch is not None:
         joules_per_batch = point.energy_j_per_batch
@@ -65,6 +68,7 @@ def cost_on_tier(point: OperatingPoint, timing: TierTiming, tier: Tier) -> TierC
     hourly = hourly_cost(tier, average_watts)
     per_1m = hourly / (recommendations_per_s * 3600) * 1e6 if hourly is not None else None
     return TierCost(
+        amortised_hourly_usd=tier.owned.amortised_per_hour if tier.owned is not None else None,
         point=point,
         timing=timing,
         requests_per_s=requests_per_s,

@@ -94,7 +94,7 @@ def operating_point(result: dict[str, Any], path: Path | str) -> OperatingPoint:
         batch_p50_s=latency["end_to_end"]["p50"],
         batch_p99_s=latency["end_to_end"]["p99"],
         memory_need_bytes={k.removesuffix("_bytes"): v for k, v in result["memory"]["analytic_estimate"].items()},
-        energy_j_per_batch=energy["joules"] / iterations if energy.get("joules") is not None else None,
+        energy_j_per_batch=_energy_per_batch(result, energy, iterations),
         energy_method=energy.get("method"),
         energy_estimated=bool(energy.get("estimated", True)),
         hardware_tier=(result.get("hardware_tier") or {}).get("name"),
@@ -104,6 +104,15 @@ def operating_point(result: dict[str, Any], path: Path | str) -> OperatingPoint:
         created_at=result["created_at"],
         commit=env.get("git_commit"),
     )
+
+
+def _energy_per_batch(result: dict[str, Any], energy: dict[str, Any], iterations: int) -> float | None:
+    """Joules per batch of `batch_size` requests. A load test's window includes idle gaps between arrivals and
+    batches of varying size, so its per-request figure is used instead of joules / batches."""
+    load = result.get("load") or {}
+    if load.get("energy_joules_per_request") is not None:
+        return load["energy_joules_per_request"] * result["scenario"]["batch_size"]
+    return energy["joules"] / iterations if energy.get("joules") is not None else None
 
 
 def _load_test_figures(load: dict[str, Any] | None) -> dict[str, float | None]:
@@ -206,9 +215,10 @@ def calibrate(point: OperatingPoint, tier: Tier) -> Efficiency:
     measured LLM time; later projections of other points onto this tier use the calibrated figures."""
     default = default_efficiency(tier)
     projected_llm = _llm_seconds(point, tier, default)
-    measured_llm = point.stages[LLM_STAGE].measured_s
-    if not projected_llm or measured_llm <= 0:
+    work = point.stages.get(LLM_STAGE)
+    if not projected_llm or work is None or work.measured_s <= 0:
         return default
+    measured_llm = work.measured_s
     scale = projected_llm / measured_llm
     return replace(
         default,

@@ -19,6 +19,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 ProcessFn = Callable[[list[int]], None]  # users of one batch
+_worker = threading.local()
+
+
+def current_response_ids() -> list[int]:
+    """LoadGen response ids of the batch being processed on this (the batcher's worker) thread, so a stage
+    inside `process` can report per-query events such as a first token."""
+    return getattr(_worker, "response_ids", [])
+
+
 CompleteFn = Callable[[Sequence[int], bool], None]  # (response ids, served); served=False marks a dropped query
 
 
@@ -166,6 +175,7 @@ class Batcher:
             if batch[0].dropped:
                 self.complete(ids, False)
                 continue
+            _worker.response_ids = ids
             try:
                 self.process([q.user for q in batch])
             except BaseException as exc:  # complete the batch anyway, or LoadGen would wait for it forever

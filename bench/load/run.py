@@ -9,12 +9,13 @@ next to the result file.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
 import warnings
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,9 +26,9 @@ import torch
 
 from bench.hardware.gemm_peak import cached_gemm_peak
 from bench.hardware.tiers import Tier
-from bench.load.batcher import Batcher, BatcherStats, ProcessFn
+from bench.load.batcher import Batcher, BatcherStats, ProcessFn, current_response_ids
 from bench.load.logs import DETAIL_LOG, SUMMARY_LOG, latency_percentiles_s, read_detail_log
-from bench.load.sut import LoadGenSUT, loadgen_complete
+from bench.load.sut import LoadGenSUT, loadgen_complete, loadgen_first_token
 from bench.loop.pipeline import STAGES, BatchRecord, RecommendationLoop
 from bench.results.store import result_filename
 from bench.scenarios.loader import ScenarioPoint
@@ -165,6 +166,22 @@ def loadgen_settings(
     return settings
 
 
+PREFILL_STAGE = "llm_prefill"  # generate mode: the first token exists when this stage ends
+
+
+def first_token_stages(stage: Callable[[str], AbstractContextManager]) -> Callable[[str], AbstractContextManager]:
+    """Wrap a stage factory so that the end of the prefill reports the batch's first tokens to LoadGen."""
+
+    @contextmanager
+    def wrapped(name: str) -> Iterator[None]:
+        with stage(name):
+            yield
+        if name == PREFILL_STAGE:
+            loadgen_first_token(current_response_ids())
+
+    return wrapped
+
+
 def run_loadgen(
     load: Load,
     process: ProcessFn,
@@ -174,9 +191,12 @@ def run_loadgen(
     target_qps: float | None = None,
     expected_qps: float | None = None,
     expected_latency_s: float | None = None,
+    tokens_per_query: int | None = None,
 ) -> LoadRun:
     """One LoadGen run with a Batcher around `process`, bounded by load.max_wall_s. Leaves
-    mlperf_log_summary.txt and mlperf_log_detail.txt in `outdir`."""
+    mlperf_log_summary.txt and mlperf_log_detail.txt in `outdir`. With `tokens_per_query` (generate scoring),
+    LoadGen runs in token-latency mode: `process` reports first tokens (first_token_stages) and each response
+    carries its token count, so LoadGen measures time to first token and time per output token."""
     outdir.mkdir(parents=True, exist_ok=True)
     performance_samples = min(total_samples, PERFORMANCE_SAMPLES_CAP)
     settings = loadgen_settings(
@@ -186,13 +206,15 @@ def run_loadgen(
         expected_qps=expected_qps,
         expected_latency_s=expected_latency_s,
     )
+    if tokens_per_query is not None:
+        settings.use_token_latencies = True
     log_settings = lg.LogSettings()
     log_settings.log_output.outdir = str(outdir)
     log_settings.log_output.copy_summary_to_stdout = False
     log_settings.enable_trace = False
     batcher = Batcher(
         process,
-        loadgen_complete,
+        functools.partial(loadgen_complete, n_tokens=tokens_per_query),
         max_batch_size=load.max_batch_size,
         max_wait_s=load.max_wait_ms / 1000,
         # Offline issues every sample in one query: bounding the queue would drop most of them.
@@ -319,13 +341,17 @@ def run_load_point(
         if single_s is not None:
             calibrated["single_query_s"] = single_s
 
+        generating = scenario.scoring.mode == "generate"
+
         def probe(qps: float | None, outdir: Path) -> LoadRun:
             latency = LatencyTracker(device)
             records: list[BatchRecord] = []
             target = _expected_queries(load, qps, expected_qps)
 
+            stage = first_token_stages(latency.stage) if generating else latency.stage
+
             def process(users: list[int]) -> None:
-                records.append(loop.run_batch(users_tensor(users), latency.stage))
+                records.append(loop.run_batch(users_tensor(users), stage))
                 if progress:
                     progress(sum(r.users for r in records), target)
 
@@ -338,6 +364,7 @@ def run_load_point(
                     target_qps=qps,
                     expected_qps=expected_qps,
                     expected_latency_s=single_s,
+                    tokens_per_query=scenario.scoring.new_tokens if generating else None,
                 )
             run.records, run.latency, run.energy = records, latency.result(), energy.result()
             return run

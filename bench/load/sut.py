@@ -15,15 +15,28 @@ SERVED, DROPPED = 1, 0  # the one-byte response payload: dropped queries carry t
 COMPLETE_CHUNK = 256
 
 
-def loadgen_complete(response_ids: Sequence[int], served: bool) -> None:
+def loadgen_complete(response_ids: Sequence[int], served: bool, *, n_tokens: int | None = None) -> None:
     """Complete queries with LoadGen. LoadGen reads the payload through a raw pointer during the call, so the
-    buffer is held by this frame until QuerySamplesComplete has returned."""
+    buffer is held by this frame until QuerySamplesComplete has returned. With token latencies, each served
+    response also says how many tokens it produced (LoadGen derives time per output token from it)."""
     payload = array.array("B", [SERVED if served else DROPPED])
     address, _ = payload.buffer_info()
+    tokens = (n_tokens if served else 1) if n_tokens is not None else None
     for start in range(0, len(response_ids), COMPLETE_CHUNK):
         chunk = response_ids[start : start + COMPLETE_CHUNK]
-        lg.QuerySamplesComplete([lg.QuerySampleResponse(rid, address, 1) for rid in chunk])
+        if tokens is None:
+            lg.QuerySamplesComplete([lg.QuerySampleResponse(rid, address, 1) for rid in chunk])
+        else:
+            lg.QuerySamplesComplete([lg.QuerySampleResponse(rid, address, 1, tokens) for rid in chunk])
     del payload  # only now may the buffer go
+
+
+def loadgen_first_token(response_ids: Sequence[int]) -> None:
+    """Report the first token of each query (time to first token in LoadGen's token-latency mode)."""
+    payload = array.array("B", [SERVED])
+    address, _ = payload.buffer_info()
+    lg.FirstTokenComplete([lg.QuerySampleResponse(rid, address, 1) for rid in response_ids])
+    del payload
 
 
 class LoadGenSUT:

@@ -117,7 +117,10 @@ def write_report(
     plans = plan_capacity(rows, **plan_args) if plan_args is not None else []
 
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--output: {output_dir}: cannot create the report folder ({exc.strerror})") from None
     written: list[Path] = []
 
     tables = [
