@@ -295,3 +295,17 @@ def test_single_stream_run_reports_latency_percentiles(tmp_path: Path, results_d
     assert load["mode"] == "single_stream" and load["verdict"] == "VALID"
     assert load["served"] >= 20 and load["dropped"] == 0 and load["batch_size_mean"] == 1.0
     assert 0 < load["latency_s"]["p50"] <= load["latency_s"]["p90"]
+
+
+def test_token_latency_keys_are_read_apart_from_query_latencies() -> None:
+    from bench.load.logs import latency_percentiles_s, time_per_output_token_s
+
+    log = {
+        "result_99.00_percentile_latency_ns": 300_000_000,
+        "result_first_token_99.00_percentile_latency_ns": 240_000_000,
+        "result_first_token_mean_latency_ns": 80_000_000,
+        "result_time_per_output_token_50.00_percentile_ns": 3_000_000,
+    }
+    assert latency_percentiles_s(log) == {"p99": 0.3}
+    assert latency_percentiles_s(log, "first_token_") == {"p99": 0.24, "mean": 0.08}
+    assert time_per_output_token_s(log) == {"p50": 0.003}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +44,28 @@ def read_detail_log(folder: Path) -> dict[str, Any]:
     return parse_detail_log((Path(folder) / DETAIL_LOG).read_text(encoding="utf-8", errors="replace"))
 
 
-def latency_percentiles_s(log: dict[str, Any]) -> dict[str, float]:
+def latency_percentiles_s(log: dict[str, Any], kind: str = "") -> dict[str, float]:
     """LoadGen's latency percentiles (ns in the log) in seconds, as p50, p90, p95, p97, p99, p99.9, plus
-    mean, min and max; absent keys are left out."""
+    mean, min and max; absent keys are left out. `kind` "first_token_" reads the time-to-first-token figures
+    of a token-latency run instead of the query latencies."""
+    pattern = re.compile(rf"^result_{kind}(\d+\.\d+)_percentile_latency_ns$")
     figures: dict[str, float] = {}
     for key, value in log.items():
-        if key.startswith("result_") and key.endswith("_percentile_latency_ns") and value is not None:
-            pct = key.removeprefix("result_").removesuffix("_percentile_latency_ns")
-            label = "p" + f"{float(pct):g}"
-            figures[label] = value / 1e9
+        match = pattern.match(key)
+        if match and value is not None:
+            figures["p" + f"{float(match.group(1)):g}"] = value / 1e9
     for name in ("mean", "min", "max"):
-        value = log.get(f"result_{name}_latency_ns")
+        value = log.get(f"result_{kind}{name}_latency_ns")
         if value is not None:
             figures[name] = value / 1e9
     return figures
+
+
+def time_per_output_token_s(log: dict[str, Any]) -> dict[str, float]:
+    """Percentiles of LoadGen's time per output token (token-latency runs), in seconds."""
+    pattern = re.compile(r"^result_time_per_output_token_(\d+\.\d+)_percentile_ns$")
+    return {
+        "p" + f"{float(match.group(1)):g}": value / 1e9
+        for key, value in log.items()
+        if (match := pattern.match(key)) and value is not None
+    }

@@ -27,7 +27,13 @@ import torch
 from bench.hardware.gemm_peak import cached_gemm_peak
 from bench.hardware.tiers import Tier
 from bench.load.batcher import Batcher, BatcherStats, ProcessFn, current_response_ids
-from bench.load.logs import DETAIL_LOG, SUMMARY_LOG, latency_percentiles_s, read_detail_log
+from bench.load.logs import (
+    DETAIL_LOG,
+    SUMMARY_LOG,
+    latency_percentiles_s,
+    read_detail_log,
+    time_per_output_token_s,
+)
 from bench.load.sut import LoadGenSUT, loadgen_complete, loadgen_first_token
 from bench.loop.pipeline import STAGES, BatchRecord, RecommendationLoop
 from bench.results.store import result_filename
@@ -98,6 +104,17 @@ class LoadRun:
         value = self.log.get("result_99.00_percentile_latency_ns")
         return None if value is None else value / 1e9
 
+    @staticmethod
+    def _token_latencies(log: dict[str, Any]) -> dict[str, Any]:
+        """Time to first token and per output token, from a token-latency (generate scoring) run."""
+        if not log.get("requested_use_token_latencies"):
+            return {}
+        return {
+            "time_to_first_token_s": latency_percentiles_s(log, "first_token_"),
+            "time_per_output_token_s": time_per_output_token_s(log),
+            "completed_tokens_per_s": log.get("result_completed_tokens_per_second"),
+        }
+
     def summary(self) -> dict[str, Any]:
         log = self.log
         completed = log.get("result_completed_samples_per_sec", log.get("result_samples_per_second"))
@@ -116,6 +133,7 @@ class LoadRun:
             "scheduled_samples_per_s": log.get("result_scheduled_samples_per_sec"),
             "served_requests_per_s": served_per_s,
             "latency_s": latency_percentiles_s(log),
+            **self._token_latencies(log),
             "queries": self.stats.submitted,
             "served": self.stats.served,
             "dropped": self.stats.dropped,
@@ -208,6 +226,8 @@ def run_loadgen(
     )
     if tokens_per_query is not None:
         settings.use_token_latencies = True
+        settings.ttft_latency = int(load.ttft_p99_ms * 1e6)
+        settings.tpot_latency = int(load.tpot_p99_ms * 1e6)
     log_settings = lg.LogSettings()
     log_settings.log_output.outdir = str(outdir)
     log_settings.log_output.copy_summary_to_stdout = False

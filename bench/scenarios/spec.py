@@ -153,6 +153,13 @@ class Load(_Strict):
         0.05, gt=0, lt=1, description="peak search: stop bisecting when (high - low) / high is below this"
     )
     p99_slo_ms: PositiveFloat = Field(500.0, description="server: p99 latency bound (queueing included)")
+    # Defaults: MLPerf Inference's llama3.1-8b server bounds (FACTS.md §4: TTFT 2000 ms, TPOT 100 ms, p99).
+    ttft_p99_ms: PositiveFloat = Field(
+        2000.0, description="generate scoring, server: p99 time-to-first-token bound LoadGen judges"
+    )
+    tpot_p99_ms: PositiveFloat = Field(
+        100.0, description="generate scoring, server: p99 time-per-output-token bound LoadGen judges"
+    )
     min_duration_s: PositiveFloat = Field(10.0, description="LoadGen min_duration: each run lasts at least this")
     min_query_count: PositiveInt = Field(
         MIN_P99_QUERIES, description=f"LoadGen min_query_count (server needs >= {MIN_P99_QUERIES} for a p99 verdict)"
