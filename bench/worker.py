@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
@@ -162,32 +162,8 @@ def run_point(
     """Measure one point; returns the result dict (see results/README.md for its layout). `tier` is the
     catalogue entry this machine corresponds to: its TDP drives the modelled energy where no energy counter
     exists."""
-    scenario = point.scenario
-    check_runnable(scenario)
-    started = time.perf_counter()
-    dtype_name, notes = resolve_dtype(scenario)
-    notes += busy_machine_notes()
-    for note in notes:
-        warnings.warn(note, stacklevel=2)
-    device = torch.device(scenario.device)
-    # Always set: a previous point's `threads` must not carry over to this one.
-    torch.set_num_threads(scenario.threads or DEFAULT_THREADS)
-    torch.manual_seed(scenario.seed)
-    setup: dict[str, float] = {}
-
-    # Two memory windows: loading (data, model, tokenizer) and serving (warm-up and timed batches), so the
-    # serving peak is not hidden by a large dataset or a checkpoint being read.
-    with MemoryTracker(device) as setup_memory:
-        interactions = _timed(setup, "load_data", lambda: _load_data(scenario))
-        loaded = _timed(setup, "build_model", lambda: _load_model(scenario, TORCH_DTYPES[dtype_name], device))
-        tokenizer = loaded.tokenizer or _timed(
-            setup, "train_tokenizer", lambda: _train_tokenizer(interactions, loaded.architecture)
-        )
-        loop = RecommendationLoop(scenario, interactions, loaded.model, tokenizer, device)
-        setup.update(loop.setup.seconds)
-
-    flops = FlopTracker(count=STAGES)
-    calibration = loop.run_batch(loop.next_users(), flops.stage)
+    prepared = prepare_point(point)
+    scenario, device, loop = point.scenario, prepared.device, prepared.loop
 
     with MemoryTracker(device) as memory:
         latency = LatencyTracker(device)
@@ -199,25 +175,73 @@ def run_point(
 
     # A 2048^3 GEMM saturates 2 CPU cores but not a datacentre GPU, which needs larger matrices to peak.
     gemm_side = GPU_GEMM_SIDE if device.type == "cuda" else CPU_GEMM_SIDE
-    peak = cached_gemm_peak(device, TORCH_DTYPES[dtype_name], gemm_peak_dir, n=gemm_side)
-    return _assemble(
+    peak = cached_gemm_peak(device, TORCH_DTYPES[prepared.dtype], gemm_peak_dir, n=gemm_side)
+    return assemble_result(
         point=point,
-        dtype=dtype_name,
-        notes=notes,
-        loaded=loaded,
-        interactions=interactions,
-        setup=setup,
-        calibration=calibration,
-        flop_result=flops.result(),
+        dtype=prepared.dtype,
+        notes=prepared.notes,
+        loaded=prepared.loaded,
+        interactions=prepared.interactions,
+        setup=prepared.setup,
+        calibration=prepared.calibration,
+        flop_result=prepared.flops,
         latency_result=latency.result(),
         memory_result=memory.result(),
-        setup_memory_result=setup_memory.result(),
+        setup_memory_result=prepared.setup_memory,
         energy_result=energy.result(),
         tier=tier,
         records=records,
         gemm_peak=peak,
-        wall_s=time.perf_counter() - started,
+        wall_s=time.perf_counter() - prepared.started,
     )
+
+
+@dataclass
+class PreparedPoint:
+    """Everything before the measured batches: data, model, tokenizer, the loop and its FLOP calibration."""
+
+    started: float  # perf_counter at the start, for the point's wall time
+    dtype: str
+    notes: list[str]
+    device: torch.device
+    setup: dict[str, float]
+    setup_memory: MemoryResult
+    interactions: Interactions
+    loaded: LoadedModel
+    loop: RecommendationLoop
+    calibration: BatchRecord
+    flops: FlopResult
+
+
+def prepare_point(point: ScenarioPoint) -> PreparedPoint:
+    """Shared by plain runs and load tests: checks, set-up under its own memory window (so the serving peak is
+    not hidden by a large dataset or a checkpoint being read), then one FLOP-counting batch (never timed)."""
+    scenario = point.scenario
+    check_runnable(scenario)
+    started = time.perf_counter()
+    dtype_name, notes = resolve_dtype(scenario)
+    notes += busy_machine_notes()
+    for note in notes:
+        warnings.warn(note, stacklevel=3)
+    device = torch.device(scenario.device)
+    # Always set: a previous point's `threads` must not carry over to this one.
+    torch.set_num_threads(scenario.threads or DEFAULT_THREADS)
+    torch.manual_seed(scenario.seed)
+    setup: dict[str, float] = {}
+    with MemoryTracker(device) as setup_memory:
+        interactions = _timed(setup, "load_data", lambda: _load_data(scenario))
+        loaded = _timed(setup, "build_model", lambda: _load_model(scenario, TORCH_DTYPES[dtype_name], device))
+        tokenizer = loaded.tokenizer or _timed(
+            setup, "train_tokenizer", lambda: _train_tokenizer(interactions, loaded.architecture)
+        )
+        loop = RecommendationLoop(scenario, interactions, loaded.model, tokenizer, device)
+        setup.update(loop.setup.seconds)
+    flops = FlopTracker(count=STAGES)
+    calibration = loop.run_batch(loop.next_users(), flops.stage)
+    return PreparedPoint(
+        started, dtype_name, notes, device, setup, setup_memory.result(), interactions, loaded, loop,
+        calibration, flops.result(),
+    )  # fmt: skip
 
 
 def _timed(into: dict[str, float], name: str, work: Callable[[], Any]) -> Any:
@@ -288,7 +312,7 @@ def _measure(
     return records
 
 
-def _assemble(
+def assemble_result(
     *,
     point: ScenarioPoint,
     dtype: str,

@@ -13,7 +13,6 @@ import functools
 import math
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -35,28 +34,21 @@ from bench.load.logs import (
     time_per_output_token_s,
 )
 from bench.load.sut import LoadGenSUT, loadgen_complete, loadgen_first_token
-from bench.loop.pipeline import STAGES, BatchRecord, RecommendationLoop
+from bench.loop.pipeline import BatchRecord
+from bench.results.measures import throughput_figures
 from bench.results.store import result_filename
 from bench.scenarios.loader import ScenarioPoint
 from bench.scenarios.spec import Load
 from bench.trackers.energy import EnergyResult, EnergyTracker
-from bench.trackers.flops import FlopTracker
 from bench.trackers.latency import LatencyResult, LatencyTracker
 from bench.trackers.memory import MemoryTracker
 from bench.worker import (
     CPU_GEMM_SIDE,
-    DEFAULT_THREADS,
     GPU_GEMM_SIDE,
     TORCH_DTYPES,
     ProgressCallback,
-    _assemble,
-    _load_data,
-    _load_model,
-    _timed,
-    _train_tokenizer,
-    busy_machine_notes,
-    check_runnable,
-    resolve_dtype,
+    assemble_result,
+    prepare_point,
 )
 
 SCENARIOS = {
@@ -309,32 +301,12 @@ def run_load_point(
     load = scenario.load
     if load is None:
         raise ValueError(f"run_load_point: scenario {scenario.name} has no load section")
-    check_runnable(scenario)
-    started = time.perf_counter()
     when = datetime.now(timezone.utc)
     stem = result_filename(scenario.name, point.key, when).removesuffix(".json")
     log_root = results_dir / machine / f"{stem}{LOG_FOLDER_SUFFIX}"
-    dtype_name, notes = resolve_dtype(scenario)
-    notes += busy_machine_notes()
-    for note in notes:
-        warnings.warn(note, stacklevel=2)
-    device = torch.device(scenario.device)
-    torch.set_num_threads(scenario.threads or DEFAULT_THREADS)
-    torch.manual_seed(scenario.seed)
-    setup: dict[str, float] = {}
-
-    with MemoryTracker(device) as setup_memory:
-        interactions = _timed(setup, "load_data", lambda: _load_data(scenario))
-        loaded = _timed(setup, "build_model", lambda: _load_model(scenario, TORCH_DTYPES[dtype_name], device))
-        tokenizer = loaded.tokenizer or _timed(
-            setup, "train_tokenizer", lambda: _train_tokenizer(interactions, loaded.architecture)
-        )
-        loop = RecommendationLoop(scenario, interactions, loaded.model, tokenizer, device)
-        setup.update(loop.setup.seconds)
-
-    flops = FlopTracker(count=STAGES)
-    calibration = loop.run_batch(loop.next_users(), flops.stage)
-    n_users = interactions.n_users
+    prepared = prepare_point(point)
+    device, loop, dtype_name = prepared.device, prepared.loop, prepared.dtype
+    n_users = prepared.interactions.n_users
 
     def users_tensor(users: list[int]) -> torch.Tensor:
         return torch.tensor(users, dtype=torch.long, device=device)
@@ -409,23 +381,23 @@ def run_load_point(
     gemm_side = GPU_GEMM_SIDE if device.type == "cuda" else CPU_GEMM_SIDE
     peak = cached_gemm_peak(device, TORCH_DTYPES[dtype_name], results_dir / machine / "calibration", n=gemm_side)
     assert reported.latency is not None and reported.energy is not None
-    result = _assemble(
+    result = assemble_result(
         point=point,
         dtype=dtype_name,
-        notes=notes,
-        loaded=loaded,
-        interactions=interactions,
-        setup=setup,
-        calibration=calibration,
-        flop_result=flops.result(),
+        notes=prepared.notes,
+        loaded=prepared.loaded,
+        interactions=prepared.interactions,
+        setup=prepared.setup,
+        calibration=prepared.calibration,
+        flop_result=prepared.flops,
         latency_result=reported.latency,
         memory_result=memory.result(),
-        setup_memory_result=setup_memory.result(),
+        setup_memory_result=prepared.setup_memory,
         energy_result=reported.energy,
         tier=tier,
         records=reported.records,
         gemm_peak=peak,
-        wall_s=time.perf_counter() - started,
+        wall_s=time.perf_counter() - prepared.started,
     )
     result["created_at"] = when.isoformat()  # the log folder's name was derived from it
     result["latency"]["method"] += " (per batch inside the load test; batches are dynamic, of varying size)"
@@ -449,25 +421,11 @@ def _expected_queries(load: Load, qps: float | None, expected_qps: float) -> int
 def _load_throughput(result: dict[str, Any], run: LoadRun) -> dict[str, Any]:
     """Throughput as the load test measured it: served requests over the LoadGen run's wall time (LoadGen's
     completed samples/s would count dropped queries as completed)."""
-    workload = result["scenario"]["workload"]
-    served = run.stats.served
-    requests_per_s = served / run.wall_s
-    return {
-        "basis": f"load test ({result['scenario']['load']['mode']}): served requests / LoadGen run wall time",
-        "requests_per_s": {"value": requests_per_s, "unit": "requests/s"},
-        "recommendations_per_s": {
-            "value": requests_per_s * workload["top_n"],
-            "unit": "recommended items/s (top_n per request)",
-        },
-        "candidates_scored_per_s": {
-            "value": requests_per_s * workload["candidates"],
-            "unit": "candidates scored by the LLM/s",
-        },
-        "prompt_tokens_per_s": {
-            "value": requests_per_s * result["work"]["prompt_tokens_mean"],
-            "unit": "prompt tokens/s (unpadded)",
-        },
-    }
+    requests_per_s = run.stats.served / run.wall_s
+    mode = result["scenario"]["load"]["mode"]
+    return throughput_figures(
+        result, requests_per_s, basis=f"load test ({mode}): served requests / LoadGen run wall time"
+    )
 
 
 def _load_section(

@@ -28,13 +28,11 @@ def derive_measures(
     }
 
 
-def throughput(result: dict[str, Any], latency: dict[str, dict[str, float]]) -> dict[str, Any]:
-    scenario = result["scenario"]
-    batch, workload = scenario["batch_size"], scenario["workload"]
-    per_batch_s = latency[END_TO_END]["p50"]
-    requests_per_s = batch / per_batch_s
-    figures: dict[str, Any] = {
-        "basis": "batch_size / median end-to-end batch latency",
+def throughput_figures(result: dict[str, Any], requests_per_s: float, *, basis: str) -> dict[str, Any]:
+    """Requests/s and what follows from it per request, each with its unit."""
+    workload = result["scenario"]["workload"]
+    return {
+        "basis": basis,
         "requests_per_s": {"value": requests_per_s, "unit": "requests/s"},
         "recommendations_per_s": {
             "value": requests_per_s * workload["top_n"],
@@ -49,8 +47,17 @@ def throughput(result: dict[str, Any], latency: dict[str, dict[str, float]]) -> 
             "unit": "prompt tokens/s (unpadded)",
         },
     }
+
+
+def throughput(result: dict[str, Any], latency: dict[str, dict[str, float]]) -> dict[str, Any]:
+    batch = result["scenario"]["batch_size"]
+    requests_per_s = batch / latency[END_TO_END]["p50"]
+    figures = throughput_figures(result, requests_per_s, basis="batch_size / median end-to-end batch latency")
     if "llm_decode_token" in latency:
-        figures["time_to_first_token_s"] = {"value": latency["llm_prefill"]["p50"], "unit": "s (median)"}
+        figures["time_to_first_token_s"] = {
+            "value": latency["llm_prefill"]["p50"],
+            "unit": "s (median LLM prefill; the stages before scoring are not included)",
+        }
         figures["time_per_output_token_s"] = {
             "value": latency["llm_decode_token"]["p50"],
             "unit": "s (median)",
