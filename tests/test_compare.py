@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import yaml
 
+from bench.cli import main as compare_cli
 from bench.cli import main as recbench
 from bench.compare import Gate, compare_results, parse_gates, resolve_metric, save_baseline
-from bench.compare.cli import main as compare_cli
 from bench.compare.stats import classify, geometric_mean, noise_problem, parse_fraction
 from bench.errors import InputError
 from bench.results.store import atomic_write_json, load_result, result_filename

@@ -1,21 +1,16 @@
 """`recbench compare`, `recbench check` and `recbench baseline save|list`: thin adapters over
 bench.compare, added to the main parser by `add_compare_commands(sub)`.
 
-Exit status: 0 success (compare always, check when no gate fails), 1 a gate failed, 2 bad input.
-`main()` here runs only these commands (same conventions as bench.cli.main), e.g. for tests.
+Exit status: 0 success (compare always, check when no gate fails), 1 a gate failed, 2 bad input (bench.cli.main).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-from bench.errors import InputError
-
 EXIT_CHECK_FAILED = 1
-EXIT_BAD_INPUT = 2
 
 
 def _console():
@@ -112,24 +107,3 @@ def add_compare_commands(sub: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("list", help="list saved baselines")
     listing.add_argument("--results-dir", type=Path, default=Path("results"), help="default: results/")
     listing.set_defaults(handler=_cmd_baseline_list)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="recbench", description="Compare results, gate regressions, baselines.")
-    add_compare_commands(parser.add_subparsers(dest="command", required=True))
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Only the compare commands, with bench.cli.main's conventions (InputError: one line, exit 2)."""
-    args = build_parser().parse_args(argv)
-    try:
-        return args.handler(args)
-    except InputError as exc:
-        for line in str(exc).splitlines():
-            print(f"error: {line}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-
-
-if __name__ == "__main__":
-    sys.exit(main())
