@@ -60,7 +60,8 @@ regress: $(INSTALLED)
 		$$(sed -n 's/^wrote //p' $(VENV)/regress-run.log)
 
 schema: $(INSTALLED)
-	$(BIN)/recbench schema -o scenarios/scenario.schema.json
+	$(BIN)/recbench schema scenario -o scenarios/scenario.schema.json
+	$(BIN)/recbench schema result -o results/result.schema.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,4 +1,5 @@
-"""The `recbench` command. Each subcommand is a thin adapter over a function with keyword arguments.
+"""The `recbench` command. Each subcommand is a thin adapter over a function with keyword arguments; modules
+are imported by the subcommand that needs them, so `validate` or `tiers` never load torch.
 
 Exit status: 0 success, 1 a check failed, 2 bad input (one line per problem, naming file and field),
 130 interrupted (results already written are kept).
@@ -14,10 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench import __version__
-from bench.errors import InputError
+from bench.core.errors import InputError
 
+EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
+
+
+# ---------------------------------------------------------------------------------------- run, validate
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -49,94 +54,24 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from bench.runner import plan_points
     from bench.scenarios.loader import validate_files
 
     counts = validate_files(args.files)
     if args.here:
+        from bench.runner import plan_points
+
         plan_points(args.files)
     for path, points in counts:
         print(f"ok {path} ({points} point{'s' if points != 1 else ''})")
     return 0
 
 
-def _cmd_show(args: argparse.Namespace) -> int:
-    from bench.report.show import show_results
-
-    if show_results(args.results) == 0:
-        raise InputError(f"{' '.join(map(str, args.results))}: no result files found")
-    return 0
-
-
-def _cmd_tiers(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from bench.hardware.tiers import load_tiers
-    from bench.report.tiers import tiers_table
-
-    Console(width=None if sys.stdout.isatty() else 200).print(tiers_table(load_tiers(args.tiers)))
-    return 0
-
-
-def _plan_settings(args: argparse.Namespace) -> dict | None:
-    if args.qps is None and args.slo_p99_ms is None:
-        return None
-    if args.qps is None or args.slo_p99_ms is None:
-        raise InputError("--qps and --slo-p99-ms go together")
-    return {"qps": args.qps, "slo_p99_ms": args.slo_p99_ms, "hours_per_day": args.hours_per_day,
-            "headroom": args.headroom}  # fmt: skip
-
-
-def _cmd_plan(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from bench.cost.api import capacity_plans
-    from bench.hardware.tiers import load_tiers
-    from bench.report.plan import plan_table
-
-    settings = _plan_settings(args)
-    plans = capacity_plans(args.results, tiers=load_tiers(args.tiers), measured_on=args.measured_on, **settings)
-    console = Console(width=None if sys.stdout.isatty() else 200)
-    for plan in plans:
-        console.print(plan_table(plan))
-    if args.output:
-        return _write_report(args, settings)
-    return 0
-
-
-def _cmd_report(args: argparse.Namespace) -> int:
-    return _write_report(args, _plan_settings(args))
-
-
-def _write_report(args: argparse.Namespace, plan: dict | None) -> int:
-    from bench.hardware.tiers import load_tiers
-    from bench.report.build import write_report
-
-    written = write_report(
-        args.results, args.output, tiers=load_tiers(args.tiers), measured_on=args.measured_on, plan=plan
-    )
-    html = next((p for p in written if p.suffix == ".html"), None)
-    print(f"wrote {len(written)} files to {args.output}" + (f" (open {html})" if html else ""))
-    return 0
-
-
-def _add_cost_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tiers", type=Path, action="append", default=[], metavar="FILE",
-                        help="extra tier catalogue YAML overriding or adding tiers (repeatable)")  # fmt: skip
-    parser.add_argument("--measured-on", metavar="TIER", help="catalogue tier the results were measured on")
-
-
-def _add_plan_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    parser.add_argument("--qps", type=float, required=required, help="target requests per second")
-    parser.add_argument("--slo-p99-ms", type=float, required=required, help="p99 latency bound in ms")
-    parser.add_argument("--hours-per-day", type=float, default=24.0, help="hours a day at that load (24)")
-    parser.add_argument("--headroom", type=float, default=0.2, help="spare capacity fraction (0.2)")
-
-
 def _cmd_schema(args: argparse.Namespace) -> int:
+    from bench.results.schema import result_json_schema
     from bench.scenarios.schema import scenario_json_schema
 
-    text = json.dumps(scenario_json_schema(), indent=2) + "\n"
+    schema = result_json_schema() if args.kind == "result" else scenario_json_schema()
+    text = json.dumps(schema, indent=2) + "\n"
     if args.output:
         try:
             args.output.write_text(text)
@@ -148,6 +83,147 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------- show, tiers, report, plan
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from bench.console.show import show_results
+
+    if show_results(args.results) == 0:
+        raise InputError(f"{' '.join(map(str, args.results))}: no result files found")
+    return 0
+
+
+def _cmd_tiers(args: argparse.Namespace) -> int:
+    from bench.console.show import console_for_stdout
+    from bench.console.tiers import tiers_table
+    from bench.hardware.tiers import load_tiers
+
+    console_for_stdout().print(tiers_table(load_tiers(args.tiers)))
+    return 0
+
+
+def _plan_settings(args: argparse.Namespace):  # -> PlanSettings | None
+    from bench.cost.capacity import PlanSettings
+
+    if args.qps is None and args.slo_p99_ms is None:
+        return None
+    if args.qps is None or args.slo_p99_ms is None:
+        raise InputError("--qps and --slo-p99-ms go together")
+    return PlanSettings(qps=args.qps, slo_p99_ms=args.slo_p99_ms, hours_per_day=args.hours_per_day,
+                        headroom=args.headroom)  # fmt: skip
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    from bench.console.plan import plan_table
+    from bench.console.show import console_for_stdout
+    from bench.cost.api import capacity_plans
+    from bench.hardware.tiers import load_tiers
+
+    settings = _plan_settings(args)
+    plans = capacity_plans(args.results, tiers=load_tiers(args.tiers), settings=settings, measured_on=args.measured_on)
+    console = console_for_stdout()
+    for plan in plans:
+        console.print(plan_table(plan))
+    if args.output:
+        return _write_report(args, settings)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    return _write_report(args, _plan_settings(args))
+
+
+def _write_report(args: argparse.Namespace, plan) -> int:
+    from bench.hardware.tiers import load_tiers
+    from bench.report.build import write_report
+
+    written = write_report(
+        args.results, args.output, tiers=load_tiers(args.tiers), measured_on=args.measured_on, plan=plan
+    )
+    html = next((p for p in written if p.suffix == ".html"), None)
+    print(f"wrote {len(written)} files to {args.output}" + (f" (open {html})" if html else ""))
+    return 0
+
+
+# ------------------------------------------------------------------------------ compare, check, baseline
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from bench.compare.baseline import baseline_for
+    from bench.compare.comparison import compare_results
+    from bench.compare.stats import parse_fraction
+    from bench.console.compare import render_comparison
+
+    baseline = baseline_for(args.baseline, args.current, results_dir=args.results_dir)
+    comparison = compare_results(
+        [baseline], args.current, min_effect=parse_fraction(args.min_effect, what="--min-effect"), alpha=args.alpha
+    )
+    render_comparison(comparison)
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from bench.compare.baseline import baseline_for
+    from bench.compare.gates import check_results, parse_gates
+
+    gates = parse_gates(args.fail_on)  # before loading anything: a typo in a gate is reported first
+    baseline = baseline_for(args.baseline, args.results, results_dir=args.results_dir)
+    report = check_results([baseline], args.results, fail_on=gates, alpha=args.alpha)
+    print(f"baseline {baseline}; {len(gates)} gate(s); significance: Mann-Whitney U two-sided, alpha {args.alpha:g}")
+    for line in report.lines():
+        print(line)
+    return 0 if report.passed else EXIT_CHECK_FAILED
+
+
+def _cmd_baseline_save(args: argparse.Namespace) -> int:
+    from bench.compare.baseline import save_baseline
+    from bench.results.reader import MANIFEST
+
+    folder = save_baseline(args.results, name=args.name, results_dir=args.results_dir, force=args.force)
+    stored = sum(1 for p in folder.glob("*.json") if p.name != MANIFEST)
+    print(f"saved baseline {args.name!r}: {stored} result(s) in {folder}")
+    return 0
+
+
+def _cmd_baseline_list(args: argparse.Namespace) -> int:
+    from bench.compare.baseline import baselines_root, list_baselines
+
+    found = list_baselines(args.results_dir)
+    if not found:
+        print(f"no baselines under {baselines_root(args.results_dir)}")
+    for machine, name, manifest in found:
+        print(
+            f"{machine}/{name}: {len(manifest.get('sources', []))} result(s), saved {manifest.get('created_at')}, "
+            f"commit {manifest.get('git_commit')}"
+        )
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ parser
+
+
+def _add_tiers_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tiers", type=Path, action="append", default=[], metavar="FILE",
+                        help="extra tier catalogue YAML overriding or adding tiers (repeatable)")  # fmt: skip
+
+
+def _add_cost_options(parser: argparse.ArgumentParser) -> None:
+    _add_tiers_option(parser)
+    parser.add_argument("--measured-on", metavar="TIER", help="catalogue tier the results were measured on")
+
+
+def _add_plan_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    parser.add_argument("--qps", type=float, required=required, help="target requests per second")
+    parser.add_argument("--slo-p99-ms", type=float, required=required, help="p99 latency bound in ms")
+    parser.add_argument("--hours-per-day", type=float, default=24.0, help="hours a day at that load (24)")
+    parser.add_argument("--headroom", type=float, default=0.2, help="spare capacity fraction (0.2)")
+
+
+def _add_results_dir(parser: argparse.ArgumentParser, help_text: str = "default: results/") -> None:
+    parser.add_argument("--results-dir", type=Path, default=Path("results"), help=help_text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="recbench", description="Hardware-cost benchmarks for LLM-based recommender systems."
@@ -157,12 +233,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run scenario files and write one JSON result per point")
     run.add_argument("scenarios", nargs="+", type=Path, metavar="SCENARIO")
-    run.add_argument("--results-dir", type=Path, default=Path("results"), help="default: results/")
+    _add_results_dir(run)
     run.add_argument("--resume", action="store_true", help="skip points already measured on this machine")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--tier", metavar="TIER", help="catalogue tier this machine is (default: detected)")
-    run.add_argument("--tiers", type=Path, action="append", default=[], metavar="FILE",
-                     help="extra tier catalogue YAML (repeatable)")  # fmt: skip
+    _add_tiers_option(run)
     run.set_defaults(handler=_cmd_run)
 
     validate = sub.add_parser("validate", help="check scenario files (every sweep point) without running")
@@ -175,8 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.set_defaults(handler=_cmd_show)
 
     tiers = sub.add_parser("tiers", help="list the hardware tier catalogue")
-    tiers.add_argument("--tiers", type=Path, action="append", default=[], metavar="FILE",
-                       help="extra tier catalogue YAML (repeatable)")  # fmt: skip
+    _add_tiers_option(tiers)
     tiers.set_defaults(handler=_cmd_tiers)
 
     report = sub.add_parser("report", help="cost curves, tables and plots (HTML, Markdown, CSV, PNG)")
@@ -193,14 +267,51 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plan_options(plan, required=True)
     plan.set_defaults(handler=_cmd_plan)
 
-    schema = sub.add_parser("schema", help="print the JSON Schema of scenario files")
+    schema = sub.add_parser("schema", help="print the JSON Schema of scenario files (or of result files)")
+    schema.add_argument("kind", nargs="?", choices=("scenario", "result"), default="scenario")
     schema.add_argument("-o", "--output", type=Path)
     schema.set_defaults(handler=_cmd_schema)
 
-    from bench.compare.cli import add_compare_commands
-
-    add_compare_commands(sub)
+    _add_compare_commands(sub)
     return parser
+
+
+def _add_compare_commands(sub: argparse._SubParsersAction) -> None:
+    results_dir_help = "where saved baselines live (RESULTS_DIR/baselines/<machine>/<name>); default: results/"
+
+    compare = sub.add_parser("compare", help="compare results against a baseline: per-metric change and verdict")
+    compare.add_argument(
+        "baseline", metavar="BASELINE", help="baseline result file or folder, or a saved baseline name"
+    )
+    compare.add_argument("current", nargs="+", type=Path, metavar="CURRENT", help="result files or folders")
+    compare.add_argument(
+        "--min-effect", default="5%", metavar="PCT", help="smallest relative change that counts (default 5%%)"
+    )
+    compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    _add_results_dir(compare, results_dir_help)
+    compare.set_defaults(handler=_cmd_compare)
+
+    check = sub.add_parser("check", help="fail (exit 1) when results regressed past gates against a baseline")
+    check.add_argument("results", nargs="+", type=Path, metavar="RESULTS", help="result files or folders")
+    check.add_argument("--baseline", required=True, metavar="NAME|PATH", help="saved baseline name, or a path")
+    check.add_argument(
+        "--fail-on", required=True, metavar="GATES", help='e.g. "latency.p99:10%%,memory.peak_rss:5%%,cost.per_1m:5%%"'
+    )
+    check.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    _add_results_dir(check, results_dir_help)
+    check.set_defaults(handler=_cmd_check)
+
+    baseline = sub.add_parser("baseline", help="save or list named baselines (one per machine kind)")
+    actions = baseline.add_subparsers(dest="baseline_command", required=True)
+    save = actions.add_parser("save", help="copy results to RESULTS_DIR/baselines/<machine>/<NAME>/")
+    save.add_argument("results", nargs="+", type=Path, metavar="RESULTS", help="result files or folders")
+    save.add_argument("--name", required=True, help="baseline name, e.g. main")
+    _add_results_dir(save)
+    save.add_argument("--force", action="store_true", help="replace an existing baseline of that name")
+    save.set_defaults(handler=_cmd_baseline_save)
+    listing = actions.add_parser("list", help="list saved baselines")
+    _add_results_dir(listing)
+    listing.set_defaults(handler=_cmd_baseline_list)
 
 
 def _one_line_warnings(message, category, filename, lineno, file=None, line=None) -> None:

@@ -1,5 +1,6 @@
-"""Run scenario files: expand sweeps into points, skip completed ones on --resume, run each point as a
-self-contained job (bench.worker.run_point) and write its result as soon as it completes."""
+"""Run scenario files: expand sweeps into points, check them all against this machine first, skip completed
+ones on --resume, run each point as a self-contained job (bench.measurement.point.run_point) and write its
+result as soon as it completes."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench.errors import InputError
+from bench.core.device import Device
+from bench.core.errors import InputError
 from bench.hardware.environment import cpu_model, machine_slug
 from bench.hardware.tiers import Tier, load_tiers, tier_for_machine
-from bench.load.run import run_load_point
-from bench.results.store import completed_spec_hashes, write_result
+from bench.measurement.point import run_point
+from bench.measurement.preflight import check_runnable
+from bench.results.store import completed_spec_hashes, machine_folder, write_result
 from bench.scenarios.loader import ScenarioPoint, expand_points
-from bench.worker import check_runnable, run_point
 
 DEFAULT_RESULTS_DIR = Path("results")
 
@@ -58,11 +60,8 @@ def machine_tier(device: str, tiers: dict[str, Tier], override: str | None = Non
         if override not in tiers:
             raise InputError(f"--tier: unknown tier {override!r}; known tiers: {', '.join(tiers)}")
         return tiers[override]
-    if device.startswith("cuda"):
-        index = int(device.split(":")[1]) if ":" in device else 0
-        name = torch.cuda.get_device_name(index)
-    else:
-        name = cpu_model()
+    parsed = Device.parse(device)
+    name = torch.cuda.get_device_name(parsed.cuda_index) if parsed.is_cuda else cpu_model()
     cores = psutil.cpu_count(logical=True) or 1
     return tier_for_machine(device=device, device_name=name, logical_cores=cores, tiers=tiers)
 
@@ -83,13 +82,15 @@ def run_scenarios(
     _check_writable(results_dir)
     catalogue = load_tiers(tiers_files)
     machine = machine_slug()
+    machine_dir = machine_folder(results_dir, machine)
+    done = completed_spec_hashes(results_dir, machine) if resume else set()
     summary = RunSummary()
     console = console or Console(stderr=True)
     with _progress(console, show_progress) as progress:
         points_task = progress.add_task("points", total=len(points))
         for point in points:
             label = f"{point.scenario.name} [{point.key}]"
-            if resume and point.spec_hash in completed_spec_hashes(results_dir, machine, point.scenario.name):
+            if point.spec_hash in done:
                 summary.skipped.append(label)
                 progress.advance(points_task)
                 continue
@@ -100,17 +101,7 @@ def run_scenarios(
 
             try:
                 point_tier = machine_tier(point.scenario.device, catalogue, tier)
-                if point.scenario.load is not None:
-                    result = run_load_point(
-                        point, results_dir=results_dir, machine=machine, progress=report, tier=point_tier
-                    )
-                else:
-                    result = run_point(
-                        point,
-                        gemm_peak_dir=results_dir / machine / "calibration",
-                        progress=report,
-                        tier=point_tier,
-                    )
+                result = run_point(point, machine_dir=machine_dir, progress=report, tier=point_tier)
             except InputError as exc:  # found only once data or model exist: name the file and point
                 raise InputError(f"{point.source_file}: {point.where}{exc}") from None
             except (MemoryError, torch.OutOfMemoryError):
@@ -118,7 +109,7 @@ def run_scenarios(
                     f"{point.source_file}: {point.where}out of memory on {point.scenario.device}: lower "
                     "batch_size, max_prompt_tokens or workload.candidates (results written so far are kept)"
                 ) from None
-            path = write_result(result, results_dir, machine)
+            path = write_result(result, results_dir)
             summary.written.append(path)
             if on_written:
                 on_written(path)

@@ -4,7 +4,6 @@ samples are replaced by controlled ones."""
 
 from __future__ import annotations
 
-import copy
 import json
 import re
 from datetime import datetime, timedelta, timezone
@@ -18,9 +17,12 @@ from bench.cli import main as compare_cli
 from bench.cli import main as recbench
 from bench.compare import Gate, compare_results, parse_gates, resolve_metric, save_baseline
 from bench.compare.stats import classify, geometric_mean, noise_problem, parse_fraction
-from bench.errors import InputError
-from bench.results.store import atomic_write_json, load_result, result_filename
-from bench.stats import summarize
+from bench.core.errors import InputError
+from bench.core.io import atomic_write_json
+from bench.core.stats import summarize
+from bench.results.model import Result
+from bench.results.reader import load_result
+from bench.results.store import result_filename
 from tests.conftest import tiny_scenario_dict
 
 MACHINE = "test-machine-2c"
@@ -29,7 +31,7 @@ T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
 @pytest.fixture(scope="session")
-def real_result(tmp_path_factory) -> dict:
+def real_result(tmp_path_factory) -> Result:
     """One real result of the tiny scenario, run once per session through the CLI."""
     root = tmp_path_factory.mktemp("compare-run")
     scenario = root / "tiny.yaml"
@@ -40,7 +42,7 @@ def real_result(tmp_path_factory) -> dict:
 
 
 def variant(
-    real: dict,
+    real: Result,
     folder: Path,
     *,
     factor: float = 1.0,
@@ -54,7 +56,7 @@ def variant(
 ) -> Path:
     """Write a copy of the real result with synthetic samples: each stage's time x factor, relative gaussian
     jitter (the cv, roughly), n samples; the summary is recomputed from them as the harness does."""
-    result = copy.deepcopy(real)
+    result = real.model_dump(mode="json")
     rng = np.random.default_rng(seed)
     samples = {
         stage: (seconds * factor * (1 + jitter * rng.standard_normal(n))).clip(1e-6).tolist()
@@ -65,14 +67,14 @@ def variant(
     result["latency"]["iterations"] = n
     result["summary"]["latency"]["stages"] = {stage: summarize(s).to_dict() for stage, s in samples.items()}
     batch = result["scenario"]["batch_size"]
-    result["summary"]["throughput"]["requests_per_s"]["value"] = batch / summarize(samples["end_to_end"]).p50
+    result["summary"]["throughput"]["requests_per_s"] = batch / summarize(samples["end_to_end"]).p50
     result["memory"]["measured"]["rss_peak"] = int(result["memory"]["measured"]["rss_peak"] * rss_factor)
     result["scenario"]["name"] = scenario
     result["point"]["key"] = point
     result["created_at"] = when.isoformat()
     result["machine"] = MACHINE
     path = folder / MACHINE / result_filename(scenario, point, when)
-    return atomic_write_json(path, result)
+    return atomic_write_json(path, Result.model_validate(result).model_dump(mode="json"))
 
 
 def test_identical_samples_are_the_same(real_result, tmp_path):
@@ -256,7 +258,7 @@ def test_baseline_save_then_check_by_name(real_result, tmp_path, capsys):
     assert f"in {folder}" in capsys.readouterr().out
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["name"] == "main" and manifest["machine"] == MACHINE
-    assert manifest["git_commit"] == real_result["environment"]["git_commit"]
+    assert manifest["git_commit"] == real_result.environment.git_commit
     assert [s["file"] for s in manifest["sources"]] == [str(saved.resolve())]
     assert len(manifest["superseded_not_copied"]) == 1
     assert load_result(folder / manifest["sources"][0]["stored_as"]) == load_result(saved)
@@ -288,7 +290,7 @@ def test_baseline_save_twice_needs_force(real_result, tmp_path, capsys):
     assert compare_cli([*save, str(second), "--force"]) == 0
     assert [p.name for p in folder.glob("*-tiny-*.json")] == [second.name]
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no staging left behind
-    with pytest.raises(InputError, match="not a baseline name"):
+    with pytest.raises(InputError, match="not a safe name"):
         save_baseline([first], name="../escape", results_dir=results_dir)
 
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from bench.cost.capacity import plan_capacity
+from bench.cost.capacity import PlanSettings, plan_capacity
 from bench.cost.model import cost_on_tier, cost_table, hourly_cost
 from bench.cost.projection import Efficiency, OperatingPoint, StageWork, calibrate, measured, project
 from bench.hardware.tiers import HOURS_PER_YEAR, OwnedCost, load_tiers
@@ -108,13 +108,13 @@ def test_capacity_plan_for_a_known_case():
     fast = point(path="b8.json", batch_size=8, batch_p50_s=0.1, batch_p99_s=0.2)  # 80 req/s, p99 200 ms
     slow = point(path="b32.json", batch_size=32, batch_p50_s=0.2, batch_p99_s=0.5)  # 160 req/s, p99 500 ms
     rows = [cost_on_tier(p, measured(p, tier), tier) for p in (fast, slow)]
-    [plan] = plan_capacity(rows, qps=1000, slo_p99_ms=300, hours_per_day=24, headroom=0.2)
+    [plan] = plan_capacity(rows, PlanSettings(qps=1000, slo_p99_ms=300, hours_per_day=24, headroom=0.2))
     [line] = plan.tiers
     assert line.meets_slo and line.chosen is not None and line.chosen.point.batch_size == 8
     assert line.machines == math.ceil(1000 * 1.2 / 80)  # 15
     assert line.monthly_cost_usd == pytest.approx(15 * 2.0 * 24 * 365.25 / 12)
     assert plan.cheapest is line
-    [strict] = plan_capacity(rows, qps=1000, slo_p99_ms=100)
+    [strict] = plan_capacity(rows, PlanSettings(qps=1000, slo_p99_ms=100))
     assert not strict.tiers[0].meets_slo and "exceeds the SLO" in strict.tiers[0].reason
 
 
@@ -124,12 +124,12 @@ def test_capacity_plan_prefers_a_load_test_over_batch_latency():
     load_tested = point(path="load.json", batch_size=8, batch_p50_s=0.1, batch_p99_s=0.2,
                         load_sustained_qps=50.0, load_p99_slo_ms=300.0)  # fmt: skip
     rows = [cost_on_tier(p, measured(p, tier), tier) for p in (batch_only, load_tested)]
-    [plan] = plan_capacity(rows, qps=1000, slo_p99_ms=300, headroom=0.2)
+    [plan] = plan_capacity(rows, PlanSettings(qps=1000, slo_p99_ms=300, headroom=0.2))
     [line] = plan.tiers
     assert line.requests_per_s_per_machine == 50.0 and line.reason == "from a load test"
     assert line.machines == math.ceil(1000 * 1.2 / 50)  # 24, not the 15 isolated batches suggest
     # A load test judged against a looser bound than the plan's does not count.
-    [strict] = plan_capacity(rows, qps=1000, slo_p99_ms=250, headroom=0.2)
+    [strict] = plan_capacity(rows, PlanSettings(qps=1000, slo_p99_ms=250, headroom=0.2))
     assert strict.tiers[0].requests_per_s_per_machine == 80.0
 
 
@@ -140,16 +140,15 @@ def test_owned_hardware_pays_its_purchase_around_the_clock():
     tier = replace(TIERS["rtx-4090"], owned=owned, devices_per_instance=1, tdp_watts=1000.0)
     p = point(batch_size=8, batch_p50_s=0.1, batch_p99_s=0.2, energy_j_per_batch=100.0)  # 1000 W while busy
     rows = [cost_on_tier(p, measured(p, tier), tier)]
-    [plan] = plan_capacity(rows, qps=80, slo_p99_ms=300, hours_per_day=8, headroom=0.0)
+    [plan] = plan_capacity(rows, PlanSettings(qps=80, slo_p99_ms=300, hours_per_day=8, headroom=0.0))
     # $1/h amortised all day + 1 kW x $0.10/kWh for the 8 hours in use, one machine.
     assert plan.tiers[0].monthly_cost_usd == pytest.approx((1.0 * 24 + 0.1 * 8) * 365.25 / 12)
 
 
 @pytest.mark.parametrize("bad", [{"qps": float("nan")}, {"slo_p99_ms": 0.0}, {"headroom": float("inf")}])
-def test_plan_settings_are_checked_one_field_at_a_time(bad, tmp_path):
-    from bench.cost.api import capacity_plans
-    from bench.errors import InputError
+def test_plan_settings_are_checked_one_field_at_a_time(bad):
+    from bench.core.errors import InputError
 
     settings = {"qps": 10.0, "slo_p99_ms": 100.0, **bad}
     with pytest.raises(InputError, match=f"--{next(iter(bad)).replace('_', '-')}"):
-        capacity_plans([tmp_path], tiers=TIERS, **settings)
+        PlanSettings(**settings)

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.core.errors import InputError
 from bench.data import load_interactions
 from bench.data.amazon import read_amazon
 from bench.data.interactions import Interactions
 from bench.data.movielens import read_movielens
-from bench.errors import InputError
 
 # (user, movie, rating, timestamp). User 1 rates in an order unlike the file order; user 2 has
 # two ratings only (dropped); user 10 sorts after user 3 numerically but before it as text.

@@ -7,10 +7,10 @@ import time
 import numpy as np
 import pytest
 
+from bench.core.errors import InputError
 from bench.data import load_interactions
 from bench.data.interactions import Catalogue, Interactions
 from bench.data.synthetic import GENRES, generate_synthetic
-from bench.errors import InputError
 
 ZIPF = 1.05
 

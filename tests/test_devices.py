@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench.errors import InputError
+from bench.core.errors import InputError
 from bench.hardware.devices import lookup_device_peak
 from bench.hardware.tiers import load_tiers
 

@@ -78,7 +78,7 @@ def test_rapl_wraparound_uses_max_energy_range(tmp_path: Path) -> None:
 
 def test_rapl_domain_accumulates_several_wraps() -> None:
     # A long window polled during its life can wrap more than once; each poll corrects its own step.
-    domain = _RaplDomain(Path("intel-rapl:0"), "package-0", max_range_uj=1_000, start_uj=900, last_uj=900)
+    domain = _RaplDomain(zone=Path("intel-rapl:0"), name="package-0", max_range_uj=1_000, start_uj=900, last_uj=900)
     for reading in (100, 800, 200, 300):
         domain.advance(reading)
     assert (domain.total_uj, domain.wraps) == (200 + 700 + 400 + 100, 2)

@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from bench.errors import InputError
+from bench.core.errors import InputError
+from bench.core.stages import Stage
 from bench.load.batcher import Batcher
 from bench.load.logs import latency_percentiles_s, parse_detail_log
-from bench.load.run import find_peak, run_load_point, run_loadgen
+from bench.load.run import find_peak, run_loadgen
+from bench.measurement.point import run_point
 from bench.scenarios.loader import expand_points
 from bench.scenarios.spec import Load, Scenario
 from tests.conftest import tiny_scenario_dict
@@ -177,21 +179,20 @@ def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_server_run_at_low_qps_is_valid(tmp_path: Path, results_dir: Path) -> None:
     point = _point(tmp_path, {"mode": "server", "target_qps": 60, "min_duration_s": 8, "max_wall_s": 20})
-    result = run_load_point(point, results_dir=results_dir, machine="test-machine")
-    load = result["load"]
-    assert load["verdict"] == "VALID", load
-    assert load["loadgen_validity"] == "VALID"
-    assert load["early_stopping_met"] is True
-    assert load["queries"] >= 459 and load["dropped"] == 0
-    assert load["completed_samples_per_s"] == pytest.approx(60, rel=0.1)
-    assert 0 < load["latency_s"]["p50"] <= load["latency_s"]["p99"] <= load["latency_s"]["p99.9"] < 0.5
-    log_dir = results_dir / "test-machine" / load["log_dir"]
+    result = run_point(point, machine_dir=results_dir / "test-machine")
+    load = result.load
+    assert load is not None
+    assert load.verdict == "VALID", load
+    assert load.loadgen_validity == "VALID"
+    assert load.early_stopping_met is True
+    assert load.queries >= 459 and load.dropped == 0
+    assert load.completed_samples_per_s == pytest.approx(60, rel=0.1)
+    assert 0 < load.latency_s["p50"] <= load.latency_s["p99"] <= load.latency_s["p99.9"] < 0.5
+    log_dir = results_dir / "test-machine" / load.log_dir
     assert sorted(p.name for p in log_dir.iterdir()) == ["mlperf_log_detail.txt", "mlperf_log_summary.txt"]
-    for key in ("schema_version", "scenario", "point", "created_at", "machine", "environment"):
-        assert key in result
-    assert "end_to_end" in result["summary"]["latency"]["stages"]
-    assert result["summary"]["throughput"]["requests_per_s"]["value"] == pytest.approx(60, rel=0.1)
-    assert result["energy"]["method"]
+    assert Stage.END_TO_END in result.summary.latency.stages
+    assert result.summary.throughput.requests_per_s == pytest.approx(60, rel=0.1)
+    assert result.energy.method
 
 
 def test_overload_is_invalid_and_bounded(tmp_path: Path, results_dir: Path) -> None:
@@ -203,11 +204,11 @@ def test_overload_is_invalid_and_bounded(tmp_path: Path, results_dir: Path) -> N
         "max_wall_s": 10,
     }
     begin = time.perf_counter()
-    result = run_load_point(_point(tmp_path, load_spec), results_dir=results_dir, machine="test-machine")
-    load = result["load"]
-    assert load["verdict"] == "INVALID"
-    assert load["dropped"] > 0 and load["served"] > 0
-    assert load["wall_s"] <= 10 + 1
+    load = run_point(_point(tmp_path, load_spec), machine_dir=results_dir / "test-machine").load
+    assert load is not None
+    assert load.verdict == "INVALID"
+    assert load.dropped > 0 and load.served > 0
+    assert load.wall_s <= 10 + 1
     assert time.perf_counter() - begin < 20
 
 
@@ -290,11 +291,11 @@ def test_valid_load_section_round_trips() -> None:
 def test_single_stream_run_reports_latency_percentiles(tmp_path: Path, results_dir: Path) -> None:
     load_spec = {"mode": "single_stream", "min_duration_s": 2, "min_query_count": 20, "max_batch_size": 1,
                  "max_wall_s": 15}  # fmt: skip
-    result = run_load_point(_point(tmp_path, load_spec), results_dir=results_dir, machine="test-machine")
-    load = result["load"]
-    assert load["mode"] == "single_stream" and load["verdict"] == "VALID"
-    assert load["served"] >= 20 and load["dropped"] == 0 and load["batch_size_mean"] == 1.0
-    assert 0 < load["latency_s"]["p50"] <= load["latency_s"]["p90"]
+    load = run_point(_point(tmp_path, load_spec), machine_dir=results_dir / "test-machine").load
+    assert load is not None
+    assert load.mode == "single_stream" and load.verdict == "VALID"
+    assert load.served >= 20 and load.dropped == 0 and load.batch_size_mean == 1.0
+    assert 0 < load.latency_s["p50"] <= load.latency_s["p90"]
 
 
 def test_token_latency_keys_are_read_apart_from_query_latencies() -> None:

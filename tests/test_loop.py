@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
+from bench.core.errors import InputError
 from bench.data.tokenizer import encode_texts
-from bench.errors import InputError
 from bench.loop.candidates import retrieve_candidates
 from bench.loop.interest import user_interest
 from bench.loop.preprocess import build_user_state, initial_weights, prepare_batch

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from bench.errors import InputError
+from bench.core.errors import InputError
 from bench.models.analytic import total_params
 from bench.models.build import build_random_model, hf_config, load_checkpoint
 from bench.models.presets import get_preset, preset_metadata, preset_names

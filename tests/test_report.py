@@ -15,9 +15,10 @@ import pytest
 import yaml
 
 from bench.cli import main
+from bench.core.errors import InputError
+from bench.cost.capacity import PlanSettings
 from bench.cost.model import cost_table, row_dict
 from bench.cost.projection import operating_point
-from bench.errors import InputError
 from bench.hardware.tiers import Tier, load_tiers
 from bench.report.build import (
     ENERGY_COLUMNS,
@@ -27,7 +28,7 @@ from bench.report.build import (
     write_report,
 )
 from bench.report.render import Document, Heading, Paragraph, Span, Table, md_escape, render_html, render_markdown
-from bench.results.store import iter_result_paths, load_result
+from bench.results.reader import iter_result_paths, read_results
 from tests.conftest import tiny_scenario_dict
 
 IMG = '<img src="data:image/png;base64,'
@@ -90,7 +91,7 @@ def test_report_writes_self_contained_html_markdown_csv_and_pngs(results, tiers,
     assert "How to read this" in md and "| tier |" not in md.split("## Cost per tier")[0]
 
     columns, rows = read_csv(out / "costs.csv")
-    points = [operating_point(load_result(p), p) for p in iter_result_paths([results])]
+    points = [operating_point(stored) for stored in read_results([results])]
     assert columns == list(row_dict(cost_table(points[:1], tiers)[0]))
     assert len(rows) == 2 * len(tiers)
     assert {row["basis"] for row in rows} == {"measured", "projected"}
@@ -122,7 +123,7 @@ def test_report_writes_self_contained_html_markdown_csv_and_pngs(results, tiers,
 
 def test_capacity_plan_names_the_cheapest_tier(results, tiers, tmp_path):
     out = tmp_path / "report"
-    plan = {"qps": 100, "slo_p99_ms": 60_000, "hours_per_day": 12, "headroom": 0.25}
+    plan = PlanSettings(qps=100, slo_p99_ms=60_000, hours_per_day=12, headroom=0.25)
     written = write_report([results], out, tiers=tiers, measured_on=cpu_tier(tiers), plan=plan)
 
     assert out / "plan.csv" in written
@@ -158,7 +159,7 @@ def test_tiers_that_do_not_fit_are_left_out_and_named(results, tiers, tmp_path):
     assert "DOES NOT FIT" not in html  # that is drawn into the memory figure, not written
 
     # No tier meets an impossible SLO: the plan says so rather than naming a cheapest tier.
-    write_report([results], out, tiers=small, measured_on=cpu_tier(tiers), plan={"qps": 1, "slo_p99_ms": 1e-6})
+    write_report([results], out, tiers=small, measured_on=cpu_tier(tiers), plan=PlanSettings(qps=1, slo_p99_ms=1e-6))
     html = (out / "report.html").read_text()
     assert "No tier meets the SLO" in html and "Cheapest tier meeting the SLO" not in html
 
@@ -176,10 +177,10 @@ def test_single_point_gets_a_bar_chart_per_tier(results, tiers, tmp_path):
 def test_bad_inputs_are_one_line_errors(results, tiers, tmp_path):
     with pytest.raises(InputError, match="unknown tier"):
         write_report([results], tmp_path, tiers=tiers, measured_on="no-such-tier")
-    with pytest.raises(InputError, match="qps is required"):
-        write_report([results], tmp_path, tiers=tiers, plan={"slo_p99_ms": 100})
-    with pytest.raises(InputError, match="unknown key"):
-        write_report([results], tmp_path, tiers=tiers, plan={"qps": 1, "slo_p99_ms": 100, "slo": 3})
+    with pytest.raises(InputError, match="--qps: must be a finite number > 0, got -1"):
+        PlanSettings(qps=-1, slo_p99_ms=100)
+    with pytest.raises(InputError, match="--hours-per-day"):
+        PlanSettings(qps=1, slo_p99_ms=100, hours_per_day=25)
     with pytest.raises(InputError, match="no result files"):
         write_report([tmp_path], tmp_path / "out", tiers=tiers)
 
@@ -215,7 +216,7 @@ def test_report_on_200_results_under_15_s(results, tiers, tmp_path):
         tmp_path / "report",
         tiers=tiers,
         measured_on=cpu_tier(tiers),
-        plan={"qps": 100, "slo_p99_ms": 1000},
+        plan=PlanSettings(qps=100, slo_p99_ms=1000),
     )
     elapsed = time.perf_counter() - started
     print(f"\nwrite_report on 200 results x {len(tiers)} tiers: {elapsed:.2f} s, {len(written)} files")

@@ -10,10 +10,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import runner, worker
+from bench import runner
 from bench.cli import main
+from bench.core.kinds import WarningKind
+from bench.core.stages import Stage
+from bench.measurement import preflight
 from bench.models.build import build_random_model
 from bench.results.frame import load_results_frame
+from bench.results.model import SCHEMA_VERSION
+from bench.results.reader import load_result
 from bench.scenarios.loader import expand_points
 from tests.conftest import tiny_scenario_dict
 
@@ -31,46 +36,40 @@ def test_run_writes_a_complete_versioned_result(tmp_path, write_scenario, capsys
     assert run_cli(str(scenario), "--results-dir", str(tmp_path / "results")) == 0
     [path] = result_files(tmp_path / "results")
     assert str(path) in capsys.readouterr().out
-    result = json.loads(path.read_text())
+    raw = json.loads(path.read_text())
+    assert raw["schema_version"] == SCHEMA_VERSION == 2
+    result = load_result(path)
 
-    assert result["schema_version"] == 1
-    assert result["scenario"]["name"] == "tiny" and result["scenario"]["batch_size"] == 2
-    assert path.parent.name == result["machine"]
-    env = result["environment"]
-    for key in (
-        "cpu_model",
-        "cpu_logical_cores",
-        "ram_total_bytes",
-        "torch_version",
-        "transformers_version",
-        "torch_threads",
-        "git_commit",
-        "cuda",
-    ):
-        assert key in env
-    samples = result["latency"]["samples"]
-    assert result["latency"]["iterations"] == 3
+    assert result.scenario.name == "tiny" and result.scenario.batch_size == 2
+    assert path.parent.name == result.machine
+    env = result.environment
+    assert env.cpu_model and env.cpu_logical_cores and env.ram_total_bytes > 0
+    assert env.torch_version and env.transformers_version and env.torch_threads > 0
+    assert env.cuda.available == torch.cuda.is_available()
+    samples = result.latency.samples
+    assert result.latency.iterations == 3
     for stage in (
-        "preprocess",
-        "interest",
-        "candidates",
-        "scoring",
-        "rank_feedback",
-        "end_to_end",
-        "llm_forward",
+        Stage.PREPROCESS,
+        Stage.INTEREST,
+        Stage.CANDIDATES,
+        Stage.SCORING,
+        Stage.RANK_FEEDBACK,
+        Stage.END_TO_END,
+        Stage.LLM_FORWARD,
     ):
         assert len(samples[stage]) == 3 and min(samples[stage]) > 0
-    stats = result["summary"]["latency"]["stages"]["end_to_end"]
-    assert stats["p50"] == pytest.approx(sorted(samples["end_to_end"])[1])
-    flops = result["summary"]["flops"]["stages"]["scoring"]
-    assert flops["counted_flops"] == flops["analytic_flops_estimate"] > 0
-    assert result["summary"]["flops"]["llm"]["mfu"] > 0
-    assert result["memory"]["measured"]["rss_peak"] >= result["memory"]["measured"]["rss_baseline"] > 0
-    assert result["memory"]["analytic_estimate"]["weights_bytes"] > 0
-    assert result["summary"]["throughput"]["requests_per_s"]["unit"] == "requests/s"
-    assert result["model"]["weights"] == "random" and result["quality"]["chance_level"] is True
-    assert "chance-level" in result["quality"]["note"]
-    assert result["peak"]["gemm"]["flops_per_s"] > 0
+    stats = result.summary.latency.stages[Stage.END_TO_END]
+    assert stats.p50 == pytest.approx(sorted(samples[Stage.END_TO_END])[1])
+    flops = result.summary.flops.stages[Stage.SCORING]
+    assert flops.counted_flops == flops.analytic_flops_estimate > 0
+    assert result.summary.flops.llm.mfu is not None and result.summary.flops.llm.mfu > 0
+    assert result.memory.measured.rss_peak >= result.memory.measured.rss_baseline > 0
+    assert result.memory.analytic_estimate.weights_bytes > 0
+    assert result.summary.throughput.requests_per_s == pytest.approx(2 / stats.p50)
+    assert result.model.weights == "random" and result.quality.chance_level is True
+    assert result.quality.note is not None and "chance-level" in result.quality.note
+    assert result.quality.top_n == 3
+    assert result.peak.gemm.flops_per_s > 0
 
 
 def test_show_and_dataframe_read_results(tmp_path, write_scenario, capsys):
@@ -109,7 +108,7 @@ def test_interrupted_sweep_keeps_finished_points_and_resume_skips_them(tmp_path,
     assert "skipped (already measured, --resume): sweep [batch_size=1]" in out
     files = result_files(results)
     assert len(files) == 3
-    keys = sorted(json.loads(p.read_text())["point"]["key"] for p in files)
+    keys = sorted(load_result(p).point.key for p in files)
     assert keys == ["batch_size=1", "batch_size=2", "batch_size=3"]
 
 
@@ -128,18 +127,17 @@ def test_other_scoring_modes_run_end_to_end(tmp_path, write_scenario, mode):
     scenario = write_scenario(tiny_scenario_dict(name=mode, scoring={"mode": mode, "new_tokens": 3}))
     assert run_cli(str(scenario), "--results-dir", str(tmp_path)) == 0
     [path] = result_files(tmp_path)
-    result = json.loads(path.read_text())
-    summary = result["summary"]
-    assert (
-        summary["flops"]["stages"]["scoring"]["counted_flops"]
-        == summary["flops"]["stages"]["scoring"]["analytic_flops_estimate"]
-    )
+    result = load_result(path)
+    summary = result.summary
+    scoring = summary.flops.stages[Stage.SCORING]
+    assert scoring.counted_flops == scoring.analytic_flops_estimate
     if mode == "likelihood":
-        assert summary["flops"]["likelihood_prompt_sharing"]["saving_factor"] > 1
+        assert summary.flops.likelihood_prompt_sharing is not None
+        assert summary.flops.likelihood_prompt_sharing.saving_factor > 1
     else:
-        assert len(result["latency"]["samples"]["llm_decode_token"]) == 3 * 2
-        assert summary["throughput"]["decode_tokens_per_s"]["unit"].startswith("generated tokens/s")
-        assert result["work"]["generated_tokens"] == 3 * 2 * 3
+        assert len(result.latency.samples[Stage.LLM_DECODE_TOKEN]) == 3 * 2
+        assert summary.throughput.decode_tokens_per_s is not None and summary.throughput.decode_tokens_per_s > 0
+        assert result.work.generated_tokens == 3 * 2 * 3
 
 
 def test_local_checkpoint_runs_with_its_own_tokenizer(tmp_path, write_scenario, tiny_arch, tiny_tokenizer):
@@ -149,10 +147,10 @@ def test_local_checkpoint_runs_with_its_own_tokenizer(tmp_path, write_scenario, 
     scenario = write_scenario(tiny_scenario_dict(name="ckpt", model={"path": str(tmp_path / "ckpt")}))
     assert run_cli(str(scenario), "--results-dir", str(tmp_path / "r")) == 0
     [path] = result_files(tmp_path / "r")
-    result = json.loads(path.read_text())
-    assert result["model"]["weights"] == "loaded"
-    assert result["quality"]["chance_level"] is False
-    assert "train_tokenizer" not in result["setup"]["seconds"]
+    result = load_result(path)
+    assert result.model.weights == "loaded"
+    assert result.quality.chance_level is False
+    assert "train_tokenizer" not in result.setup.seconds
 
 
 def test_movielens_files_run_end_to_end(tmp_path, write_scenario):
@@ -170,18 +168,19 @@ def test_movielens_files_run_end_to_end(tmp_path, write_scenario):
     scenario = write_scenario(tiny_scenario_dict(name="ml", workload=workload))
     assert run_cli(str(scenario), "--results-dir", str(tmp_path / "r")) == 0
     [path] = result_files(tmp_path / "r")
-    result = json.loads(path.read_text())
-    assert result["workload"]["source"] == "movielens" and result["workload"]["users"] == 8
+    result = load_result(path)
+    assert result.workload.source == "movielens" and result.workload.users == 8
 
 
 def test_bf16_on_a_cpu_without_native_support_warns_with_the_slowdown(monkeypatch, write_scenario):
-    monkeypatch.setattr(worker, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(preflight, "cpu_has_native_bf16", lambda: False)
     [point] = expand_points(write_scenario(tiny_scenario_dict(dtype="bfloat16")))
-    dtype, notes = worker.resolve_dtype(point.scenario)
+    dtype, found = preflight.resolve_dtype(point.scenario)
     assert dtype == "bfloat16"
-    assert len(notes) == 1 and "~10x slower than float32" in notes[0]
+    assert len(found) == 1 and "~10x slower than float32" in found[0].message
+    assert found[0].kind == WarningKind.SLOW_DTYPE
     [auto_point] = expand_points(write_scenario(tiny_scenario_dict(name="auto", dtype="auto")))
-    assert worker.resolve_dtype(auto_point.scenario) == ("float32", [])
+    assert preflight.resolve_dtype(auto_point.scenario) == ("float32", [])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -191,6 +190,6 @@ def test_quickstart_runs_on_cuda(tmp_path, write_scenario):
         warnings.simplefilter("error")
         assert run_cli(str(scenario), "--results-dir", str(tmp_path)) == 0
     [path] = result_files(tmp_path)
-    result = json.loads(path.read_text())
-    assert result["latency"]["method"] == "cuda_event"
-    assert result["memory"]["measured"]["cuda_peak_allocated"] > 0
+    result = load_result(path)
+    assert result.latency.method == "cuda_event"
+    assert (result.memory.measured.cuda_peak_allocated or 0) > 0

@@ -13,7 +13,7 @@ import torch
 import yaml
 
 from bench.cli import main
-from bench.errors import InputError
+from bench.core.errors import InputError
 from bench.models.analytic import weights_bytes
 from bench.models.presets import get_preset
 from bench.scenarios.loader import expand_points, validate_files
@@ -367,12 +367,12 @@ def nothing_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     def forbidden(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("run went past planning")
 
+    import bench.measurement.prepare
     import bench.runner
-    import bench.worker
 
     monkeypatch.setattr(bench.runner, "run_point", forbidden)
-    monkeypatch.setattr(bench.worker, "build_random_model", forbidden)
-    monkeypatch.setattr(bench.worker, "load_checkpoint", forbidden)
+    monkeypatch.setattr(bench.measurement.prepare, "build_random_model", forbidden)
+    monkeypatch.setattr(bench.measurement.prepare, "load_checkpoint", forbidden)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from bench.stats import Summary, summarize
+from bench.core.stats import Summary, summarize
 
 
 def test_percentiles_match_hand_computed_linear_interpolation() -> None:

@@ -3,9 +3,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from bench.errors import InputError
+from bench.console.tiers import tiers_table
+from bench.core.errors import InputError
 from bench.hardware.tiers import load_tiers, match_tier, peak_flops
-from bench.report.tiers import tiers_table
 
 GPU_TIERS = {"t4", "l4", "a10g", "l40s", "a100-40gb", "a100-80gb", "h100-sxm", "h100-pcie", "h200", "b200",
              "rtx-4090"}  # fmt: skip

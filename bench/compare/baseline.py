@@ -23,7 +23,6 @@ compare/check/show skip `baselines/` below them, so saved copies are never mista
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -32,26 +31,28 @@ from pathlib import Path
 from typing import Any
 
 from bench import __version__
-from bench.compare.pairing import LoadedResult, load_side
-from bench.errors import InputError
-from bench.results.store import atomic_write_json, result_filename
-
-BASELINES = "baselines"
-MANIFEST = "manifest.json"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+from bench.compare.pairing import load_side
+from bench.core.errors import InputError
+from bench.core.io import atomic_write_json
+from bench.core.names import check_safe_name, inside, is_safe_name
+from bench.results.reader import BASELINES_DIR, MANIFEST, StoredResult
+from bench.results.store import result_filename
 
 
 def baselines_root(results_dir: Path | str) -> Path:
-    return Path(results_dir) / BASELINES
+    return Path(results_dir) / BASELINES_DIR
 
 
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name) or name.endswith(".json"):
-        raise InputError(
-            f"--name: {name!r} is not a baseline name; use letters, digits, '.', '_' and '-' "
-            f"(starting with a letter or digit, at most 100 characters)"
-        )
-    return name
+    if isinstance(name, str) and name.endswith(".json"):
+        raise InputError(f"--name: {name!r} is not a baseline name (it ends in .json)")
+    return check_safe_name(name, what="--name")
+
+
+def baseline_folder(results_dir: Path | str, machine: str, name: str) -> Path:
+    """results_dir/baselines/<machine>/<name>, each part a safe name and the whole inside the results folder."""
+    machine = check_safe_name(machine, what="result machine")
+    return inside(baselines_root(results_dir), machine, check_name(name))
 
 
 def save_baseline(
@@ -68,7 +69,7 @@ def save_baseline(
     """
     check_name(name)
     side = load_side(results, name="baseline save")
-    chosen = sorted(side.chosen.values(), key=lambda r: (r.scenario, r.point))
+    chosen = sorted(side.chosen.values(), key=lambda r: r.key)
     machines = sorted({r.machine for r in chosen})
     if len(machines) > 1:
         raise InputError(
@@ -76,8 +77,8 @@ def save_baseline(
             f"baseline per machine kind"
         )
     machine = machines[0]
-    folder = baselines_root(results_dir) / machine
-    final = folder / name
+    final = baseline_folder(results_dir, machine, name)
+    folder = final.parent
     if final.exists() and not force:
         raise InputError(
             f"{final}: baseline {name!r} already exists for machine {machine}; "
@@ -99,39 +100,39 @@ def save_baseline(
     return final
 
 
-def _copy_results(results: list[LoadedResult], staging: Path) -> list[str]:
+def _copy_results(results: list[StoredResult], staging: Path) -> list[str]:
     names = []
-    for result in results:
-        base = result_filename(result.scenario, result.point, result.created_at)
+    for stored in results:
+        base = result_filename(*stored.key, stored.created_at)
         candidate, attempt = staging / base, 0
         while candidate.exists():
             attempt += 1
             candidate = staging / f"{base.removesuffix('.json')}-{attempt}.json"
-        atomic_write_json(candidate, result.data)
+        atomic_write_json(candidate, stored.result.model_dump(mode="json"))
         names.append(candidate.name)
     return names
 
 
 def _manifest(
-    name: str, machine: str, results: list[LoadedResult], stored: list[str], superseded: list[str]
+    name: str, machine: str, results: list[StoredResult], stored: list[str], superseded: list[str]
 ) -> dict[str, Any]:
-    commits = sorted({str(c) for r in results if (c := r.data.get("environment", {}).get("git_commit"))})
+    commits = sorted({c for r in results if (c := r.result.environment.git_commit)})
     return {
         "name": name,
         "created_at": datetime.now(timezone.utc).isoformat(),
         "machine": machine,
         # The commit the results were measured at (None when they span several: see each source).
         "git_commit": commits[0] if len(commits) == 1 else None,
-        "git_dirty": any(bool(r.data.get("environment", {}).get("git_dirty")) for r in results),
+        "git_dirty": any(bool(r.result.environment.git_dirty) for r in results),
         "recbench_version": __version__,
         "sources": [
             {
                 "file": str(r.path.resolve()),
                 "stored_as": stored_name,
-                "scenario": r.scenario,
-                "point": r.point,
+                "scenario": r.key[0],
+                "point": r.key[1],
                 "created_at": r.created_at.isoformat(),
-                "git_commit": r.data.get("environment", {}).get("git_commit"),
+                "git_commit": r.result.environment.git_commit,
             }
             for r, stored_name in zip(results, stored, strict=True)
         ],
@@ -185,12 +186,12 @@ def resolve_baseline(spec: str | Path, *, results_dir: Path | str, machines: Seq
     path = Path(text)
     if path.exists():
         return path
-    if not _NAME.match(text) or "/" in text or os.sep in text:
+    if not is_safe_name(text) or "/" in text or os.sep in text:
         raise InputError(f"--baseline: {text}: no such result file or folder")
     root = baselines_root(results_dir)
     machines = sorted(set(machines))
-    if len(machines) == 1 and (root / machines[0] / text).is_dir():
-        return root / machines[0] / text
+    if len(machines) == 1 and baseline_folder(results_dir, machines[0], text).is_dir():
+        return baseline_folder(results_dir, machines[0], text)
     saved = [(m, n) for m, n, _ in list_baselines(results_dir) if n == text]
     if len(machines) > 1:
         raise InputError(

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.compare.metrics import END_TO_END, MetricSpec, canonical_name, metrics_for, stage_samples
-from bench.compare.pairing import LoadedResult, PairKey, Side, load_side, pair_sides
+from bench.compare.metrics import MetricSpec, canonical_name, metrics_for, stage_samples
+from bench.compare.pairing import PairKey, Side, load_side, pair_sides
 from bench.compare.stats import (
     NO_TEST,
     TEST_NAME,
@@ -25,10 +25,12 @@ from bench.compare.stats import (
     noise_problem,
     ratio,
 )
-from bench.errors import InputError
+from bench.core.errors import InputError
+from bench.core.stages import Stage
+from bench.results.reader import StoredResult
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MetricComparison:
     spec: MetricSpec
     baseline: float
@@ -63,12 +65,12 @@ class MetricComparison:
         return f"{TEST_NAME} on the {self.spec.samples_stage} samples"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Pair:
     scenario: str
     point: str
-    baseline: LoadedResult
-    current: LoadedResult
+    baseline: StoredResult
+    current: StoredResult
     metrics: list[MetricComparison]
     warnings: list[str] = field(default_factory=list)  # noise: weak verdicts
     notes: list[str] = field(default_factory=list)  # metrics only one side has, different machines
@@ -86,12 +88,12 @@ class Pair:
         return next((m for m in self.metrics if m.name == name), None)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Comparison:
     pairs: list[Pair]
-    unmatched_baseline: list[LoadedResult]  # points with no current result
-    unmatched_current: list[LoadedResult]  # points with no baseline
-    superseded: list[tuple[str, LoadedResult, list[LoadedResult]]]  # (side, used, older ones not used)
+    unmatched_baseline: list[StoredResult]  # points with no current result
+    unmatched_current: list[StoredResult]  # points with no baseline
+    superseded: list[tuple[str, StoredResult, list[StoredResult]]]  # (side, used, older ones not used)
     min_effect: float
     alpha: float
     test: str = TEST_NAME
@@ -99,12 +101,12 @@ class Comparison:
     @property
     def end_to_end_p50_geomean(self) -> float | None:
         """Geometric mean over pairs of the end_to_end p50 ratio (current / baseline)."""
-        ratios = [m.ratio for p in self.pairs if (m := p.metric(f"latency.{END_TO_END}.p50")) is not None]
+        ratios = [m.ratio for p in self.pairs if (m := p.metric(f"latency.{Stage.END_TO_END}.p50")) is not None]
         return geometric_mean(ratios)
 
     @property
     def geomean_pairs(self) -> int:
-        return sum(1 for p in self.pairs if p.metric(f"latency.{END_TO_END}.p50") is not None)
+        return sum(1 for p in self.pairs if p.metric(f"latency.{Stage.END_TO_END}.p50") is not None)
 
 
 def compare_results(
@@ -137,16 +139,16 @@ def compare_results(
     )
 
 
-def _superseded(side: Side) -> list[tuple[str, LoadedResult, list[LoadedResult]]]:
+def _superseded(side: Side) -> list[tuple[str, StoredResult, list[StoredResult]]]:
     return [(side.name, side.chosen[key], older) for key, older in sorted(side.superseded.items())]
 
 
-def compare_pair(baseline: LoadedResult, current: LoadedResult, *, min_effect: float, alpha: float) -> Pair:
+def compare_pair(baseline: StoredResult, current: StoredResult, *, min_effect: float, alpha: float) -> Pair:
     specs, notes = metrics_for(baseline, current)
     if baseline.machine != current.machine:
         notes.insert(0, f"measured on different machines ({baseline.machine} vs {current.machine})")
-    tests: dict[str, TestResult] = {}
-    weak_stages: set[str] = set()
+    tests: dict[Stage, TestResult] = {}
+    weak_stages: set[Stage] = set()
     warnings: list[str] = []
     for side, result in (("baseline", baseline), ("current", current)):
         problems = []
@@ -191,9 +193,10 @@ def compare_pair(baseline: LoadedResult, current: LoadedResult, *, min_effect: f
                 detail=detail,
             )
         )
+    scenario, point = current.key
     return Pair(
-        scenario=current.scenario,
-        point=current.point,
+        scenario=scenario,
+        point=point,
         baseline=baseline,
         current=current,
         metrics=metrics,

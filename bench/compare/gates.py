@@ -16,12 +16,13 @@ from pathlib import Path
 from bench.compare.comparison import Comparison, MetricComparison, Pair, compare_results
 from bench.compare.metrics import METRIC_HELP, MetricSpec, resolve_metric
 from bench.compare.stats import TEST_SHORT, format_p, parse_fraction
-from bench.errors import InputError
+from bench.core.errors import InputError
+from bench.core.formatting import format_percent
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class GateOutcome:
     gate: Gate
     pair: Pair
@@ -63,9 +64,11 @@ class Gate:
         spec = self.spec
         m = pair.metric(spec.name)
         if m is None:
-            return GateOutcome(self, pair, SKIP, None, "not measured in both results")
+            return GateOutcome(
+                gate=self, pair=pair, status=SKIP, comparison=None, reason="not measured in both results"
+            )
         worse_by = m.change if spec.higher_is_worse else -m.change
-        figures = f"{m.change:+.1%}"
+        figures = format_percent(m.change, signed=True)
         if m.test is not None:
             figures += f", {TEST_SHORT} {format_p(m.test.p_value)}"
         else:
@@ -73,11 +76,14 @@ class Gate:
         if m.weak:
             figures += ", noisy samples: weak verdict"
         over = worse_by > self.threshold
+        limit = _percent(self.threshold)
         if over and m.significant is not False:
-            return GateOutcome(self, pair, FAIL, m, figures, f"worse by more than {_percent(self.threshold)}")
-        if over:
-            return GateOutcome(self, pair, PASS, m, figures, f"over {_percent(self.threshold)} but not significant")
-        return GateOutcome(self, pair, PASS, m, figures, f"within {_percent(self.threshold)}")
+            status, verdict = FAIL, f"worse by more than {limit}"
+        elif over:
+            status, verdict = PASS, f"over {limit} but not significant"
+        else:
+            status, verdict = PASS, f"within {limit}"
+        return GateOutcome(gate=self, pair=pair, status=status, comparison=m, reason=figures, verdict=verdict)
 
 
 def _percent(fraction: float) -> str:
@@ -131,7 +137,7 @@ class CheckReport:
             return out
         for pair in c.pairs:
             figures = [
-                f"{o.gate.metric} {o.comparison.change:+.1%}"
+                f"{o.gate.metric} {format_percent(o.comparison.change, signed=True)}"
                 + (" (not significant)" if o.verdict.startswith("over") else "")
                 for o in self.outcomes
                 if o.pair is pair and o.comparison is not None

@@ -2,7 +2,7 @@
 
 | name | from the result | worse when |
 |---|---|---|
-| `latency.<stage>.p50`, `latency.<stage>.p99` | percentile of `latency.samples.<stage>` (seconds) | higher |
+| `latency.<stage>.p50`, `latency.<stage>.p99` | percentile of `latency.samples[<stage>]` (seconds) | higher |
 | `latency.p50`, `latency.p99` | the same for `end_to_end` | higher |
 | `throughput` | `summary.throughput.requests_per_s` | lower |
 | `memory.peak_rss` | `memory.measured.rss_peak` (bytes) | higher |
@@ -17,23 +17,20 @@ tested on the end-to-end samples); the others are one value per result.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from bench.compare.pairing import LoadedResult
-from bench.errors import InputError
-from bench.stats import summarize
+from bench.core.formatting import format_number, format_si
+from bench.core.stages import LOOP_STAGES, Stage, display_order
+from bench.core.stats import summarize
+from bench.results.reader import StoredResult
 
-END_TO_END = "end_to_end"
-STAGES = ("preprocess", "interest", "candidates", "scoring", "rank_feedback", END_TO_END)  # plus llm_* sub-stages
 PERCENTILES = ("p50", "p99")
-ALIASES = {f"latency.{p}": f"latency.{END_TO_END}.{p}" for p in PERCENTILES}
-_STAGE_NAME = re.compile(r"^(?:preprocess|interest|candidates|scoring|rank_feedback|end_to_end|llm_[a-z0-9_]+)$")
+ALIASES = {f"latency.{p}": f"latency.{Stage.END_TO_END}.{p}" for p in PERCENTILES}
+_STAGE_NAMES = {stage.value for stage in Stage}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class MetricSpec:
     name: str  # canonical, e.g. latency.end_to_end.p99
     unit: str  # display unit
@@ -41,10 +38,10 @@ class MetricSpec:
     higher_is_worse: bool
     up: str  # the word for an increase: "slower", "higher", "more"
     down: str  # the word for a decrease: "faster", "lower", "less"
-    value: Callable[[LoadedResult], float | None]
-    samples: Callable[[LoadedResult], list[float] | None] | None = None  # raw samples for the significance test
-    samples_stage: str | None = None  # the latency stage whose samples are tested
-    detail: Callable[[LoadedResult], str | None] | None = None  # e.g. the tier a cost was computed for
+    value: Callable[[StoredResult], float | None]
+    samples: Callable[[StoredResult], list[float] | None] | None = None  # raw samples for the significance test
+    samples_stage: Stage | None = None  # the latency stage whose samples are tested
+    detail: Callable[[StoredResult], str | None] | None = None  # e.g. the tier a cost was computed for
     si_prefix: bool = False  # display with k/M/G/T prefixes (FLOPs span ten orders of magnitude)
 
     @property
@@ -56,40 +53,25 @@ class MetricSpec:
         return self.samples is not None
 
     def format(self, raw: float | None) -> str:
+        """Four significant figures: a gate's verdict may turn on the third."""
         if raw is None:
-            return "-"
-        value, prefix = raw * self.scale, ""
+            return format_number(None)
         if self.si_prefix:
-            for candidate, factor in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-                if abs(value) >= factor:
-                    value, prefix = value / factor, candidate
-                    break
-        return f"{format_number(value)} {prefix}{self.unit}"
-
-
-def format_number(x: float) -> str:
-    magnitude = abs(x)
-    if magnitude >= 100 or x == 0:
-        return f"{x:.1f}"
-    if magnitude >= 1:
-        return f"{x:.2f}"
-    if magnitude >= 0.01:
-        return f"{x:.3f}"
-    return f"{x:.3g}"
+            return format_si(raw * self.scale, self.unit, significant=4)
+        return f"{format_number(raw * self.scale, significant=4)} {self.unit}"
 
 
 # ------------------------------------------------------------------------------------------------ extractors
 
 
-def stage_samples(result: LoadedResult, stage: str) -> list[float] | None:
-    samples = _get(result, "latency", "samples")
-    values = samples.get(stage) if isinstance(samples, dict) else None
+def stage_samples(stored: StoredResult, stage: Stage) -> list[float] | None:
+    values = stored.result.latency.samples.get(stage)
     return [float(v) for v in values] if values else None
 
 
-def _latency(stage: str, percentile: str) -> MetricSpec:
-    def value(result: LoadedResult) -> float | None:
-        samples = stage_samples(result, stage)
+def _latency(stage: Stage, percentile: str) -> MetricSpec:
+    def value(stored: StoredResult) -> float | None:
+        samples = stage_samples(stored, stage)
         return getattr(summarize(samples), percentile) if samples else None
 
     return MetricSpec(
@@ -105,93 +87,92 @@ def _latency(stage: str, percentile: str) -> MetricSpec:
     )
 
 
-def _throughput(result: LoadedResult) -> float | None:
-    return float(_get(result, "summary", "throughput", "requests_per_s", "value"))
+def _throughput(stored: StoredResult) -> float | None:
+    return stored.result.summary.throughput.requests_per_s
 
 
-def _rss_peak(result: LoadedResult) -> float | None:
-    return float(_get(result, "memory", "measured", "rss_peak"))
+def _rss_peak(stored: StoredResult) -> float | None:
+    return float(stored.result.memory.measured.rss_peak)
 
 
-def _cuda_peak(result: LoadedResult) -> float | None:
-    value = _get(result, "memory", "measured").get("cuda_peak_allocated")
+def _cuda_peak(stored: StoredResult) -> float | None:
+    value = stored.result.memory.measured.cuda_peak_allocated
     return float(value) if value is not None else None
 
 
-def _flop_stages(result: LoadedResult) -> dict[str, float]:
-    stages = _get(result, "summary", "flops", "stages")
-    try:
-        return {name: float(figures["counted_flops"]) for name, figures in stages.items()}
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise InputError(f"{result.path}: incomplete recbench result (summary.flops.stages: {exc})") from None
+def _flop_stages(stored: StoredResult) -> dict[Stage, float]:
+    return {stage: float(figures.counted_flops) for stage, figures in stored.result.summary.flops.stages.items()}
 
 
-def _flops(stage: str | None) -> MetricSpec:
-    def value(result: LoadedResult) -> float | None:
-        stages = _flop_stages(result)
-        return sum(stages.values()) if stage is None else stages.get(stage)
-
+def _scalar(
+    name: str,
+    unit: str,
+    value: Callable[[StoredResult], float | None],
+    *,
+    scale: float = 1.0,
+    words: tuple[str, str] = ("more", "less"),
+    detail: Callable[[StoredResult], str | None] | None = None,
+    si_prefix: bool = False,
+) -> MetricSpec:
+    """A metric with one value per result (no samples to test) that is worse when it grows."""
+    up, down = words
     return MetricSpec(
-        name="flops" if stage is None else f"flops.{stage}",
-        unit="FLOP",
-        scale=1.0,
-        si_prefix=True,
+        name=name,
+        unit=unit,
+        scale=scale,
         higher_is_worse=True,
-        up="more",
-        down="less",
+        up=up,
+        down=down,
         value=value,
+        detail=detail,
+        si_prefix=si_prefix,
     )
 
 
-def _energy(result: LoadedResult) -> float | None:
-    energy = result.data.get("energy") or {}
-    value = energy.get("joules_per_request")
-    return float(value) if value is not None else None
+def _flops(stage: Stage | None) -> MetricSpec:
+    def value(stored: StoredResult) -> float | None:
+        stages = _flop_stages(stored)
+        return sum(stages.values()) if stage is None else stages.get(stage)
+
+    return _scalar("flops" if stage is None else f"flops.{stage}", "FLOP", value, si_prefix=True)
 
 
-def _energy_detail(result: LoadedResult) -> str | None:
-    energy = result.data.get("energy") or {}
-    return f"{energy.get('method')}{' estimate' if energy.get('estimated') else ''}" if energy else None
+def _energy(stored: StoredResult) -> float | None:
+    return stored.result.energy.joules_per_request
+
+
+def _energy_detail(stored: StoredResult) -> str | None:
+    energy = stored.result.energy
+    return f"{energy.method}{' estimate' if energy.estimated else ''}"
 
 
 _COST_CACHE: dict[tuple[str, int, int], tuple[float, str] | None] = {}
 
 
-def measured_cost(result: LoadedResult) -> tuple[float, str] | None:
+def measured_cost(stored: StoredResult) -> tuple[float, str] | None:
     """(USD per 1M recommendations, tier name) on the tier the result was measured on, or None when the
     result has no measured tier in the catalogue (or its cost is unknown there)."""
-    from bench.cost.api import costs_for
+    from bench.cost.api import operating_points
+    from bench.cost.model import cost_table
     from bench.hardware.tiers import load_tiers
 
-    stat = result.path.stat()
-    key = (str(result.path), stat.st_mtime_ns, stat.st_size)
+    stat = stored.path.stat()
+    key = (str(stored.path), stat.st_mtime_ns, stat.st_size)
     if key not in _COST_CACHE:
-        try:
-            rows = costs_for([result.path], tiers=load_tiers())
-        except InputError:
-            rows = []
+        rows = cost_table(operating_points([stored]), load_tiers())
         measured = [r for r in rows if r.basis == "measured" and r.cost_per_1m_recommendations_usd is not None]
         _COST_CACHE[key] = (measured[0].cost_per_1m_recommendations_usd, measured[0].timing.tier) if measured else None
     return _COST_CACHE[key]
 
 
-def _cost(result: LoadedResult) -> float | None:
-    found = measured_cost(result)
+def _cost(stored: StoredResult) -> float | None:
+    found = measured_cost(stored)
     return found[0] if found else None
 
 
-def _cost_detail(result: LoadedResult) -> str | None:
-    found = measured_cost(result)
+def _cost_detail(stored: StoredResult) -> str | None:
+    found = measured_cost(stored)
     return f"tier {found[1]}" if found else None
-
-
-def _get(result: LoadedResult, *keys: str) -> Any:
-    node: Any = result.data
-    for depth, key in enumerate(keys):
-        if not isinstance(node, dict) or key not in node:
-            raise InputError(f"{result.path}: incomplete recbench result (missing {'.'.join(keys[: depth + 1])})")
-        node = node[key]
-    return node
 
 
 # -------------------------------------------------------------------------------------------------- registry
@@ -204,54 +185,20 @@ THROUGHPUT = MetricSpec(
     up="higher",
     down="lower",
     value=_throughput,
-    samples=lambda r: stage_samples(r, END_TO_END),
-    samples_stage=END_TO_END,
+    samples=lambda r: stage_samples(r, Stage.END_TO_END),
+    samples_stage=Stage.END_TO_END,
 )
 SCALARS = (
-    MetricSpec(
-        name="memory.peak_rss",
-        unit="MiB",
-        scale=1 / 2**20,
-        higher_is_worse=True,
-        up="more",
-        down="less",
-        value=_rss_peak,
-    ),
-    MetricSpec(
-        name="memory.cuda_peak",
-        unit="MiB",
-        scale=1 / 2**20,
-        higher_is_worse=True,
-        up="more",
-        down="less",
-        value=_cuda_peak,
-    ),
+    _scalar("memory.peak_rss", "MiB", _rss_peak, scale=1 / 2**20),
+    _scalar("memory.cuda_peak", "MiB", _cuda_peak, scale=1 / 2**20),
     _flops(None),
-    MetricSpec(
-        name="energy.per_request",
-        unit="J/request",
-        scale=1.0,
-        higher_is_worse=True,
-        up="more",
-        down="less",
-        value=_energy,
-        detail=_energy_detail,
-    ),
-    MetricSpec(
-        name="cost.per_1m",
-        unit="USD/1M rec.",
-        scale=1.0,
-        higher_is_worse=True,
-        up="higher",
-        down="lower",
-        value=_cost,
-        detail=_cost_detail,
-    ),
+    _scalar("energy.per_request", "J/request", _energy, detail=_energy_detail),
+    _scalar("cost.per_1m", "USD/1M rec.", _cost, words=("higher", "lower"), detail=_cost_detail),
 )
 FIXED = {spec.name: spec for spec in (THROUGHPUT, *SCALARS)}
 METRIC_HELP = (
     "latency.p50, latency.p99 (end_to_end), latency.<stage>.p50|p99 (stage: "
-    + ", ".join(STAGES[:-1])
+    + ", ".join(str(s) for s in LOOP_STAGES)
     + ", end_to_end, llm_*), throughput, memory.peak_rss, memory.cuda_peak, flops, flops.<stage>, "
     "energy.per_request, cost.per_1m"
 )
@@ -267,25 +214,25 @@ def resolve_metric(name: str) -> MetricSpec | None:
     if name in FIXED:
         return FIXED[name]
     parts = name.split(".")
-    if len(parts) == 3 and parts[0] == "latency" and _STAGE_NAME.match(parts[1]) and parts[2] in PERCENTILES:
-        return _latency(parts[1], parts[2])
-    if len(parts) == 2 and parts[0] == "flops" and _STAGE_NAME.match(parts[1]) and parts[1] != END_TO_END:
-        return _flops(parts[1])
+    if len(parts) == 3 and parts[0] == "latency" and parts[1] in _STAGE_NAMES and parts[2] in PERCENTILES:
+        return _latency(Stage(parts[1]), parts[2])
+    if len(parts) == 2 and parts[0] == "flops" and parts[1] in _STAGE_NAMES and parts[1] != Stage.END_TO_END:
+        return _flops(Stage(parts[1]))
     return None
 
 
-def metrics_for(baseline: LoadedResult, current: LoadedResult) -> tuple[list[MetricSpec], list[str]]:
+def metrics_for(baseline: StoredResult, current: StoredResult) -> tuple[list[MetricSpec], list[str]]:
     """The metrics both results have, in report order (end-to-end latency first), and one note per metric
     that only one of them has."""
     notes: list[str] = []
-    base_stages = list(_get(baseline, "latency", "samples"))
-    cur_stages = list(_get(current, "latency", "samples"))
-    ordered = sorted(base_stages, key=lambda s: s != END_TO_END)  # end_to_end first, then pipeline order
+    base_stages = list(baseline.result.latency.samples)
+    cur_stages = list(current.result.latency.samples)
+    ordered = display_order(base_stages)
     specs = [_latency(stage, p) for stage in ordered if stage in cur_stages for p in PERCENTILES]
     for stage in ordered:
         if stage not in cur_stages:
             notes.append(f"latency stage {stage} only in the baseline")
-    for stage in cur_stages:
+    for stage in display_order(cur_stages):
         if stage not in base_stages:
             notes.append(f"latency stage {stage} only in the current result")
     specs.append(THROUGHPUT)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import mannwhitneyu
 
-from bench.errors import InputError
-from bench.stats import summarize
+from bench.core.errors import InputError
+from bench.core.stats import summarize
 
 TEST_NAME = "Mann-Whitney U (two-sided)"
 TEST_SHORT = "Mann-Whitney"

@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.core.errors import InputError
+from bench.core.formatting import to_ms
+from bench.core.kinds import Basis
 from bench.cost.projection import (
     Efficiency,
     OperatingPoint,
@@ -19,26 +22,30 @@ from bench.cost.projection import (
     measured,
     project,
 )
-from bench.errors import InputError
 from bench.hardware.tiers import Tier, tier_for_machine
 
+ENERGY_MEASURED = "measured"  # an energy counter on the benchmark machine
+ENERGY_MODELLED_ON_MACHINE = "measured (estimate)"  # the benchmark machine's own modelled figure (no counter)
+ENERGY_MODELLED = "modelled"  # TDP x latency on a tier
 
-@dataclass
+
+@dataclass(kw_only=True)
 class TierCost:
     point: OperatingPoint
     timing: TierTiming
-    requests_per_s: float | None
-    recommendations_per_s: float | None
-    hourly_cost_usd: float | None
-    cost_per_1m_recommendations_usd: float | None
-    energy_j_per_recommendation: float | None
-    energy_basis: str | None  # the tracker's method, or "modelled: TDP x projected time" (an estimate)
+    requests_per_s: float | None = None
+    recommendations_per_s: float | None = None
+    hourly_cost_usd: float | None = None
+    cost_per_1m_recommendations_usd: float | None = None
+    energy_j_per_recommendation: float | None = None
+    energy_basis: str | None = None  # the tracker's method, or "modelled: TDP x projected time" (an estimate)
+    energy_kind: str | None = None  # ENERGY_MEASURED, ENERGY_MODELLED_ON_MACHINE or ENERGY_MODELLED
     projection_error: float | None = None  # projected / measured - 1, where both exist
     notes: list[str] = field(default_factory=list)
     amortised_hourly_usd: float | None = None  # owned hardware: the part of the hourly cost paid around the clock
 
     @property
-    def basis(self) -> str:
+    def basis(self) -> Basis:
         return self.timing.basis
 
 
@@ -53,17 +60,19 @@ def hourly_cost(tier: Tier, average_watts: float | None) -> float | None:
 
 def cost_on_tier(point: OperatingPoint, timing: TierTiming, tier: Tier) -> TierCost:
     if not timing.fits or timing.batch_p50_s is None:
-        return TierCost(point, timing, None, None, None, None, None, None, notes=list(timing.notes))
+        return TierCost(point=point, timing=timing, notes=list(timing.notes))
     requests_per_s = point.batch_size / timing.batch_p50_s
-    if timing.basis == "measured" and point.load_sustained_qps:
+    if timing.basis == Basis.MEASURED and point.load_sustained_qps:
         requests_per_s = point.load_sustained_qps  # a load test's sustained QPS, not isolated batches
     recommendations_per_s = requests_per_s * point.top_n
-    if timing.basis == "measured" and point.energy_j_per_batch is not None:
+    if timing.basis == Basis.MEASURED and point.energy_j_per_batch is not None:
         joules_per_batch = point.energy_j_per_batch
         energy_basis = f"{point.energy_method}{' (estimate)' if point.energy_estimated else ''}"
+        energy_kind = ENERGY_MODELLED_ON_MACHINE if point.energy_estimated else ENERGY_MEASURED
     else:
         joules_per_batch = tier.tdp_watts * timing.batch_p50_s
         energy_basis = f"modelled: TDP x {timing.basis} batch time (estimate)"
+        energy_kind = ENERGY_MODELLED
     average_watts = joules_per_batch / timing.batch_p50_s
     hourly = hourly_cost(tier, average_watts)
     per_1m = hourly / (recommendations_per_s * 3600) * 1e6 if hourly is not None else None
@@ -77,6 +86,7 @@ def cost_on_tier(point: OperatingPoint, timing: TierTiming, tier: Tier) -> TierC
         cost_per_1m_recommendations_usd=per_1m,
         energy_j_per_recommendation=joules_per_batch / (point.batch_size * point.top_n),
         energy_basis=energy_basis,
+        energy_kind=energy_kind,
         notes=list(timing.notes),
     )
 
@@ -156,25 +166,22 @@ def row_dict(row: TierCost) -> dict[str, Any]:
         "max_prompt_tokens": point.max_prompt_tokens,
         "prompt_tokens_mean": point.prompt_tokens_mean,
         "tier": timing.tier,
-        "basis": timing.basis,
+        "basis": str(timing.basis),
         "dtype": timing.dtype,
         "fits": timing.fits,
         "memory_need_gb": timing.memory_need_bytes / 1e9,
         "memory_capacity_gb": timing.memory_capacity_bytes / 1e9,
-        "batch_p50_ms": _ms(timing.batch_p50_s),
-        "batch_p99_ms": _ms(timing.batch_p99_s),
+        "batch_p50_ms": to_ms(timing.batch_p50_s),
+        "batch_p99_ms": to_ms(timing.batch_p99_s),
         "requests_per_s": row.requests_per_s,
         "recommendations_per_s": row.recommendations_per_s,
         "hourly_cost_usd": row.hourly_cost_usd,
         "cost_per_1m_recommendations_usd": row.cost_per_1m_recommendations_usd,
         "energy_j_per_recommendation": row.energy_j_per_recommendation,
         "energy_basis": row.energy_basis,
+        "energy_kind": row.energy_kind,
         "llm_bound": timing.llm_bound,
         "efficiency_source": timing.efficiency.source if timing.efficiency else None,
         "projection_error": row.projection_error,
         "result": point.path,
     }
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else seconds * 1e3

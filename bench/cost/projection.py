@@ -11,23 +11,25 @@ Efficiencies come from the tier catalogue, or are calibrated from a result measu
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any
 
+from bench.core.dtypes import dtype_bytes
+from bench.core.kinds import Basis, LoadVerdict
+from bench.core.stages import LOOP_STAGES, Stage
 from bench.hardware.tiers import Tier, peak_flops
-from bench.models.analytic import DTYPE_BYTES
+from bench.results.model import LoadSection
+from bench.results.reader import StoredResult
 
-LLM_STAGE = "scoring"
+LLM_STAGE = Stage.SCORING
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class StageWork:
     flops: float  # per batch, mean over timed batches
     bytes_moved: float  # per batch, mean over timed batches (estimate)
     measured_s: float  # per batch, mean of the stage's samples
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OperatingPoint:
     """One result reduced to what projection and costing need."""
 
@@ -45,7 +47,7 @@ class OperatingPoint:
     device: str
     device_name: str  # CPU model or GPU name, for matching a catalogue tier
     logical_cores: int
-    stages: dict[str, StageWork]
+    stages: dict[Stage, StageWork]
     batch_p50_s: float
     batch_p99_s: float
     memory_need_bytes: dict[str, int]  # analytic estimate: weights, kv_cache, activations, total
@@ -61,76 +63,69 @@ class OperatingPoint:
     load_p99_slo_ms: float | None = None  # the p99 bound that load test was judged against
 
 
-def operating_point(result: dict[str, Any], path: Path | str) -> OperatingPoint:
-    summary = result["summary"]
-    latency = summary["latency"]["stages"]
+def operating_point(stored: StoredResult) -> OperatingPoint:
+    result = stored.result
+    summary, scenario = result.summary, result.scenario
+    latency = summary.latency.stages
     stages = {
-        name: StageWork(
-            flops=figures["timed_batches_flops_mean"],
-            bytes_moved=figures.get("timed_batches_bytes_moved_estimate_mean", 0.0),
-            measured_s=latency[name]["mean"],
+        stage: StageWork(
+            flops=figures.timed_batches_flops_mean,
+            bytes_moved=figures.timed_batches_bytes_moved_estimate_mean,
+            measured_s=latency[stage].mean,
         )
-        for name, figures in summary["flops"]["stages"].items()
+        for stage, figures in summary.flops.stages.items()
+        if stage in LOOP_STAGES
     }
-    env, scenario = result["environment"], result["scenario"]
-    energy = result.get("energy") or {}
-    iterations = result["latency"]["iterations"]
+    estimate = result.memory.analytic_estimate.model_dump()
     return OperatingPoint(
-        path=str(path),
-        scenario=scenario["name"],
-        point=result["point"]["key"],
-        spec_hash=result["point"]["spec_hash"],
-        model=result["model"]["label"],
-        params=result["model"]["params_total"],
-        batch_size=scenario["batch_size"],
-        max_prompt_tokens=scenario["max_prompt_tokens"],
-        prompt_tokens_mean=result["work"]["prompt_tokens_mean"],
-        top_n=scenario["workload"]["top_n"],
-        dtype=result["model"]["dtype"],
-        device=scenario["device"],
-        device_name=_device_name(env, scenario["device"]),
-        logical_cores=env.get("cpu_logical_cores") or 1,
+        path=str(stored.path),
+        scenario=scenario.name,
+        point=result.point.key,
+        spec_hash=result.point.spec_hash,
+        model=result.model.label,
+        params=result.model.params_total,
+        batch_size=scenario.batch_size,
+        max_prompt_tokens=scenario.max_prompt_tokens,
+        prompt_tokens_mean=result.work.prompt_tokens_mean,
+        top_n=scenario.workload.top_n,
+        dtype=result.model.dtype,
+        device=scenario.device,
+        device_name=result.device_name,
+        logical_cores=result.environment.cpu_logical_cores or 1,
         stages=stages,
-        batch_p50_s=latency["end_to_end"]["p50"],
-        batch_p99_s=latency["end_to_end"]["p99"],
-        memory_need_bytes={k.removesuffix("_bytes"): v for k, v in result["memory"]["analytic_estimate"].items()},
-        energy_j_per_batch=_energy_per_batch(result, energy, iterations),
-        energy_method=energy.get("method"),
-        energy_estimated=bool(energy.get("estimated", True)),
-        hardware_tier=(result.get("hardware_tier") or {}).get("name"),
-        workload=",".join(f"{k}={v}" for k, v in result["point"]["values"].items() if k != "batch_size") or "default",
-        **_load_test_figures(result.get("load")),
-        machine=result["machine"],
-        created_at=result["created_at"],
-        commit=env.get("git_commit"),
+        batch_p50_s=result.end_to_end.p50,
+        batch_p99_s=result.end_to_end.p99,
+        memory_need_bytes={key.removesuffix("_bytes"): value for key, value in estimate.items()},
+        energy_j_per_batch=_energy_per_batch(stored),
+        energy_method=str(result.energy.method),
+        energy_estimated=result.energy.estimated,
+        hardware_tier=result.hardware_tier.name if result.hardware_tier else None,
+        workload=",".join(f"{k}={v}" for k, v in result.point.values.items() if k != "batch_size") or "default",
+        machine=result.machine,
+        created_at=result.created_at.isoformat(),
+        commit=result.environment.git_commit,
+        **_load_test_figures(result.load),
     )
 
 
-def _energy_per_batch(result: dict[str, Any], energy: dict[str, Any], iterations: int) -> float | None:
+def _energy_per_batch(stored: StoredResult) -> float | None:
     """Joules per batch of `batch_size` requests. A load test's window includes idle gaps between arrivals and
     batches of varying size, so its per-request figure is used instead of joules / batches."""
-    load = result.get("load") or {}
-    if load.get("energy_joules_per_request") is not None:
-        return load["energy_joules_per_request"] * result["scenario"]["batch_size"]
-    return energy["joules"] / iterations if energy.get("joules") is not None else None
+    result = stored.result
+    if result.load is not None and result.load.energy_joules_per_request is not None:
+        return result.load.energy_joules_per_request * result.scenario.batch_size
+    joules = result.energy.joules
+    return joules / result.latency.iterations if joules is not None else None
 
 
-def _load_test_figures(load: dict[str, Any] | None) -> dict[str, float | None]:
+def _load_test_figures(load: LoadSection | None) -> dict[str, float | None]:
     """What a server-mode LoadGen result says one machine sustains under its p99 bound."""
-    if not load or load.get("mode") != "server":
+    if load is None or load.mode != "server":
         return {}
-    sustained = load.get("peak_qps")
-    if sustained is None and load.get("verdict") == "VALID":
-        sustained = load.get("target_qps")
-    return {"load_sustained_qps": sustained, "load_p99_slo_ms": load["settings"]["p99_slo_ms"]}
-
-
-def _device_name(env: dict[str, Any], device: str) -> str:
-    if device.startswith("cuda"):
-        index = int(device.split(":")[1]) if ":" in device else 0
-        gpus = env.get("cuda", {}).get("devices", [])
-        return gpus[index]["name"] if index < len(gpus) else device
-    return env.get("cpu_model") or "cpu"
+    sustained = load.peak_qps
+    if sustained is None and load.verdict == LoadVerdict.VALID:
+        sustained = load.target_qps
+    return {"load_sustained_qps": sustained, "load_p99_slo_ms": load.settings.p99_slo_ms}
 
 
 @dataclass(frozen=True)
@@ -140,12 +135,12 @@ class Efficiency:
     source: str  # "catalogue default" or "calibrated from <result path>"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class TierTiming:
     """A point's batch latency on a tier, measured or projected."""
 
     tier: str
-    basis: str  # "measured" or "projected"
+    basis: Basis
     dtype: str
     fits: bool
     memory_need_bytes: int
@@ -166,7 +161,7 @@ def target_dtype(point: OperatingPoint, tier: Tier) -> str:
 
 def memory_need(point: OperatingPoint, dtype: str) -> int:
     """The analytic estimate of weights + KV cache + activations, rescaled to the tier's dtype."""
-    return int(point.memory_need_bytes["total"] * DTYPE_BYTES[dtype] / DTYPE_BYTES[point.dtype])
+    return int(point.memory_need_bytes["total"] * dtype_bytes(dtype) / dtype_bytes(point.dtype))
 
 
 def default_efficiency(tier: Tier) -> Efficiency:
@@ -177,13 +172,15 @@ def project(point: OperatingPoint, tier: Tier, efficiency: Efficiency) -> TierTi
     dtype = target_dtype(point, tier)
     need = memory_need(point, dtype)
     capacity = tier.memory_bytes
+    unprojected = {"tier": tier.name, "basis": Basis.PROJECTED, "dtype": dtype, "memory_need_bytes": need,
+                   "memory_capacity_bytes": capacity, "batch_p50_s": None, "batch_p99_s": None, "llm_bound": None,
+                   "efficiency": efficiency}  # fmt: skip
     if need > capacity:
-        return TierTiming(tier.name, "projected", dtype, False, need, capacity, None, None, None, efficiency)
+        return TierTiming(fits=False, **unprojected)
     peak = peak_flops(tier, dtype)
     if not peak:
-        note = f"no {dtype} peak in the catalogue"
-        return TierTiming(tier.name, "projected", dtype, True, need, capacity, None, None, None, efficiency, [note])
-    byte_scale = DTYPE_BYTES[dtype] / DTYPE_BYTES[point.dtype]
+        return TierTiming(fits=True, notes=[f"no {dtype} peak in the catalogue"], **unprojected)
+    byte_scale = dtype_bytes(dtype) / dtype_bytes(point.dtype)
     total, bound = 0.0, None
     for name, work in point.stages.items():
         if work.flops <= 0:
@@ -196,18 +193,26 @@ def project(point: OperatingPoint, tier: Tier, efficiency: Efficiency) -> TierTi
             bound = "compute" if compute_s >= memory_s else "memory"
     # The measured spread (p99 / p50) is assumed to carry over to the tier.
     tail = point.batch_p99_s / point.batch_p50_s
-    notes = ["host-side stages (no FLOPs) keep their measured time"]
     return TierTiming(
-        tier.name, "projected", dtype, True, need, capacity, total, total * tail, bound, efficiency, notes
+        **{**unprojected, "batch_p50_s": total, "batch_p99_s": total * tail, "llm_bound": bound},
+        fits=True,
+        notes=["host-side stages (no FLOPs) keep their measured time"],
     )
 
 
 def measured(point: OperatingPoint, tier: Tier) -> TierTiming:
-    need = point.memory_need_bytes["total"]
     return TierTiming(
-        tier.name, "measured", point.dtype, True, need, tier.memory_bytes, point.batch_p50_s, point.batch_p99_s,
-        None, None,
-    )  # fmt: skip
+        tier=tier.name,
+        basis=Basis.MEASURED,
+        dtype=point.dtype,
+        fits=True,
+        memory_need_bytes=point.memory_need_bytes["total"],
+        memory_capacity_bytes=tier.memory_bytes,
+        batch_p50_s=point.batch_p50_s,
+        batch_p99_s=point.batch_p99_s,
+        llm_bound=None,
+        efficiency=None,
+    )
 
 
 def calibrate(point: OperatingPoint, tier: Tier) -> Efficiency:
@@ -234,7 +239,7 @@ def _llm_seconds(point: OperatingPoint, tier: Tier, efficiency: Efficiency) -> f
     work = point.stages.get(LLM_STAGE)
     if not peak or work is None:
         return None
-    byte_scale = DTYPE_BYTES[dtype] / DTYPE_BYTES[point.dtype]
+    byte_scale = dtype_bytes(dtype) / dtype_bytes(point.dtype)
     return max(
         work.flops / (peak * efficiency.compute),
         work.bytes_moved * byte_scale / (tier.bandwidth_bytes_per_s * efficiency.memory),

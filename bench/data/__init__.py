@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.core.errors import InputError
 from bench.data.amazon import read_amazon
 from bench.data.interactions import Catalogue, Interactions, UserHistory
 from bench.data.movielens import read_movielens
 from bench.data.synthetic import generate_synthetic
-from bench.errors import InputError
 
 DATASETS = ("synthetic", "movielens", "amazon")
 

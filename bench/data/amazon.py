@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.core.errors import InputError
 from bench.data.interactions import Catalogue, Interactions
 from bench.data.tables import MIN_INTERACTIONS, Column, read_csv_table, require_users
-from bench.errors import InputError
 
 _RATINGS = [
     Column("user_id", "str"),

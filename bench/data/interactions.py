@@ -21,7 +21,7 @@ class Catalogue:
         return len(self.item_ids)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class UserHistory:
     """One user's interactions in chronological order; the last one is held out as feedback."""
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.core.errors import InputError
 from bench.data.interactions import Catalogue, Interactions
 from bench.data.tables import (
     MIN_INTERACTIONS,
@@ -22,7 +23,6 @@ from bench.data.tables import (
     require_users,
     typed_frame,
 )
-from bench.errors import InputError
 
 _DAT_RATINGS = [
     Column("UserID", "int"),

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench.core.errors import InputError
 from bench.data.interactions import Catalogue, Interactions
-from bench.errors import InputError
 
 # The 18 MovieLens genres, with their ML-1M movie counts as sampling weights (Drama and Comedy
 # dominate, Film-Noir is rare).

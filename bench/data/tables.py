@@ -13,8 +13,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from bench.core.errors import InputError
 from bench.data.interactions import Interactions
-from bench.errors import InputError
 
 MIN_INTERACTIONS = 3  # two history items plus the held-out one
 

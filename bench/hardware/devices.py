@@ -9,12 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
+from bench.core.dtypes import catalogue_key
+from bench.hardware.tiers import load_tiers, match_tier
 
-from bench.hardware.tiers import dtype_key, load_tiers, match_tier
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DevicePeak:
     """The vendor's dense peak for one device and dtype, in SI units."""
 
@@ -28,14 +27,14 @@ class DevicePeak:
     verified: bool  # False where the catalogue lists the figure as unverified
 
 
-def lookup_device_peak(device_name: str, dtype: torch.dtype, path: Path | str | None = None) -> DevicePeak | None:
+def lookup_device_peak(device_name: str, dtype: str, path: Path | str | None = None) -> DevicePeak | None:
     """Vendor dense peak for `device_name` (as torch.cuda.get_device_name() spells it) and `dtype`.
 
     `path` names a user tiers file layered over the bundled catalogue (see bench.hardware.tiers).
     None when no GPU tier matches or it has no figure for that dtype (e.g. bf16 on a T4).
     """
     tier = match_tier(device_name, load_tiers([path] if path is not None else ()))
-    key = dtype_key(str(dtype))
+    key = catalogue_key(str(dtype))
     if tier is None or key is None or key not in tier.peak_flops:
         return None
     return DevicePeak(

@@ -17,9 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import psutil
-import torch
 
 import bench
 
@@ -127,6 +125,8 @@ def _nvidia_driver_version() -> str | None:
 
 
 def _cuda_devices() -> list[dict[str, Any]]:
+    import torch
+
     if not torch.cuda.is_available():
         return []
     devices = []
@@ -144,6 +144,8 @@ def _cuda_devices() -> list[dict[str, Any]]:
 
 
 def cuda_environment() -> dict[str, Any]:
+    import torch
+
     devices = _cuda_devices()
     return {
         "available": torch.cuda.is_available(),
@@ -156,6 +158,8 @@ def cuda_environment() -> dict[str, Any]:
 
 def collect_environment() -> dict[str, Any]:
     """A JSON-serialisable description of this machine and software stack."""
+    import torch
+
     uname = platform.uname()
     env: dict[str, Any] = {
         "hostname": socket.gethostname(),
@@ -176,7 +180,7 @@ def collect_environment() -> dict[str, Any]:
         "torch_interop_threads": torch.get_num_interop_threads(),
         "torch_cpu_capability": _torch_cpu_capability(),
         "transformers_version": _package_version("transformers"),
-        "numpy_version": np.__version__,
+        "numpy_version": _package_version("numpy"),
         "recbench_version": bench.__version__,
         **git_state(),
         "cuda": cuda_environment(),
@@ -187,6 +191,8 @@ def collect_environment() -> dict[str, Any]:
 
 def _torch_cpu_capability() -> str | None:
     # What ATen actually dispatches to (e.g. "AVX512"), which can differ from the raw flags.
+    import torch
+
     try:
         return str(torch.backends.cpu.get_cpu_capability())
     except Exception:
@@ -217,3 +223,19 @@ def machine_slug(env: dict[str, Any] | None = None) -> str:
     parts = [_CPU_NOISE.sub(" ", model), f"{cores or 0}c"]
     parts += [f"{count}x{name}" for name, count in Counter(gpu_names).items()]
     return _slugify(" ".join(parts)) or "machine"
+
+
+def other_processes_cpu_fraction(window_s: float = 0.25) -> float:
+    """The share of all logical cores that other processes used over a short window. Other work inflates
+    timings badly (torch's threads spin while they wait for a core); the load average would also count this
+    process's own previous points, so CPU times are differenced instead."""
+    import time
+
+    cores = psutil.cpu_count(logical=True) or 1
+    me = psutil.Process()
+    system_before, mine_before = psutil.cpu_times(), me.cpu_times()
+    time.sleep(window_s)
+    system_after, mine_after = psutil.cpu_times(), me.cpu_times()
+    busy = (sum(system_after) - system_after.idle) - (sum(system_before) - system_before.idle)
+    mine = (mine_after.user + mine_after.system) - (mine_before.user + mine_before.system)
+    return max(0.0, busy - mine) / (window_s * cores)

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import torch
 
+from bench.core.io import atomic_write_json
 from bench.hardware.environment import machine_slug
-from bench.results.store import atomic_write_json
 
 _CUDA_WARMUP = 3  # cuBLAS handle creation and heuristic selection happen on the first calls
 _CPU_WARMUP = 1  # spins up the intra-op thread pool and packs oneDNN/MKL kernels
 
 
-@dataclass
+@dataclass(kw_only=True)
 class GemmPeak:
     """Best-of-N square GEMM throughput; `samples` keeps every repeat's FLOP/s."""
 

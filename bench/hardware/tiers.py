@@ -22,32 +22,17 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from bench.errors import InputError
-from bench.validation import allowed_keys_hint
+from bench.core.device import Device
+from bench.core.dtypes import CATALOGUE_KEYS, catalogue_key, known_spellings
+from bench.core.errors import InputError
+from bench.core.validation import allowed_keys_hint
+from bench.core.yaml_files import read_yaml
 
 TIERS_PATH = Path(__file__).with_name("tiers.yaml")
 
-FLOPS_KEYS = ("fp32", "tf32", "bf16", "fp16", "fp8")
-# dtype names (torch's spelling without "torch.", plus the catalogue's own keys) -> catalogue key.
-DTYPE_ALIASES: Mapping[str, str] = MappingProxyType(
-    {
-        "float32": "fp32",
-        "float": "fp32",
-        "fp32": "fp32",
-        "tf32": "tf32",
-        "bfloat16": "bf16",
-        "bf16": "bf16",
-        "float16": "fp16",
-        "half": "fp16",
-        "fp16": "fp16",
-        "fp8": "fp8",
-        "float8_e4m3fn": "fp8",
-        "float8_e5m2": "fp8",
-    }
-)
+FLOPS_KEYS = CATALOGUE_KEYS
 HOURS_PER_YEAR = 365.25 * 24
 _TIER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 
@@ -55,7 +40,7 @@ _TIER_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 # ------------------------------------------------------------------------------------------ public types
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OwnedCost:
     """Cost basis for hardware you buy: straight-line amortisation plus electricity at the wall."""
 
@@ -76,7 +61,7 @@ class OwnedCost:
         return watts / 1000 * self.pue * self.power_cost_per_kwh
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Tier:
     """One catalogue entry, in SI units. Figures are per device; the price is for the whole instance."""
 
@@ -129,20 +114,15 @@ class Tier:
         return per_device * self.devices_per_instance
 
 
-def dtype_key(dtype: str) -> str | None:
-    """Catalogue key ("fp32", "bf16", ...) for a dtype name ("bfloat16", "torch.float16", "fp8"), or None."""
-    return DTYPE_ALIASES.get(dtype.strip().lower().removeprefix("torch."))
-
-
 def peak_flops(tier: Tier, dtype: str) -> float | None:
     """Dense peak FLOP/s of `tier` for `dtype` ("float32", "bfloat16", "float16", "fp8", ...).
 
     None when the tier lists no figure for that dtype (e.g. bf16 on a T4); ValueError for a dtype name
     that is not a floating-point type the catalogue knows.
     """
-    key = dtype_key(dtype)
+    key = catalogue_key(dtype)
     if key is None:
-        raise ValueError(f"unknown dtype {dtype!r} (known: {', '.join(DTYPE_ALIASES)})")
+        raise ValueError(f"unknown dtype {dtype!r} (known: {', '.join(known_spellings())})")
     return tier.peak_flops.get(key)
 
 
@@ -356,34 +336,11 @@ def _failed(info: ValidationInfo) -> set[str]:
 # --------------------------------------------------------------------------------------------- loading
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that rejects a key given twice in one mapping (plain YAML keeps the last silently)."""
-
-
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen and key != "<<":
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def _read_yaml(path: Path) -> dict[str, dict[str, Any]]:
     """The `tiers` mapping of one file, structurally checked (each tier validated later)."""
     if not path.is_file():
         raise InputError(f"{path}: no such tiers file")
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError(f"{path}: {where}YAML syntax error: {problem}") from None
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise InputError(f"{path}: the top level must be a mapping with a 'tiers' key, got {type(data).__name__}")
     for key in data:
@@ -499,7 +456,7 @@ def _contains(haystack: str, needle: str) -> bool:
 def tier_for_machine(*, device: str, device_name: str, logical_cores: int, tiers: Mapping[str, Tier]) -> Tier | None:
     """The catalogue tier a machine is: a GPU matched by name, or a CPU tier whose match strings fit the
     CPU model and whose vCPU count equals the logical cores."""
-    if device.startswith("cuda"):
+    if Device.parse(device).is_cuda:
         return match_tier(device_name, tiers)
     for tier in tiers.values():
         if tier.kind == "cpu" and tier.vcpus == logical_cores and tier.matches(device_name):

@@ -1,55 +1,30 @@
-"""Run a scenario point with a `load:` section as an MLPerf LoadGen load test.
-
-Setup is run_point's (data, model, tokenizer, the loop, a FLOP-counting calibration batch, warm-up), then one
-LoadGen run (server at target_qps, offline, single_stream) or, for server with qps_range, a peak search: a
-bisection over bounded LoadGen runs for the highest QPS whose run is VALID. Queries reach the loop through a
-dynamic Batcher. The result has run_point's layout plus a `load` key; LoadGen's own logs are kept in a folder
-next to the result file.
-"""
+"""One bounded MLPerf LoadGen run around the recommendation loop, and the bisection that searches for the
+highest QPS whose run is VALID. Queries reach `process(users)` through a dynamic Batcher; LoadGen's own logs are
+left in the run's folder. The measurement strategy that turns a scenario's `load:` section into a result is
+bench.measurement.loadtest."""
 
 from __future__ import annotations
 
 import functools
-import math
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import mlperf_loadgen as lg
-import torch
 
-from bench.hardware.gemm_peak import cached_gemm_peak
-from bench.hardware.tiers import Tier
+from bench.core.kinds import LoadVerdict
+from bench.core.stages import Stage
 from bench.load.batcher import Batcher, BatcherStats, ProcessFn, current_response_ids
-from bench.load.logs import (
-    DETAIL_LOG,
-    SUMMARY_LOG,
-    latency_percentiles_s,
-    read_detail_log,
-    time_per_output_token_s,
-)
+from bench.load.logs import latency_percentiles_s, read_detail_log, time_per_output_token_s
 from bench.load.sut import LoadGenSUT, loadgen_complete, loadgen_first_token
 from bench.loop.pipeline import BatchRecord
-from bench.results.measures import throughput_figures
-from bench.results.store import result_filename
-from bench.scenarios.loader import ScenarioPoint
 from bench.scenarios.spec import Load
-from bench.trackers.energy import EnergyResult, EnergyTracker
-from bench.trackers.latency import LatencyResult, LatencyTracker
-from bench.trackers.memory import MemoryTracker
-from bench.worker import (
-    CPU_GEMM_SIDE,
-    GPU_GEMM_SIDE,
-    TORCH_DTYPES,
-    ProgressCallback,
-    assemble_result,
-    prepare_point,
-)
+from bench.trackers.energy import EnergyResult
+from bench.trackers.latency import LatencyResult
 
 SCENARIOS = {
     "server": lg.TestScenario.Server,
@@ -58,14 +33,9 @@ SCENARIOS = {
 }
 # LoadGen's performance sample set: equal-issue runs make a full pass over it, so it is capped for short runs.
 PERFORMANCE_SAMPLES_CAP = 128
-# Offline: LoadGen pre-generates expected_qps x min_duration samples; below the real throughput the run ends
-# early and is INVALID for min duration, so the calibrated figure is raised by this factor.
-OFFLINE_EXPECTED_QPS_MARGIN = 1.5
-CALIBRATION_BATCHES = 3
-LOG_FOLDER_SUFFIX = "-loadgen"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LoadRun:
     """One bounded LoadGen run and what the batcher saw during it."""
 
@@ -85,11 +55,11 @@ class LoadRun:
         return str(self.log.get("result_validity", "INVALID"))
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> LoadVerdict:
         """VALID only if LoadGen says so and nothing was dropped (a dropped query completes at once, so LoadGen
         alone would count it as fast) and the wall-time bound did not fire."""
         ok = self.loadgen_validity == "VALID" and self.stats.dropped == 0 and not self.timed_out
-        return "VALID" if ok and self.batcher_error is None else "INVALID"
+        return LoadVerdict.VALID if ok and self.batcher_error is None else LoadVerdict.INVALID
 
     @property
     def p99_s(self) -> float | None:
@@ -176,9 +146,6 @@ def loadgen_settings(
     return settings
 
 
-PREFILL_STAGE = "llm_prefill"  # generate mode: the first token exists when this stage ends
-
-
 def first_token_stages(stage: Callable[[str], AbstractContextManager]) -> Callable[[str], AbstractContextManager]:
     """Wrap a stage factory so that the end of the prefill reports the batch's first tokens to LoadGen."""
 
@@ -186,7 +153,7 @@ def first_token_stages(stage: Callable[[str], AbstractContextManager]) -> Callab
     def wrapped(name: str) -> Iterator[None]:
         with stage(name):
             yield
-        if name == PREFILL_STAGE:
+        if name == Stage.LLM_PREFILL:  # generate scoring: the first token exists when the prefill ends
             loadgen_first_token(current_response_ids())
 
     return wrapped
@@ -272,209 +239,17 @@ def find_peak(
     """Bisection for the highest QPS whose run is VALID: the low end first (if it fails there is no peak in
     range), then the high end (if it passes, it is the peak), then halve until (bad - good) / bad < tolerance."""
     probes = [probe(low)]
-    if probes[-1].verdict != "VALID":
+    if probes[-1].verdict != LoadVerdict.VALID:
         return PeakSearch(None, probes, (0.0, low))
     probes.append(probe(high))
-    if probes[-1].verdict == "VALID":
+    if probes[-1].verdict == LoadVerdict.VALID:
         return PeakSearch(high, probes, (high, high))
     good, bad = low, high
     while (bad - good) / bad >= tolerance and len(probes) < max_probes:
         mid = (good + bad) / 2
         probes.append(probe(mid))
-        if probes[-1].verdict == "VALID":
+        if probes[-1].verdict == LoadVerdict.VALID:
             good = mid
         else:
             bad = mid
     return PeakSearch(good, probes, (good, bad))
-
-
-def run_load_point(
-    point: ScenarioPoint,
-    *,
-    results_dir: Path,
-    machine: str,
-    tier: Tier | None = None,
-    progress: ProgressCallback | None = None,
-) -> dict:
-    """Measure one point with a `load:` section; returns run_point's result layout plus `load`."""
-    scenario = point.scenario
-    load = scenario.load
-    if load is None:
-        raise ValueError(f"run_load_point: scenario {scenario.name} has no load section")
-    when = datetime.now(timezone.utc)
-    stem = result_filename(scenario.name, point.key, when).removesuffix(".json")
-    log_root = results_dir / machine / f"{stem}{LOG_FOLDER_SUFFIX}"
-    prepared = prepare_point(point)
-    device, loop, dtype_name = prepared.device, prepared.loop, prepared.dtype
-    n_users = prepared.interactions.n_users
-
-    def users_tensor(users: list[int]) -> torch.Tensor:
-        return torch.tensor(users, dtype=torch.long, device=device)
-
-    def batch_seconds(size: int, repeats: int) -> float:
-        """Median wall time of `repeats` isolated batches of `size` users (after the warm-up)."""
-        times = []
-        for r in range(repeats):
-            begin = time.perf_counter()
-            loop.run_batch(users_tensor([(r * size + i) % n_users for i in range(size)]), _no_stage)
-            times.append(time.perf_counter() - begin)
-        return sorted(times)[len(times) // 2]
-
-    with MemoryTracker(device) as memory:
-        for _ in range(scenario.repetitions.warmup):
-            loop.run_batch(users_tensor(list(range(min(load.max_batch_size, n_users)))), _no_stage)
-        full_batch_s = batch_seconds(load.max_batch_size, CALIBRATION_BATCHES)
-        single_s = batch_seconds(1, CALIBRATION_BATCHES) if load.mode == "single_stream" else None
-        calibrated = {
-            "max_batch_size_batch_s": full_batch_s,
-            "isolated_batch_throughput_qps": load.max_batch_size / full_batch_s,
-        }
-        expected_qps = calibrated["isolated_batch_throughput_qps"] * OFFLINE_EXPECTED_QPS_MARGIN
-        if single_s is not None:
-            calibrated["single_query_s"] = single_s
-
-        generating = scenario.scoring.mode == "generate"
-
-        def probe(qps: float | None, outdir: Path) -> LoadRun:
-            latency = LatencyTracker(device)
-            records: list[BatchRecord] = []
-            target = _expected_queries(load, qps, expected_qps)
-
-            stage = first_token_stages(latency.stage) if generating else latency.stage
-
-            def process(users: list[int]) -> None:
-                records.append(loop.run_batch(users_tensor(users), stage))
-                if progress:
-                    progress(sum(r.users for r in records), target)
-
-            with EnergyTracker(device, modelled_tdp_watts=tier.tdp_watts if tier else None) as energy:
-                run = run_loadgen(
-                    load,
-                    process,
-                    total_samples=n_users,
-                    outdir=outdir,
-                    target_qps=qps,
-                    expected_qps=expected_qps,
-                    expected_latency_s=single_s,
-                    tokens_per_query=scenario.scoring.new_tokens if generating else None,
-                )
-            run.records, run.latency, run.energy = records, latency.result(), energy.result()
-            return run
-
-        search: PeakSearch | None = None
-        if load.mode == "server" and load.qps_range is not None:
-            low, high = load.qps_range
-            counter = iter(range(1, 1000))
-            search = find_peak(
-                lambda qps: probe(qps, log_root / f"probe-{next(counter):02d}-qps={qps:.4g}"),
-                low,
-                high,
-                tolerance=load.peak_tolerance,
-            )
-            passing = [p for p in search.probes if p.verdict == "VALID"]
-            reported = max(passing, key=lambda p: p.qps or 0.0) if passing else search.probes[0]
-        else:
-            reported = probe(load.target_qps if load.mode == "server" else None, log_root)
-
-    if not reported.records:
-        raise RuntimeError(f"load test of {scenario.name}: no batch was served (every query was dropped)")
-    gemm_side = GPU_GEMM_SIDE if device.type == "cuda" else CPU_GEMM_SIDE
-    peak = cached_gemm_peak(device, TORCH_DTYPES[dtype_name], results_dir / machine / "calibration", n=gemm_side)
-    assert reported.latency is not None and reported.energy is not None
-    result = assemble_result(
-        point=point,
-        dtype=dtype_name,
-        notes=prepared.notes,
-        loaded=prepared.loaded,
-        interactions=prepared.interactions,
-        setup=prepared.setup,
-        calibration=prepared.calibration,
-        flop_result=prepared.flops,
-        latency_result=reported.latency,
-        memory_result=memory.result(),
-        setup_memory_result=prepared.setup_memory,
-        energy_result=reported.energy,
-        tier=tier,
-        records=reported.records,
-        gemm_peak=peak,
-        wall_s=time.perf_counter() - prepared.started,
-    )
-    result["created_at"] = when.isoformat()  # the log folder's name was derived from it
-    result["latency"]["method"] += " (per batch inside the load test; batches are dynamic, of varying size)"
-    result["latency"]["warmup_iterations"] = scenario.repetitions.warmup
-    result["memory"]["measured_window"] = "warm-up, calibration batches and the LoadGen run(s)"
-    result["energy"]["window"] = "the reported LoadGen run (served requests only; dropped ones excluded)"
-    result["summary"]["throughput"] = _load_throughput(result, reported)
-    result["load"] = _load_section(load, reported, search, calibrated, expected_qps, results_dir / machine)
-    return result
-
-
-def _no_stage(name: str) -> AbstractContextManager[None]:
-    return nullcontext()
-
-
-def _expected_queries(load: Load, qps: float | None, expected_qps: float) -> int:
-    rate = qps if load.mode == "server" and qps else expected_qps
-    return max(load.min_query_count, math.ceil(rate * load.min_duration_s))
-
-
-def _load_throughput(result: dict[str, Any], run: LoadRun) -> dict[str, Any]:
-    """Throughput as the load test measured it: served requests over the LoadGen run's wall time (LoadGen's
-    completed samples/s would count dropped queries as completed)."""
-    requests_per_s = run.stats.served / run.wall_s
-    mode = result["scenario"]["load"]["mode"]
-    return throughput_figures(
-        result, requests_per_s, basis=f"load test ({mode}): served requests / LoadGen run wall time"
-    )
-
-
-def _load_section(
-    load: Load,
-    run: LoadRun,
-    search: PeakSearch | None,
-    calibrated: dict[str, float],
-    expected_qps: float,
-    machine_dir: Path,
-) -> dict[str, Any]:
-    section: dict[str, Any] = {
-        "mode": load.mode,
-        "settings": {
-            **load.model_dump(mode="json"),
-            "performance_sample_count": None,  # filled below from the log
-            "offline_expected_qps": expected_qps if load.mode == "offline" else None,
-            "calibration": calibrated,
-        },
-        **run.summary(),
-    }
-    section["settings"]["performance_sample_count"] = run.log.get("effective_performance_sample_count")
-    section["log_dir"] = _relative(run.outdir, machine_dir)
-    joules = run.energy.joules if run.energy else None
-    served = run.stats.served
-    section["energy_joules_per_request"] = joules / served if joules is not None and served else None
-    section["energy_method"] = run.energy.method if run.energy else None
-    section["logs"] = [DETAIL_LOG, SUMMARY_LOG]
-    if search is not None:
-        section["peak_qps"] = search.peak_qps
-        section["peak_bracket"] = list(search.bracket)
-        section["probes"] = [
-            {
-                "qps": p.qps,
-                "verdict": p.verdict,
-                "loadgen_validity": p.loadgen_validity,
-                "p99_s": p.p99_s,
-                "dropped": p.stats.dropped,
-                "served": p.stats.served,
-                "completed_samples_per_s": p.log.get("result_completed_samples_per_sec"),
-                "log_dir": _relative(p.outdir, machine_dir),
-            }
-            for p in search.probes
-        ]
-        section["reported_probe_qps"] = run.qps
-    return section
-
-
-def _relative(path: Path, base: Path) -> str:
-    try:
-        return str(path.relative_to(base))
-    except ValueError:
-        return str(path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from transformers import PreTrainedModel
 
-from bench.errors import InputError
+from bench.core.errors import InputError
 
 
 def item_embeddings(

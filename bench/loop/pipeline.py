@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from bench.core.stages import Stage
 from bench.data.interactions import Interactions
 from bench.data.tokenizer import encode_texts
 from bench.loop.candidates import retrieve_candidates
@@ -21,11 +22,8 @@ from bench.loop.scoring import ScoreOutput, StageContext, make_scorer
 from bench.models.analytic import ForwardShape
 from bench.scenarios.spec import Scenario
 
-STAGES = ("preprocess", "interest", "candidates", "scoring", "rank_feedback")
-END_TO_END = "end_to_end"
 
-
-@dataclass
+@dataclass(kw_only=True)
 class BatchRecord:
     """What one batch did: quality counts and the shapes of the work, for FLOP and memory accounting."""
 
@@ -114,19 +112,19 @@ class RecommendationLoop:
     @torch.inference_mode()
     def run_batch(self, users: torch.Tensor, stage: StageContext) -> BatchRecord:
         n_items = self.interactions.catalogue.n_items
-        with stage(END_TO_END):
-            with stage("preprocess"):
+        with stage(Stage.END_TO_END):
+            with stage(Stage.PREPROCESS):
                 batch = prepare_batch(self.state, users, n_items=n_items)
                 history = [row[mask].tolist() for row, mask in zip(batch.recent_items, batch.recent_mask, strict=True)]
-            with stage("interest"):
+            with stage(Stage.INTEREST):
                 interest = user_interest(batch, self.item_embeddings)
-            with stage("candidates"):
+            with stage(Stage.CANDIDATES):
                 candidates = retrieve_candidates(
                     interest, self.item_embeddings, batch.seen_mask, self.workload.candidates
                 )
-            with stage("scoring"):
+            with stage(Stage.SCORING):
                 scored: ScoreOutput = self.scorer.score(history, candidates, stage)
-            with stage("rank_feedback"):
+            with stage(Stage.RANK_FEEDBACK):
                 outcome = rank(candidates, scored.scores, batch.held_out, self.workload.top_n)
                 apply_feedback(self.state, batch, outcome, self.item_embeddings, self.workload.feedback_learning_rate)
                 hits = int(outcome.hits.sum())

@@ -14,7 +14,7 @@ import torch
 from bench.data.interactions import Interactions
 
 
-@dataclass
+@dataclass(kw_only=True)
 class UserState:
     """All users' histories as padded tensors; `weights` is updated by feedback (stage 5)."""
 
@@ -26,7 +26,7 @@ class UserState:
     held_out: torch.Tensor  # (U,) int64: each user's last interaction, the feedback target
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Batch:
     users: torch.Tensor  # (B,) user indices
     recent_items: torch.Tensor  # (B, H)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from bench.errors import InputError
+from bench.core.errors import InputError
 from bench.scenarios.spec import MAX_VERBALIZER_CANDIDATES
 
 HEADER = "The user interacted with these items, oldest first:\n"

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from transformers import PreTrainedModel
 
+from bench.core.stages import Stage
 from bench.loop.prompts import PromptBuilder, left_pad, right_pad
 from bench.models.analytic import ForwardShape
 
@@ -65,7 +66,7 @@ class VerbalizerScorer(Scorer):
         candidate_lists = candidates.tolist()
         prompts = [self.prompts.verbalizer(h, c) for h, c in zip(history, candidate_lists, strict=True)]
         batch = left_pad(prompts, self.pad_id, self.device)
-        with stage("llm_forward"):
+        with stage(Stage.LLM_FORWARD):
             logits = self.model(
                 input_ids=batch.input_ids,
                 attention_mask=batch.attention_mask,
@@ -88,7 +89,7 @@ class LikelihoodScorer(Scorer):
         continuations = [self.prompts.continuation(item) for item in candidates.flatten().tolist()]
         cont_ids, cont_mask = right_pad(continuations, self.pad_id, self.device)
         prompt_width, cont_width = batch.input_ids.shape[1], cont_ids.shape[1]
-        with stage("llm_prefill"):
+        with stage(Stage.LLM_PREFILL):
             prefill = self.model(
                 input_ids=batch.input_ids,
                 attention_mask=batch.attention_mask,
@@ -96,7 +97,7 @@ class LikelihoodScorer(Scorer):
                 logits_to_keep=1,  # the last prompt position predicts each title's first token
                 use_cache=True,
             )
-        with stage("llm_candidates"):
+        with stage(Stage.LLM_CANDIDATES):
             cache = self._cache_of(prefill)
             cache.batch_repeat_interleave(k)  # share the prompt's KV cache with each of its K candidates
             full_mask = torch.cat([batch.attention_mask.repeat_interleave(k, dim=0), cont_mask], dim=1)
@@ -144,7 +145,7 @@ class GenerateScorer(Scorer):
         prompts = [self.prompts.verbalizer(h, c) for h, c in zip(history, candidate_lists, strict=True)]
         batch = left_pad(prompts, self.pad_id, self.device)
         n_requests, width = batch.input_ids.shape
-        with stage("llm_prefill"):  # time to first token
+        with stage(Stage.LLM_PREFILL):  # time to first token
             out = self.model(
                 input_ids=batch.input_ids,
                 attention_mask=batch.attention_mask,
@@ -157,7 +158,7 @@ class GenerateScorer(Scorer):
         cache, mask, position = self._cache_of(out), batch.attention_mask, batch.position_ids[:, -1:]
         forwards = [ForwardShape(batch=n_requests, new_tokens=width, context=width, logits=1)]
         for step in range(1, self.new_tokens):
-            with stage("llm_decode_token"):  # time per output token
+            with stage(Stage.LLM_DECODE_TOKEN):  # time per output token
                 mask = torch.cat([mask, mask.new_ones(n_requests, 1)], dim=1)
                 position = position + 1
                 out = self.model(

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bench.core.dtypes import dtype_bytes
 from bench.models.architecture import Architecture
-
-DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 
 @dataclass(frozen=True)
@@ -65,12 +64,12 @@ def total_forward_flops(arch: Architecture, shapes: list[ForwardShape]) -> int:
 
 def kv_cache_bytes(arch: Architecture, *, tokens: int, dtype: str) -> int:
     """K and V for every layer: 2 * layers * kv_heads * head_dim * bytes per cached token."""
-    per_token = 2 * arch.num_layers * arch.num_kv_heads * arch.head_dim * DTYPE_BYTES[dtype]
+    per_token = 2 * arch.num_layers * arch.num_kv_heads * arch.head_dim * dtype_bytes(dtype)
     return per_token * tokens
 
 
 def weights_bytes(arch: Architecture, *, dtype: str) -> int:
-    return total_params(arch) * DTYPE_BYTES[dtype]
+    return total_params(arch) * dtype_bytes(dtype)
 
 
 def activation_bytes_estimate(arch: Architecture, shape: ForwardShape, *, dtype: str) -> int:
@@ -78,7 +77,7 @@ def activation_bytes_estimate(arch: Architecture, shape: ForwardShape, *, dtype:
     Q/K/V/O and the MLP's gate, up and product), plus float32 logits. Attention scores are not
     materialised by SDPA's fused kernels, so they are left out."""
     tokens = shape.batch * shape.new_tokens
-    per_token = (4 * arch.hidden_size + 3 * arch.intermediate_size) * DTYPE_BYTES[dtype]
+    per_token = (4 * arch.hidden_size + 3 * arch.intermediate_size) * dtype_bytes(dtype)
     logits = shape.batch * shape.logits * arch.vocab_size * 4
     return tokens * per_token + logits
 
@@ -100,7 +99,7 @@ def forward_bytes_moved(arch: Architecture, shape: ForwardShape, *, dtype: str) 
     """Memory traffic of one forward (estimate, for roofline projection): every layer weight is streamed
     once, the LM head's table when logits are computed, the KV cache is read over the whole context and
     written for the new tokens, and activations go in and out of memory once per layer."""
-    size = DTYPE_BYTES[dtype]
+    size = dtype_bytes(dtype)
     kv_dim = arch.num_kv_heads * arch.head_dim
     weights = linear_params(arch) * size
     lm_head = arch.vocab_size * arch.hidden_size * size if shape.logits else 0

@@ -26,7 +26,7 @@ from transformers import (
     Qwen2Config,
 )
 
-from bench.errors import InputError
+from bench.core.errors import InputError
 from bench.models.architecture import Architecture
 
 _CONFIG_CLASSES: dict[str, type[PretrainedConfig]] = {

@@ -9,25 +9,26 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench import __version__
-from bench.cost.capacity import CapacityPlan, plan_capacity
+from bench.core.errors import InputError
+from bench.core.formatting import to_ms
+from bench.core.stages import LOOP_STAGES, Stage
+from bench.cost.capacity import CapacityPlan, PlanSettings, plan_capacity
 from bench.cost.model import TierCost, cost_table, row_dict
 from bench.cost.projection import OperatingPoint, operating_point
-from bench.errors import InputError
-from bench.report.plots import DPI, LatencyBar, energy_kind, make_plots
+from bench.report.figures import LatencyBar, plan_figures
 from bench.report.render import FigureFile, ReportContent, ResultInfo, compose, render_html, render_markdown
-from bench.results.store import iter_result_paths, load_result
+from bench.results.model import Result
+from bench.results.reader import StoredResult, read_results
 
 if TYPE_CHECKING:
     from bench.hardware.tiers import Tier
 
-LATENCY_STAGES = ("preprocess", "interest", "candidates", "scoring", "rank_feedback")
 LATENCY_COLUMNS = ["result", "scenario", "point", "machine", "stage", "n", "p50_ms", "p90_ms", "p99_ms", "mean_ms"]
 MEMORY_COLUMNS = [
     "result",
@@ -79,7 +80,6 @@ PLAN_COLUMNS = [
     "reason",
     "latency_basis",
 ]
-PLAN_KEYS = {"qps", "slo_p99_ms", "hours_per_day", "headroom"}
 
 
 def write_report(
@@ -88,33 +88,30 @@ def write_report(
     *,
     tiers: Mapping[str, Tier],
     measured_on: str | None = None,
-    plan: Mapping[str, float] | None = None,
+    plan: PlanSettings | None = None,
 ) -> list[Path]:
     """Write the report for `result_paths` (files, or folders searched recursively) into `output_dir`;
     returns the paths written: report.html, report.md, the CSV tables, the PNG figures.
 
     `measured_on` names the catalogue tier the results were measured on (default: matched from the
-    results); `plan` ({"qps", "slo_p99_ms", optional "hours_per_day", "headroom"}) adds a capacity plan.
+    results); `plan` adds a capacity plan.
     """
+    from bench.report.plots import DPI, draw, tier_colors
+
     tiers = dict(tiers)
     if not tiers:
         raise InputError("no hardware tiers to cost the results on")
     if measured_on is not None and measured_on not in tiers:
         raise InputError(f"measured_on: unknown tier {measured_on!r} (known: {', '.join(tiers)})")
-    plan_args = _plan_args(plan) if plan is not None else None
-    paths = list(iter_result_paths([Path(p) for p in result_paths]))
-    if not paths:
+    loaded = read_results([Path(p) for p in result_paths])
+    if not loaded:
         raise InputError(f"no result files in {', '.join(str(p) for p in result_paths) or '(nothing given)'}")
 
-    loaded = [(path, load_result(path)) for path in paths]
-    try:
-        points = {str(path): operating_point(result, path) for path, result in loaded}
-    except KeyError as exc:
-        raise InputError(f"a result lacks {exc} (written by an older recbench? rerun it)") from None
-    loaded.sort(key=lambda item: _order(points[str(item[0])]))
-    ordered_points = [points[str(path)] for path, _ in loaded]
+    points = {id(stored): operating_point(stored) for stored in loaded}
+    loaded.sort(key=lambda stored: _order(points[id(stored)]))
+    ordered_points = [points[id(stored)] for stored in loaded]
     rows = cost_table(ordered_points, tiers, measured_on=measured_on)
-    plans = plan_capacity(rows, **plan_args) if plan_args is not None else []
+    plans = plan_capacity(rows, plan) if plan is not None else []
 
     output_dir = Path(output_dir)
     try:
@@ -125,34 +122,37 @@ def write_report(
 
     tables = [
         ("costs.csv", None, [row_dict(r) for r in rows]),
-        ("latency.csv", LATENCY_COLUMNS, [row for path, result in loaded for row in _latency_rows(result, path)]),
-        ("memory.csv", MEMORY_COLUMNS, [_memory_row(result, path) for path, result in loaded]),
+        ("latency.csv", LATENCY_COLUMNS, [row for stored in loaded for row in _latency_rows(stored)]),
+        ("memory.csv", MEMORY_COLUMNS, [_memory_row(stored) for stored in loaded]),
         ("energy.csv", ENERGY_COLUMNS, [_energy_row(r) for r in rows]),
     ]
-    if plan_args is not None:
+    if plan is not None:
         tables.append(("plan.csv", PLAN_COLUMNS, [row for p in plans for row in _plan_rows(p)]))
     for name, columns, table_rows in tables:
         written.append(_write_csv(output_dir / name, columns, table_rows))
 
     single_scenario = len({p.scenario for p in ordered_points}) == 1
     bars = [
-        _latency_bar(result, point, single_scenario) for (_, result), point in zip(loaded, ordered_points, strict=True)
+        _latency_bar(stored.result, point, single_scenario)
+        for stored, point in zip(loaded, ordered_points, strict=True)
     ]
-    _dedupe_labels(bars, [result["created_at"] for _, result in loaded])
-    measured_memory = {str(path): m for path, result in loaded if (m := _measured_memory(result)) is not None}
+    _dedupe_labels(bars, [stored.result.created_at.isoformat() for stored in loaded])
+    measured_memory = {str(s.path): m for s in loaded if (m := _measured_memory(s.result)) is not None}
+    colors = tier_colors(list(tiers))
     figures = []
-    for plot in make_plots(rows, list(tiers), bars, measured_memory=measured_memory):
+    for figure_plan in plan_figures(rows, list(tiers), bars, measured_memory=measured_memory):
+        figure = draw(figure_plan, colors)
         buffer = io.BytesIO()
-        plot.figure.savefig(buffer, format="png", dpi=DPI)
+        figure.savefig(buffer, format="png", dpi=DPI)
         png = buffer.getvalue()
-        plot.figure.clear()  # no pyplot: dropping the Figure frees it; clearing frees the artists now
-        filename = f"{plot.name}.png"
+        figure.clear()  # no pyplot: dropping the Figure frees it; clearing frees the artists now
+        filename = f"{figure_plan.name}.png"
         (output_dir / filename).write_bytes(png)
         written.append(output_dir / filename)
-        figures.append(FigureFile(plot.name, plot.title, filename, png, plot.caption))
+        figures.append(FigureFile(figure_plan.name, figure_plan.title, filename, png, figure_plan.caption))
 
     content = ReportContent(
-        results=[_result_info(result, point) for (_, result), point in zip(loaded, ordered_points, strict=True)],
+        results=[_result_info(stored, point) for stored, point in zip(loaded, ordered_points, strict=True)],
         rows=rows,
         plans=plans,
         figures=figures,
@@ -166,30 +166,6 @@ def write_report(
     html_path.write_text(render_html(document), encoding="utf-8")
     md_path.write_text(render_markdown(document), encoding="utf-8")
     return [html_path, md_path, *written]
-
-
-# --------------------------------------------------------------------------------------------- inputs
-
-
-def _plan_args(plan: Mapping[str, Any]) -> dict[str, float]:
-    unknown = set(plan) - PLAN_KEYS
-    if unknown:
-        raise InputError(f"plan: unknown key(s) {', '.join(sorted(unknown))} (allowed: {', '.join(sorted(PLAN_KEYS))})")
-    args: dict[str, float] = {}
-    for key in ("qps", "slo_p99_ms", "hours_per_day", "headroom"):
-        if key not in plan or plan[key] is None:
-            if key in ("qps", "slo_p99_ms"):
-                raise InputError(f"plan: {key} is required")
-            continue
-        value = plan[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise InputError(f"plan: {key} must be a number, got {value!r}")
-        if (key == "headroom" and value < 0) or (key != "headroom" and value <= 0):
-            raise InputError(f"plan: {key} must be {'>= 0' if key == 'headroom' else '> 0'}, got {value!r}")
-        if key == "hours_per_day" and value > 24:
-            raise InputError(f"plan: hours_per_day must be at most 24, got {value!r}")
-        args[key] = float(value)
-    return args
 
 
 def _order(point: OperatingPoint) -> tuple:
@@ -211,64 +187,61 @@ def _write_csv(path: Path, columns: Sequence[str] | None, rows: Iterable[dict[st
     return path
 
 
-def _ms(value: float | None) -> float | None:
-    return None if value is None else value * 1e3
-
-
-def _latency_rows(result: dict[str, Any], path: Path) -> list[dict[str, Any]]:
+def _latency_rows(stored: StoredResult) -> list[dict[str, Any]]:
+    result = stored.result
     base = {
-        "result": str(path),
-        "scenario": result["scenario"]["name"],
-        "point": result["point"]["key"],
-        "machine": result["machine"],
+        "result": str(stored.path),
+        "scenario": result.scenario.name,
+        "point": result.point.key,
+        "machine": result.machine,
     }
     rows = []
-    for stage, stats in result["summary"]["latency"]["stages"].items():
+    for stage, stats in result.summary.latency.stages.items():
         rows.append(
             {
                 **base,
-                "stage": stage,
-                "n": stats.get("n"),
-                "p50_ms": _ms(stats.get("p50")),
-                "p90_ms": _ms(stats.get("p90")),
-                "p99_ms": _ms(stats.get("p99")),
-                "mean_ms": _ms(stats.get("mean")),
+                "stage": str(stage),
+                "n": stats.n,
+                "p50_ms": to_ms(stats.p50),
+                "p90_ms": to_ms(stats.p90),
+                "p99_ms": to_ms(stats.p99),
+                "mean_ms": to_ms(stats.mean),
             }
         )
     return rows
 
 
-def _memory_row(result: dict[str, Any], path: Path) -> dict[str, Any]:
-    estimate = result["memory"].get("analytic_estimate", {})
-    measured = result["memory"].get("measured", {})
-    baseline, peak = measured.get("rss_baseline"), measured.get("rss_peak")
+def _memory_row(stored: StoredResult) -> dict[str, Any]:
+    result = stored.result
+    estimate, measured = result.memory.analytic_estimate, result.memory.measured
     return {
-        "result": str(path),
-        "scenario": result["scenario"]["name"],
-        "point": result["point"]["key"],
-        "model": result["model"]["label"],
-        "dtype": result["model"]["dtype"],
-        "batch_size": result["scenario"]["batch_size"],
-        "max_prompt_tokens": result["scenario"]["max_prompt_tokens"],
-        "weights_bytes": estimate.get("weights_bytes"),
-        "kv_cache_bytes": estimate.get("kv_cache_bytes"),
-        "activations_bytes": estimate.get("activations_bytes"),
-        "estimate_total_bytes": estimate.get("total_bytes"),
-        "rss_baseline_bytes": baseline,
-        "rss_peak_bytes": peak,
-        "rss_increase_bytes": peak - baseline if peak is not None and baseline is not None else None,
-        "cuda_peak_allocated_bytes": measured.get("cuda_peak_allocated"),
-        "cuda_peak_reserved_bytes": measured.get("cuda_peak_reserved"),
+        "result": str(stored.path),
+        "scenario": result.scenario.name,
+        "point": result.point.key,
+        "model": result.model.label,
+        "dtype": result.model.dtype,
+        "batch_size": result.scenario.batch_size,
+        "max_prompt_tokens": result.scenario.max_prompt_tokens,
+        "weights_bytes": estimate.weights_bytes,
+        "kv_cache_bytes": estimate.kv_cache_bytes,
+        "activations_bytes": estimate.activations_bytes,
+        "estimate_total_bytes": estimate.total_bytes,
+        "rss_baseline_bytes": measured.rss_baseline,
+        "rss_peak_bytes": measured.rss_peak,
+        "rss_increase_bytes": measured.rss_peak - measured.rss_baseline,
+        "cuda_peak_allocated_bytes": measured.cuda_peak_allocated,
+        "cuda_peak_reserved_bytes": measured.cuda_peak_reserved,
     }
 
 
-def _measured_memory(result: dict[str, Any]) -> tuple[float, str] | None:
-    measured = result["memory"].get("measured", {})
-    if measured.get("cuda_peak_allocated"):
-        return float(measured["cuda_peak_allocated"]), "measured CUDA peak allocated"
-    baseline, peak = measured.get("rss_baseline"), measured.get("rss_peak")
-    if peak is not None and baseline is not None and peak > baseline:
-        return float(peak - baseline), "measured RSS peak − baseline (includes framework overhead)"
+def _measured_memory(result: Result) -> tuple[float, str] | None:
+    measured = result.memory.measured
+    if measured.cuda_peak_allocated:
+        return float(measured.cuda_peak_allocated), "measured CUDA peak allocated"
+    if measured.rss_peak > measured.rss_baseline:
+        return float(
+            measured.rss_peak - measured.rss_baseline
+        ), "measured RSS peak − baseline (includes framework overhead)"
     return None
 
 
@@ -279,34 +252,34 @@ def _energy_row(row: TierCost) -> dict[str, Any]:
         "scenario": row.point.scenario,
         "point": row.point.point,
         "tier": row.timing.tier,
-        "basis": row.basis,
+        "basis": str(row.basis),
         "energy_j_per_recommendation": per_rec,
         "energy_j_per_request": None if per_rec is None else per_rec * row.point.top_n,
-        "energy_kind": energy_kind(row.energy_basis) if row.energy_basis else None,
+        "energy_kind": row.energy_kind,
         "energy_basis": row.energy_basis,
     }
 
 
 def _plan_rows(plan: CapacityPlan) -> list[dict[str, Any]]:
-    cheapest = plan.cheapest
+    cheapest, settings = plan.cheapest, plan.settings
     rows = []
     for t in plan.tiers:
         chosen = t.chosen
         rows.append(
             {
                 "scenario": plan.scenario,
-                "qps": plan.qps,
-                "slo_p99_ms": plan.slo_p99_ms,
-                "hours_per_day": plan.hours_per_day,
-                "headroom": plan.headroom,
+                "qps": settings.qps,
+                "slo_p99_ms": settings.slo_p99_ms,
+                "hours_per_day": settings.hours_per_day,
+                "headroom": settings.headroom,
                 "tier": t.tier,
                 "fits": t.fits,
                 "meets_slo": t.meets_slo,
                 "cheapest": cheapest is not None and t is cheapest,
                 "chosen_point": chosen.point.point if chosen else None,
                 "chosen_batch_size": chosen.point.batch_size if chosen else None,
-                "chosen_basis": chosen.basis if chosen else None,
-                "chosen_batch_p99_ms": _ms(chosen.timing.batch_p99_s) if chosen else None,
+                "chosen_basis": str(chosen.basis) if chosen else None,
+                "chosen_batch_p99_ms": to_ms(chosen.timing.batch_p99_s) if chosen else None,
                 "requests_per_s_per_machine": t.requests_per_s_per_machine,
                 "machines": t.machines,
                 "monthly_cost_usd": t.monthly_cost_usd,
@@ -321,14 +294,14 @@ def _plan_rows(plan: CapacityPlan) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------------ figures, header
 
 
-def _latency_bar(result: dict[str, Any], point: OperatingPoint, single_scenario: bool) -> LatencyBar:
-    stages = result["summary"]["latency"]["stages"]
+def _latency_bar(result: Result, point: OperatingPoint, single_scenario: bool) -> LatencyBar:
+    stages = result.summary.latency.stages
     label = point.point if single_scenario else f"{point.scenario} [{point.point}]"
     return LatencyBar(
         label=label if len(label) <= 60 else label[:57] + "...",
-        stage_p50_ms={s: stages[s]["p50"] * 1e3 for s in LATENCY_STAGES if s in stages},
-        end_to_end_p50_ms=stages["end_to_end"]["p50"] * 1e3,
-        end_to_end_p99_ms=stages["end_to_end"]["p99"] * 1e3,
+        stage_p50_ms={s: stages[s].p50 * 1e3 for s in LOOP_STAGES if s in stages},
+        end_to_end_p50_ms=stages[Stage.END_TO_END].p50 * 1e3,
+        end_to_end_p99_ms=stages[Stage.END_TO_END].p99 * 1e3,
     )
 
 
@@ -342,20 +315,20 @@ def _dedupe_labels(bars: list[LatencyBar], created: list[str]) -> None:
             bar.label = f"{bar.label} @ {when[:19]}"
 
 
-def _result_info(result: dict[str, Any], point: OperatingPoint) -> ResultInfo:
-    env = result.get("environment", {})
-    if point.device.startswith("cuda"):
+def _result_info(stored: StoredResult, point: OperatingPoint) -> ResultInfo:
+    env = stored.result.environment
+    if stored.result.device.is_cuda:
         hardware = point.device_name
     else:
-        hardware = f"{point.device_name}, {env.get('cpu_logical_cores', '?')} logical cores"
+        hardware = f"{point.device_name}, {env.cpu_logical_cores or '?'} logical cores"
     return ResultInfo(
         path=point.path,
         scenario=point.scenario,
         point=point.point,
         machine=point.machine,
         created_at=point.created_at,
-        commit=env.get("git_commit"),
-        dirty=env.get("git_dirty"),
-        recbench_version=env.get("recbench_version"),
+        commit=env.git_commit,
+        dirty=env.git_dirty,
+        recbench_version=env.recbench_version,
         hardware=hardware,
     )

@@ -10,15 +10,23 @@ from __future__ import annotations
 
 import base64
 import html
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.core.formatting import (
+    MISSING,
+    format_bytes,
+    format_energy,
+    format_ms,
+    format_number,
+    format_percent,
+    format_usd,
+)
 from bench.cost.capacity import CapacityPlan, TierPlan
-from bench.cost.model import TierCost
-from bench.report.plots import energy_bases, energy_kind, format_bytes, format_energy, format_usd
+from bench.cost.model import ENERGY_MODELLED, TierCost
+from bench.report.figures import energy_bases
 
 # ------------------------------------------------------------------------------------- document structure
 
@@ -78,7 +86,7 @@ class Document:
 # ----------------------------------------------------------------------------------------- what it says
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ResultInfo:
     """The provenance of one result file, for the header."""
 
@@ -102,7 +110,7 @@ class FigureFile:
     caption: str
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ReportContent:
     results: list[ResultInfo]
     rows: list[TierCost]
@@ -164,7 +172,7 @@ def _header(c: ReportContent) -> list[tuple[str, str]]:
 def _how_to_read(c: ReportContent) -> list[Block]:
     homes = _distinct([r.timing.tier for r in c.rows if r.basis == "measured"])
     projected = _distinct([r.timing.tier for r in c.rows if r.basis == "projected"])
-    kinds = {energy_kind(r.energy_basis) for r in c.rows if r.energy_j_per_recommendation is not None}
+    kinds = {r.energy_kind for r in c.rows if r.energy_j_per_recommendation is not None}
     parts: list[Inline] = [
         "Measured on the benchmark machine: ",
         Span("latency per stage, end-to-end latency, memory use"),
@@ -205,7 +213,7 @@ def _how_to_read(c: ReportContent) -> list[Block]:
         "Memory need (weights, KV cache, activations) is an analytic estimate, checked against each tier's "
         "catalogue capacity; tiers where it does not fit get no latency or cost."
     )
-    if kinds <= {"modelled"}:
+    if kinds <= {ENERGY_MODELLED}:
         energy = (
             "Energy per recommendation is modelled everywhere (no energy counter in these results): estimates "
             "from TDP, not measurements."
@@ -280,17 +288,17 @@ def _cost_table(rows: Sequence[TierCost]) -> Table:
             [
                 _point_label(row) if first else "",
                 t.tier,
-                t.basis,
+                str(t.basis),
                 t.dtype,
                 fit if t.fits else f"{fit} (does not fit)",
-                _num(t.batch_p50_s, 1e3),
-                _num(t.batch_p99_s, 1e3),
-                _num(row.requests_per_s),
-                format_usd(row.hourly_cost_usd) if row.hourly_cost_usd is not None else "–",
+                format_ms(t.batch_p50_s),
+                format_ms(t.batch_p99_s),
+                format_number(row.requests_per_s),
+                format_usd(row.hourly_cost_usd),
                 format_usd(row.cost_per_1m_recommendations_usd),
                 format_energy(row.energy_j_per_recommendation),
-                energy_kind(row.energy_basis) if row.energy_basis else "–",
-                f"{row.projection_error:+.1%}" if row.projection_error is not None else "",
+                row.energy_kind or MISSING,
+                format_percent(row.projection_error, signed=True) if row.projection_error is not None else "",
                 t.llm_bound or "",
             ]
         )
@@ -319,7 +327,7 @@ PLAN_COLUMNS = [
 
 
 def _plan_blocks(plan: CapacityPlan) -> list[Block]:
-    cheapest = plan.cheapest
+    cheapest, settings = plan.cheapest, plan.settings
     ordered = sorted(
         plan.tiers,
         key=lambda t: (t.monthly_cost_usd is None, t.monthly_cost_usd or 0.0, not t.meets_slo, not t.fits),
@@ -333,8 +341,8 @@ def _plan_blocks(plan: CapacityPlan) -> list[Block]:
         Heading(f"Capacity plan: {plan.scenario}"),
         Paragraph(
             [
-                f"Target {plan.qps:g} requests/s with batch p99 at most {plan.slo_p99_ms:g} ms, "
-                f"{plan.hours_per_day:g} hours a day, {plan.headroom:.0%} headroom. Per tier, the operating "
+                f"Target {settings.qps:g} requests/s with batch p99 at most {settings.slo_p99_ms:g} ms, "
+                f"{settings.hours_per_day:g} hours a day, {settings.headroom:.0%} headroom. Per tier, the operating "
                 "point that meets the SLO with the highest throughput per machine is chosen."
             ]
         ),
@@ -368,27 +376,14 @@ def _plan_row(t: TierPlan) -> list[str]:
         "yes" if t.meets_slo else "no",
         str(chosen.point.batch_size) if chosen else "",
         chosen.point.point if chosen else "",
-        chosen.basis if chosen else "",
-        _num(chosen.timing.batch_p99_s, 1e3) if chosen else "",
-        _num(chosen.requests_per_s) if chosen else "",
+        str(chosen.basis) if chosen else "",
+        format_ms(chosen.timing.batch_p99_s) if chosen else "",
+        format_number(chosen.requests_per_s) if chosen else "",
         str(t.machines) if t.machines is not None else "",
         format_usd(t.monthly_cost_usd) if t.monthly_cost_usd is not None else "",
         format_usd(t.cost_per_1m_recommendations_usd) if t.cost_per_1m_recommendations_usd is not None else "",
         t.reason,
     ]
-
-
-def _num(value: float | None, scale: float = 1.0) -> str:
-    if value is None or not math.isfinite(value):
-        return "–"
-    v = value * scale
-    if v == 0:
-        return "0"
-    if abs(v) >= 100:
-        return f"{v:,.0f}"
-    if abs(v) >= 1:
-        return f"{v:.2f}"
-    return f"{v:.3g}"
 
 
 # ----------------------------------------------------------------------------------------------- HTML

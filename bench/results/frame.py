@@ -3,53 +3,59 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+from bench.results.model import Throughput
+from bench.results.reader import StoredResult, read_results
 
-from bench.results.store import iter_result_paths, load_result
+if TYPE_CHECKING:
+    import pandas as pd
 
 
-def load_results_frame(paths: list[Path] | Path) -> pd.DataFrame:
+def load_results_frame(paths: list[Path] | Path | str) -> pd.DataFrame:
     """Load result files (or folders of them) into a DataFrame with flattened scenario, latency
     (median/p99 per stage, seconds), throughput, memory and FLOP columns; `path` names the file."""
+    import pandas as pd
+
     if isinstance(paths, (str, Path)):
         paths = [Path(paths)]
-    rows = [_row(load_result(path), path) for path in iter_result_paths(paths)]
-    return pd.DataFrame(rows)
+    return pd.DataFrame([_row(stored) for stored in read_results(paths)])
 
 
-def _row(result: dict[str, Any], path: Path) -> dict[str, Any]:
-    scenario, summary = result["scenario"], result["summary"]
+def _row(stored: StoredResult) -> dict[str, Any]:
+    result = stored.result
+    scenario, summary = result.scenario, result.summary
     row: dict[str, Any] = {
-        "path": str(path),
-        "scenario": scenario["name"],
-        "point": result["point"]["key"],
-        "spec_hash": result["point"]["spec_hash"],
-        "machine": result["machine"],
-        "created_at": result["created_at"],
-        "model": result["model"]["label"],
-        "params": result["model"]["params_total"],
-        "weights": result["model"]["weights"],
-        "dtype": result["model"]["dtype"],
-        "device": scenario["device"],
-        "batch_size": scenario["batch_size"],
-        "max_prompt_tokens": scenario["max_prompt_tokens"],
-        "candidates": scenario["workload"]["candidates"],
-        "top_n": scenario["workload"]["top_n"],
-        "scoring_mode": scenario["scoring"]["mode"],
-        "prompt_tokens_mean": result["work"]["prompt_tokens_mean"],
-        "peak_rss_bytes": result["memory"]["measured"]["rss_peak"],
-        "cuda_peak_allocated_bytes": result["memory"]["measured"].get("cuda_peak_allocated"),
-        "llm_achieved_flops_per_s": summary["flops"]["llm"]["achieved_flops_per_s"],
-        "mfu": summary["flops"]["llm"].get("mfu"),
+        "path": str(stored.path),
+        "scenario": scenario.name,
+        "point": result.point.key,
+        "spec_hash": result.point.spec_hash,
+        "machine": result.machine,
+        "created_at": result.created_at.isoformat(),
+        "model": result.model.label,
+        "params": result.model.params_total,
+        "weights": result.model.weights,
+        "dtype": result.model.dtype,
+        "device": scenario.device,
+        "batch_size": scenario.batch_size,
+        "max_prompt_tokens": scenario.max_prompt_tokens,
+        "candidates": scenario.workload.candidates,
+        "top_n": scenario.workload.top_n,
+        "scoring_mode": scenario.scoring.mode,
+        "prompt_tokens_mean": result.work.prompt_tokens_mean,
+        "peak_rss_bytes": result.memory.measured.rss_peak,
+        "cuda_peak_allocated_bytes": result.memory.measured.cuda_peak_allocated,
+        "llm_achieved_flops_per_s": summary.flops.llm.achieved_flops_per_s,
+        "mfu": summary.flops.llm.mfu,
+        "warnings": "; ".join(w.message for w in result.warnings),
     }
-    for stage, stats in summary["latency"]["stages"].items():
-        row[f"latency.{stage}.p50_s"] = stats["p50"]
-        row[f"latency.{stage}.p99_s"] = stats["p99"]
-    for name, figure in summary["throughput"].items():
-        if isinstance(figure, dict):
-            row[f"throughput.{name}"] = figure["value"]
-    for stage, flops in summary["flops"]["stages"].items():
-        row[f"flops.{stage}.counted"] = flops["counted_flops"]
+    for stage, stats in summary.latency.stages.items():
+        row[f"latency.{stage}.p50_s"] = stats.p50
+        row[f"latency.{stage}.p99_s"] = stats.p99
+    for name in Throughput.model_fields:
+        value = getattr(summary.throughput, name)
+        if name != "basis" and value is not None:
+            row[f"throughput.{name}"] = value
+    for stage, flops in summary.flops.stages.items():
+        row[f"flops.{stage}.counted"] = flops.counted_flops
     return row

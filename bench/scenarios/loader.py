@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
-from bench.errors import InputError
+from bench.core.errors import InputError
+from bench.core.validation import allowed_keys_hint, submodel
+from bench.core.yaml_files import read_yaml
 from bench.scenarios.spec import Scenario
-from bench.validation import allowed_keys_hint, submodel
 
 
 @dataclass(frozen=True)
@@ -73,15 +73,7 @@ def read_raw(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
     if not path.is_file():
         where = f"{_chain[-1]}: extends: {path}" if _chain else str(path)
         raise InputError(f"{where}: no such scenario file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InputError(f"{path}: {where}YAML syntax error: {problem}") from None
+    data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise InputError(f"{path}: the top level must be a mapping of fields, got {type(data).__name__}")
     parent = data.pop("extends", None)

@@ -6,7 +6,6 @@ bench.scenarios.loader.check_runnable and the data layer; everything else is her
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from bench.core.device import Device
 from bench.models.architecture import Architecture
 from bench.models.presets import get_preset, preset_names
 
@@ -29,7 +29,6 @@ from bench.models.presets import get_preset, preset_names
 MAX_VERBALIZER_CANDIDATES = 26
 # A p99 early-stopping verdict needs at least ln(0.01) / ln(0.99) = 458.2 queries with none over the bound.
 MIN_P99_QUERIES = 459
-DEVICE_PATTERN = re.compile(r"^(cpu|cuda(:\d+)?)$")
 
 
 class _Strict(BaseModel):
@@ -235,9 +234,7 @@ class Scenario(_Strict):
     @field_validator("device")
     @classmethod
     def _device_syntax(cls, value: str) -> str:
-        if not DEVICE_PATTERN.match(value):
-            raise ValueError(f"device must be cpu, cuda or cuda:N, got {value!r}")
-        return value
+        return str(Device.parse(value))  # ValueError with the accepted forms
 
     @model_validator(mode="after")
     def _fits(self) -> Scenario:

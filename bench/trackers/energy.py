@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import psutil
@@ -50,7 +49,7 @@ _nvml_initialised: list[Any] = []
 _nvml_lock = threading.Lock()
 
 
-@dataclass
+@dataclass(kw_only=True)
 class EnergyResult:
     """Energy over one tracked window, with the raw readings it was derived from."""
 
@@ -107,7 +106,7 @@ class _PowerLog:
         return None if self._last is None else self._last[1]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _RaplDomain:
     """One RAPL package zone, accumulating wrap-corrected energy between reads."""
 
@@ -395,7 +394,9 @@ class EnergyTracker:
             for zone, name in zones:
                 max_range = self._optional_max_range(zone)
                 start = _read_rapl_int(zone / "energy_uj")
-                self._rapl.append(_RaplDomain(zone, name, max_range, start_uj=start, last_uj=start))
+                self._rapl.append(
+                    _RaplDomain(zone=zone, name=name, max_range_uj=max_range, start_uj=start, last_uj=start)
+                )
         except _RaplUnreadable as exc:
             self._notes.append(str(exc))
             self._rapl = []
@@ -506,12 +507,7 @@ class EnergyTracker:
             self._notes.append(f"no measured energy source for device type {self.device.type!r}")
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *details: object) -> None:
         _cuda_sync(self.device)  # before stopping the sampler, so power samples cover the GPU's tail of work
         self._stop.set()
         if self._thread is not None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from types import TracebackType
 
 import torch
 
@@ -28,7 +27,7 @@ _perf_counter = time.perf_counter  # module-level binding: one global lookup ins
 
 @dataclass
 class LatencyResult:
-    """Raw stage durations; summaries are computed by bench.stats, not here."""
+    """Raw stage durations; summaries are computed by bench.core.stats, not here."""
 
     samples: dict[str, list[float]]  # stage name -> one duration per entry, in `unit`, in entry order
     method: str  # "perf_counter" or "cuda_event"
@@ -51,12 +50,7 @@ class _CpuStage:
     def __enter__(self) -> None:
         self._starts.append(_perf_counter())
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *details: object) -> None:
         elapsed = _perf_counter() - self._starts.pop()
         self._tracker._append(self._name, elapsed)
 
@@ -76,12 +70,7 @@ class _CudaStage:
         start.record(torch.cuda.current_stream(self._tracker.device))
         self._starts.append(start)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *details: object) -> None:
         start = self._starts.pop()
         end = torch.cuda.Event(enable_timing=True)
         end.record(torch.cuda.current_stream(self._tracker.device))

@@ -18,7 +18,6 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from types import TracebackType
 
 import psutil
 import torch
@@ -27,7 +26,7 @@ import torch
 MAX_POINTS = 2000
 
 
-@dataclass
+@dataclass(kw_only=True)
 class MemoryResult:
     """Raw memory observations over one tracked window."""
 
@@ -138,12 +137,7 @@ class MemoryTracker:
         self._thread.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *details: object) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench.load.run import run_load_point
+from bench.measurement.point import run_point
 from bench.scenarios.loader import expand_points
-from bench.worker import run_point
 
 pytestmark = pytest.mark.benchmark_run
 REPO = Path(__file__).resolve().parents[2]
@@ -38,28 +37,28 @@ def figures() -> dict:
 
 
 def test_offline_throughput_vs_batch_throughput(tmp_path: Path, figures: dict) -> None:
-    results = tmp_path / "results"
-    plain = run_point(quickstart_point(tmp_path, "qs-batch", None), gemm_peak_dir=results / "calibration")
-    batch_size = plain["scenario"]["batch_size"]
-    batch_qps = plain["summary"]["throughput"]["requests_per_s"]["value"]
-    offline = run_load_point(
+    machine_dir = tmp_path / "results" / "bench"
+    plain = run_point(quickstart_point(tmp_path, "qs-batch", None), machine_dir=machine_dir)
+    batch_size = plain.scenario.batch_size
+    batch_qps = plain.summary.throughput.requests_per_s
+    offline = run_point(
         quickstart_point(
             tmp_path,
             "qs-offline",
             {"mode": "offline", "max_batch_size": batch_size, "min_duration_s": 10, "max_wall_s": 60},
         ),
-        results_dir=results,
-        machine="bench",
+        machine_dir=machine_dir,
     )
-    load = offline["load"]
-    offline_qps = load["completed_samples_per_s"]
+    load = offline.load
+    assert load is not None and load.completed_samples_per_s is not None
+    offline_qps = load.completed_samples_per_s
     figures["batch_qps"] = batch_qps
     print(
         f"\nquickstart batch_size {batch_size}: isolated batches {batch_qps:.1f} req/s (batch / median latency); "
-        f"LoadGen offline {offline_qps:.1f} samples/s ({load['loadgen_validity']}, served {load['served']} in "
-        f"{load['wall_s']:.1f} s, mean batch {load['batch_size_mean']:.2f}); ratio {offline_qps / batch_qps:.2f}"
+        f"LoadGen offline {offline_qps:.1f} samples/s ({load.loadgen_validity}, served {load.served} in "
+        f"{load.wall_s:.1f} s, mean batch {load.batch_size_mean:.2f}); ratio {offline_qps / batch_qps:.2f}"
     )
-    assert load["loadgen_validity"] == "VALID", load["invalid_reason"]
+    assert load.loadgen_validity == "VALID", load.invalid_reason
     assert 0.5 * batch_qps < offline_qps < 1.5 * batch_qps
 
 
@@ -82,11 +81,11 @@ def test_peak_server_qps_under_500ms_p99(tmp_path: Path, figures: dict) -> None:
             "max_wall_s": min_duration + 20,
         },
     )
-    result = run_load_point(point, results_dir=tmp_path / "results", machine="bench")
-    load = result["load"]
+    load = run_point(point, machine_dir=tmp_path / "results" / "bench").load
+    assert load is not None and load.probes is not None
     print(f"\nquickstart peak search over [{low:.1f}, {high:.1f}] QPS, p99 bound {P99_SLO_MS:.0f} ms:")
-    for probe in load["probes"]:
-        p99 = f"{probe['p99_s'] * 1000:.0f} ms" if probe["p99_s"] is not None else "n/a"
-        print(f"  {probe['qps']:7.1f} QPS  {probe['verdict']:7s}  p99 {p99}  dropped {probe['dropped']}")
-    print(f"  peak {load['peak_qps']} QPS (bracket {load['peak_bracket']})")
-    assert load["peak_qps"] is not None
+    for probe in load.probes:
+        p99 = f"{probe.p99_s * 1000:.0f} ms" if probe.p99_s is not None else "n/a"
+        print(f"  {probe.qps:7.1f} QPS  {probe.verdict:7s}  p99 {p99}  dropped {probe.dropped}")
+    print(f"  peak {load.peak_qps} QPS (bracket {load.peak_bracket})")
+    assert load.peak_qps is not None

@@ -6,7 +6,6 @@ Each test prints the figures it measured, so `make bench` output can be quoted: 
 from __future__ import annotations
 
 import gc
-import json
 import statistics
 import subprocess
 import sys
@@ -17,8 +16,11 @@ import pytest
 import torch
 import yaml
 
+from bench.core.stages import Stage
 from bench.models.build import build_random_model
 from bench.models.presets import get_preset
+from bench.results.model import Result
+from bench.results.reader import load_result
 from bench.trackers.latency import LatencyTracker
 
 pytestmark = pytest.mark.benchmark_run
@@ -26,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 CPU = torch.device("cpu")
 
 
-def run_recbench(scenario: Path, results: Path) -> tuple[float, dict]:
+def run_recbench(scenario: Path, results: Path) -> tuple[float, Result]:
     """Run a scenario in a fresh process, as a user would; returns (wall seconds, result)."""
     started = time.perf_counter()
     completed = subprocess.run(
@@ -38,7 +40,7 @@ def run_recbench(scenario: Path, results: Path) -> tuple[float, dict]:
     )
     wall = time.perf_counter() - started
     written = [line.removeprefix("wrote ") for line in completed.stdout.splitlines() if line.startswith("wrote ")]
-    return wall, json.loads(Path(written[-1]).read_text())
+    return wall, load_result(Path(written[-1]))
 
 
 def test_qwen_half_billion_builds_in_under_3_s():
@@ -87,7 +89,7 @@ def test_stage_timing_costs_under_2_percent_of_a_forward():
 
 def test_harness_overhead_of_the_quickstart_is_under_30_s(tmp_path):
     wall, result = run_recbench(REPO / "scenarios" / "quickstart.yaml", tmp_path)
-    timed = sum(result["latency"]["samples"]["end_to_end"])
+    timed = sum(result.latency.samples[Stage.END_TO_END])
     print(f"\nquickstart: wall {wall:.1f} s, timed stage work {timed:.1f} s, harness {wall - timed:.1f} s")
     assert wall - timed < 30
 
@@ -99,23 +101,25 @@ def test_qwen_scoring_reaches_70_percent_of_the_gemm_peak(tmp_path):
     path = tmp_path / "qwen-mfu.yaml"
     path.write_text(yaml.safe_dump(scenario))
     _, result = run_recbench(path, tmp_path / "results")
-    llm = result["summary"]["flops"]["llm"]
+    llm = result.summary.flops.llm
+    assert llm.achieved_flops_per_s is not None and llm.fraction_of_measured_gemm_peak is not None
     print(
-        f"\nqwen2.5-0.5b fp32, prompts {result['work']['prompt_tokens_mean']:.0f} tokens (mean): "
-        f"{llm['achieved_flops_per_s'] / 1e9:.0f} GFLOP/s achieved vs GEMM peak "
-        f"{llm['measured_gemm_peak_flops_per_s'] / 1e9:.0f} GFLOP/s = {llm['fraction_of_measured_gemm_peak']:.0%}"
+        f"\nqwen2.5-0.5b fp32, prompts {result.work.prompt_tokens_mean:.0f} tokens (mean): "
+        f"{llm.achieved_flops_per_s / 1e9:.0f} GFLOP/s achieved vs GEMM peak "
+        f"{llm.measured_gemm_peak_flops_per_s / 1e9:.0f} GFLOP/s = {llm.fraction_of_measured_gemm_peak:.0%}"
     )
-    assert result["work"]["prompt_tokens_mean"] >= 512
-    assert llm["fraction_of_measured_gemm_peak"] >= 0.70
+    assert result.work.prompt_tokens_mean >= 512
+    assert llm.fraction_of_measured_gemm_peak >= 0.70
 
 
 def test_likelihood_prompt_sharing_saves_5x_flops(tmp_path):
     _, result = run_recbench(REPO / "scenarios" / "cpu-qwen2.5-0.5b-likelihood.yaml", tmp_path)
-    sharing = result["summary"]["flops"]["likelihood_prompt_sharing"]
-    counted = result["summary"]["flops"]["stages"]["scoring"]["counted_flops"]
+    sharing = result.summary.flops.likelihood_prompt_sharing
+    assert sharing is not None
+    counted = result.summary.flops.stages[Stage.SCORING].counted_flops
     print(
-        f"\nlikelihood, {sharing['candidates_per_request']} candidates: shared prompt {counted / 1e9:.0f} GFLOP "
-        f"counted ({sharing['shared_prompt_flops_estimate'] / 1e9:.0f} analytic) vs recompute "
-        f"{sharing['recompute_prompt_flops_estimate'] / 1e9:.0f} GFLOP analytic: {sharing['saving_factor']:.1f}x"
+        f"\nlikelihood, {sharing.candidates_per_request} candidates: shared prompt {counted / 1e9:.0f} GFLOP "
+        f"counted ({sharing.shared_prompt_flops_estimate / 1e9:.0f} analytic) vs recompute "
+        f"{sharing.recompute_prompt_flops_estimate / 1e9:.0f} GFLOP analytic: {sharing.saving_factor:.1f}x"
     )
-    assert sharing["saving_factor"] >= 5
+    assert sharing.saving_factor >= 5

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Summary:
     """Descriptive statistics of one sample set, in the samples' own unit."""
 

@@ -3,20 +3,20 @@ Formatting only: every figure comes from bench.compare.compare_results."""
 
 from __future__ import annotations
 
-import sys
-
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from bench.compare.comparison import Comparison, MetricComparison, Pair
 from bench.compare.stats import MIN_SAMPLES, NO_TEST, NOISY_CV, TEST_NAME, TEST_SHORT, format_p
+from bench.console.show import console_for_stdout
+from bench.core.formatting import format_percent
 
 _STYLE = {"worse": "red", "better": "green", "same": "dim"}
 
 
 def render_comparison(comparison: Comparison, console: Console | None = None) -> None:
-    console = console or Console(width=None if sys.stdout.isatty() else 160)
+    console = console or console_for_stdout()
     for pair in comparison.pairs:
         console.print(pair_table(pair))
         for warning in pair.warnings:
@@ -36,7 +36,7 @@ def render_comparison(comparison: Comparison, console: Console | None = None) ->
     console.print(
         f"[dim]significance: {TEST_NAME} on raw per-batch samples (latency; throughput on end_to_end), "
         f"alpha {comparison.alpha:g}; memory, FLOPs, energy, cost: {NO_TEST}. Verdict 'same' unless the change "
-        f"is >= {comparison.min_effect:.1%} and significant. Weak: < {MIN_SAMPLES} samples or cv > "
+        f"is >= {format_percent(comparison.min_effect)} and significant. Weak: < {MIN_SAMPLES} samples or cv > "
         f"{NOISY_CV:.0%}.[/]"
     )
 
@@ -53,7 +53,7 @@ def pair_table(pair: Pair) -> Table:
             m.spec.format(m.baseline),
             m.spec.format(m.current),
             f"{m.ratio:.3f}",
-            f"{m.change:+.1%}",
+            format_percent(m.change, signed=True),
             _test_cell(m),
             _verdict_cell(m),
             "lower" if m.spec.higher_is_worse else "higher",
@@ -81,7 +81,7 @@ def unmatched_table(comparison: Comparison) -> Table:
         table.add_column(column)
     for side, results in (("baseline", comparison.unmatched_baseline), ("current", comparison.unmatched_current)):
         for r in results:
-            table.add_row(side, escape(r.scenario), escape(r.point), escape(str(r.path)))
+            table.add_row(side, escape(r.key[0]), escape(r.key[1]), escape(str(r.path)))
     return table
 
 
@@ -94,5 +94,5 @@ def summary_line(comparison: Comparison) -> str:
     better = sum(1 for p in comparison.pairs for m in p.metrics if m.assessment == "better")
     return (
         f"geometric mean of end_to_end p50 ratio (current/baseline) over {n} pair{'s' if n != 1 else ''}: "
-        f"[bold]{geomean:.3f}[/] ({geomean - 1:+.1%}); {worse} metric(s) worse, {better} better"
+        f"[bold]{geomean:.3f}[/] ({format_percent(geomean - 1, signed=True)}); {worse} metric(s) worse, {better} better"
     )

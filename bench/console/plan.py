@@ -5,14 +5,15 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
+from bench.core.formatting import MISSING, format_number, format_usd
 from bench.cost.capacity import CapacityPlan
 
 
 def plan_table(plan: CapacityPlan) -> Table:
-    cheapest = plan.cheapest
+    cheapest, settings = plan.cheapest, plan.settings
     table = Table(
-        title=f"{escape(plan.scenario)}: {plan.qps:g} QPS, p99 <= {plan.slo_p99_ms:g} ms, "
-        f"{plan.hours_per_day:g} h/day, headroom {plan.headroom:.0%}",
+        title=f"{escape(plan.scenario)}: {settings.qps:g} QPS, p99 <= {settings.slo_p99_ms:g} ms, "
+        f"{settings.hours_per_day:g} h/day, headroom {settings.headroom:.0%}",
         caption=(f"cheapest tier meeting the SLO: {cheapest.tier}" if cheapest else "no tier meets the SLO")
         + f"\nlatency basis: {plan.latency_basis}",
     )
@@ -25,12 +26,12 @@ def plan_table(plan: CapacityPlan) -> Table:
             tier.tier,
             "yes" if tier.fits else "no",
             "yes" if tier.meets_slo else "no",
-            chosen.basis if chosen else "-",
-            str(chosen.point.batch_size) if chosen else "-",
-            f"{tier.requests_per_s_per_machine:.3g}" if tier.requests_per_s_per_machine else "-",
-            str(tier.machines) if tier.machines is not None else "-",
-            f"{tier.monthly_cost_usd:,.0f}" if tier.monthly_cost_usd is not None else "-",
-            f"{tier.cost_per_1m_recommendations_usd:.3g}" if tier.cost_per_1m_recommendations_usd is not None else "-",
-            tier.reason,
+            str(chosen.basis) if chosen else MISSING,
+            str(chosen.point.batch_size) if chosen else MISSING,
+            format_number(tier.requests_per_s_per_machine),
+            str(tier.machines) if tier.machines is not None else MISSING,
+            format_usd(tier.monthly_cost_usd),
+            format_usd(tier.cost_per_1m_recommendations_usd),
+            escape(tier.reason),
         )
     return table

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from rich.markup import escape
 from rich.table import Table
 
+from bench.core.formatting import MISSING, format_number, format_usd
 from bench.hardware.tiers import Tier
 
 
@@ -28,18 +29,13 @@ def tiers_table(tiers: Mapping[str, Tier]) -> Table:
             tier.kind if tier.devices_per_instance == 1 else f"{tier.kind} x{tier.devices_per_instance}",
             _flops(tier, "bf16"),
             _flops(tier, "fp32"),
-            _mark(tier, "memory_gb", _number(tier.memory_bytes / 1e9)),
-            _mark(tier, "bandwidth_gb_s", _number(tier.bandwidth_bytes_per_s / 1e9)),
-            _mark(tier, "tdp_watts", _number(tier.tdp_watts)),
+            _mark(tier, "memory_gb", format_number(tier.memory_bytes / 1e9)),
+            _mark(tier, "bandwidth_gb_s", format_number(tier.bandwidth_bytes_per_s / 1e9)),
+            _mark(tier, "tdp_watts", format_number(tier.tdp_watts)),
             _price(tier),
             escape(_price_source(tier)),
         )
     return table
-
-
-def _number(value: float) -> str:
-    """Three significant figures below 100 (0.22, 30.3, 6.4), whole numbers with separators above."""
-    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
 def _mark(tier: Tier, field: str, text: str) -> str:
@@ -49,13 +45,13 @@ def _mark(tier: Tier, field: str, text: str) -> str:
 def _flops(tier: Tier, key: str) -> str:
     flops = tier.peak_flops.get(key)
     if flops is None:
-        return "-"
-    return _mark(tier, f"tflops.{key}", _number(flops / 1e12))
+        return MISSING
+    return _mark(tier, f"tflops.{key}", format_number(flops / 1e12))
 
 
 def _price(tier: Tier) -> str:
     if tier.price_per_hour is None:
-        return "-"
+        return MISSING
     return _mark(tier, "price", f"{tier.price_per_hour:.4g}")
 
 
@@ -65,7 +61,7 @@ def _price_source(tier: Tier) -> str:
         parts.append(f"{tier.price_source} ({tier.price_date})")
     if tier.owned is not None:
         parts.append(
-            f"owned: {tier.owned.purchase_price_usd:,.0f} USD over {tier.owned.lifetime_years:g} y "
+            f"owned: {format_usd(tier.owned.purchase_price_usd)} over {tier.owned.lifetime_years:g} y "
             f"({tier.owned.date}) = {tier.owned_cost_per_hour:.3f} $/h at TDP"
         )
     return "; ".join(parts)

@@ -1,0 +1,75 @@
+"""Measure one resolved scenario point: the unit a sweep fans out (resolved spec in, typed result out).
+
+The flow is the same for every point: preflight (checks that need this machine), prepare (data, model, the
+loop, one FLOP-counting batch), a measurement strategy (timed batches, or a LoadGen load test), this machine's
+GEMM peak, then one function that assembles the result.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench.core.device import Device
+from bench.core.dtypes import dtype as dtype_entry
+from bench.hardware.environment import collect_environment
+from bench.hardware.gemm_peak import GemmPeak, cached_gemm_peak
+from bench.hardware.tiers import Tier
+from bench.measurement.assemble import assemble_result
+from bench.measurement.loadtest import LoadTest
+from bench.measurement.preflight import check_runnable
+from bench.measurement.prepare import prepare_point
+from bench.measurement.strategy import MeasureContext, ProgressCallback, Strategy
+from bench.measurement.timed import TimedBatches
+from bench.results.model import Environment, Result
+from bench.results.store import result_filename
+from bench.scenarios.loader import ScenarioPoint
+
+# A 2048^3 GEMM saturates 2 CPU cores but not a datacentre GPU, which needs larger matrices to peak.
+CPU_GEMM_SIDE, GPU_GEMM_SIDE = 2048, 8192
+CALIBRATION_DIR = "calibration"
+
+
+def strategy_for(point: ScenarioPoint) -> Strategy:
+    return LoadTest() if point.scenario.load is not None else TimedBatches()
+
+
+def run_point(
+    point: ScenarioPoint,
+    *,
+    machine_dir: Path,
+    tier: Tier | None = None,
+    progress: ProgressCallback | None = None,
+) -> Result:
+    """Measure one point. `machine_dir` (results/<machine>) holds this machine's GEMM-peak cache and a load
+    test's LoadGen logs; `tier` is the catalogue entry this machine corresponds to (its TDP drives modelled
+    energy where no energy counter exists)."""
+    check_runnable(point.scenario)
+    created_at = datetime.now(timezone.utc)
+    prepared = prepare_point(point)
+    context = MeasureContext(
+        point=point,
+        prepared=prepared,
+        tier=tier,
+        machine_dir=machine_dir,
+        log_stem=result_filename(point.scenario.name, point.key, created_at).removesuffix(".json"),
+        progress=progress,
+    )
+    measurement = strategy_for(point).measure(context)
+    peak = gemm_peak(point.scenario.device, prepared.dtype, machine_dir / CALIBRATION_DIR)
+    return assemble_result(
+        point=point,
+        prepared=prepared,
+        measurement=measurement,
+        environment=Environment.model_validate(collect_environment()),
+        gemm_peak=peak,
+        tier=tier,
+        created_at=created_at,
+        wall_s=time.perf_counter() - prepared.started,
+    )
+
+
+def gemm_peak(device: str, dtype: str, cache_dir: Path) -> GemmPeak:
+    side = GPU_GEMM_SIDE if Device.parse(device).is_cuda else CPU_GEMM_SIDE
+    return cached_gemm_peak(device, dtype_entry(dtype).torch(), cache_dir, n=side)

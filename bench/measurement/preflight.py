@@ -1,0 +1,113 @@
+"""Checks that need this machine, run before anything is built: the device exists, the weights fit in its
+memory, data and checkpoint paths exist, and the dtype is one this CPU runs at a sensible speed.
+
+The runner calls these for every point before the first one runs, and so does `recbench validate --here`;
+torch is imported only to ask about a CUDA device.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import psutil
+import yaml
+
+from bench.core.device import Device
+from bench.core.errors import InputError
+from bench.core.kinds import WarningKind
+from bench.hardware.environment import cpu_has_native_bf16
+from bench.models.analytic import weights_bytes
+from bench.models.architecture import Architecture
+from bench.models.presets import get_preset
+from bench.results.model import ResultWarning
+from bench.scenarios.spec import Scenario
+
+CPU_DTYPES_FILE = Path(__file__).resolve().parents[1] / "hardware" / "cpu_dtypes.yaml"
+
+
+def resolve_dtype(scenario: Scenario) -> tuple[str, list[ResultWarning]]:
+    """The dtype a point runs in, and warnings about it. `auto` is float32 on a CPU, bfloat16 on CUDA."""
+    on_cpu = not Device.parse(scenario.device).is_cuda
+    dtype = scenario.dtype if scenario.dtype != "auto" else _auto_dtype(on_cpu)
+    found: list[ResultWarning] = []
+    if on_cpu and dtype != "float32" and not cpu_has_native_bf16():
+        slowdown = _cpu_dtype_slowdowns()[dtype]
+        found.append(
+            ResultWarning(
+                kind=WarningKind.SLOW_DTYPE,
+                message=f"dtype {dtype} on a CPU without native bf16/fp16 support (no avx512_bf16/amx): expect a "
+                f"forward ~{slowdown['forward_slowdown']}x slower than float32 (a bare GEMM "
+                f"~{slowdown['gemm_slowdown']}x; {slowdown['source']}); use dtype float32 or auto on this machine",
+            )
+        )
+    return dtype, found
+
+
+def _auto_dtype(on_cpu: bool) -> str:
+    if on_cpu:
+        return "float32"
+    import torch
+
+    return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+
+
+@cache
+def _cpu_dtype_slowdowns() -> dict[str, dict[str, Any]]:
+    return yaml.safe_load(CPU_DTYPES_FILE.read_text())["without_native_support"]
+
+
+def declared_architecture(scenario: Scenario) -> Architecture | None:
+    """The architecture known without loading anything (None for a checkpoint)."""
+    if scenario.model.preset:
+        return get_preset(scenario.model.preset)
+    return scenario.model.architecture
+
+
+def check_runnable(scenario: Scenario, *, field_prefix: str = "") -> None:
+    """The device exists, the weights fit in its memory, and the input paths exist (InputError otherwise)."""
+    device = Device.parse(scenario.device)
+    if device.is_cuda:
+        capacity, where = _cuda_capacity(device, field_prefix)
+    else:
+        capacity, where = psutil.virtual_memory().total, "this machine's RAM"
+    _check_input_paths(scenario, field_prefix)
+    arch = declared_architecture(scenario)
+    dtype, _ = resolve_dtype(scenario)
+    if arch is not None and weights_bytes(arch, dtype=dtype) > capacity:
+        need = weights_bytes(arch, dtype=dtype) / 2**30
+        raise InputError(
+            f"{field_prefix}model: {scenario.model.label} needs {need:.1f} GiB for its {dtype} weights alone; "
+            f"{where} has {capacity / 2**30:.1f} GiB"
+        )
+
+
+def _cuda_capacity(device: Device, field_prefix: str) -> tuple[int, str]:
+    import torch
+
+    if not torch.cuda.is_available():
+        raise InputError(f"{field_prefix}device: {device} requested but CUDA is not available here")
+    if device.cuda_index >= torch.cuda.device_count():
+        raise InputError(
+            f"{field_prefix}device: {device} requested but only {torch.cuda.device_count()} CUDA device(s) exist"
+        )
+    index = device.cuda_index
+    return torch.cuda.get_device_properties(index).total_memory, torch.cuda.get_device_name(index)
+
+
+def _check_input_paths(scenario: Scenario, field_prefix: str) -> None:
+    """Data and checkpoint paths exist and have the right kind, before any point runs."""
+    workload = scenario.workload
+    expected = [
+        ("workload.path", workload.path, workload.dataset == "movielens"),
+        ("workload.items_path", workload.items_path, False),
+        ("model.path", scenario.model.path, True),
+    ]
+    for field, path, is_folder in expected:
+        if path is None:
+            continue
+        if is_folder and not path.is_dir():
+            raise InputError(f"{field_prefix}{field}: {path}: no such folder")
+        if not is_folder and not path.is_file():
+            raise InputError(f"{field_prefix}{field}: {path}: no such file")

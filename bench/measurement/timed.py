@@ -1,0 +1,53 @@
+"""Timed batches: warm-up batches (discarded), then batches back to back until the repetition policy is met."""
+
+from __future__ import annotations
+
+import time
+
+from bench.loop.pipeline import BatchRecord, RecommendationLoop
+from bench.measurement.strategy import MeasureContext, Measurement, ProgressCallback
+from bench.scenarios.spec import Repetitions
+from bench.trackers.energy import EnergyTracker
+from bench.trackers.latency import LatencyTracker
+from bench.trackers.memory import MemoryTracker
+
+
+class TimedBatches:
+    def measure(self, context: MeasureContext) -> Measurement:
+        scenario, prepared = context.point.scenario, context.prepared
+        loop, device = prepared.loop, prepared.device
+        tdp = context.tier.tdp_watts if context.tier else None
+        with MemoryTracker(device) as memory:
+            latency = LatencyTracker(device)
+            for _ in range(scenario.repetitions.warmup):
+                loop.run_batch(loop.next_users(), latency.stage)
+            latency.reset()
+            with EnergyTracker(device, modelled_tdp_watts=tdp) as energy:
+                records = _measure(loop, latency, scenario.repetitions, context.progress)
+        return Measurement(
+            records=records,
+            latency=latency.result(),
+            latency_window="timed batches (warm-up excluded)",
+            memory=memory.result(),
+            memory_window="warm-up and timed batches (the model is resident throughout)",
+            energy=energy.result(),
+            energy_window="timed batches only (warm-up and calibration excluded)",
+        )
+
+
+def _measure(
+    loop: RecommendationLoop,
+    latency: LatencyTracker,
+    policy: Repetitions,
+    progress: ProgressCallback | None,
+) -> list[BatchRecord]:
+    """Timed batches until both min_iterations and min_duration_s are met, capped at max_iterations."""
+    records: list[BatchRecord] = []
+    began = time.perf_counter()
+    while len(records) < policy.max_iterations and (
+        len(records) < policy.min_iterations or time.perf_counter() - began < policy.min_duration_s
+    ):
+        records.append(loop.run_batch(loop.next_users(), latency.stage))
+        if progress:
+            progress(len(records), policy.min_iterations)
+    return records

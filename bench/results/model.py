@@ -1,0 +1,457 @@
+"""The result of one scenario point: the typed, versioned contract between measuring and everything downstream.
+
+A result holds raw samples with their units (latency per stage in seconds, RSS in bytes, energy readings), the
+machine and software they came from, and the figures derived from them once, at the end of the run
+(`summary`). Every reader (show, report, plan, cost, compare, the DataFrame, baselines) reads this model;
+files of older versions are migrated on load (bench.results.migrations). The JSON Schema generated from it is
+results/result.schema.json.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bench.core.device import Device
+from bench.core.dtypes import DtypeName
+from bench.core.kinds import EnergyMethod, LoadVerdict, WarningKind
+from bench.core.names import SAFE_NAME_PATTERN
+from bench.core.stages import Stage
+from bench.models.analytic import ForwardShape
+from bench.models.architecture import Architecture
+from bench.scenarios.spec import Load, Scenario
+
+SCHEMA_VERSION = 2
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# ----------------------------------------------------------------------------------------- provenance
+
+
+class PointInfo(Section):
+    index: int = Field(ge=0, description="position in the sweep grid; 0 without a sweep")
+    key: str = Field(description="`default`, or the swept values, e.g. batch_size=4,max_prompt_tokens=256")
+    values: dict[str, Any] = Field(description="swept field path -> this point's value")
+    spec_hash: str = Field(description="hash of the resolved scenario: equal hashes measure the same thing")
+
+
+class CudaDeviceInfo(Section):
+    index: int
+    name: str
+    total_memory_bytes: int
+    compute_capability: str
+
+
+class CudaInfo(Section):
+    available: bool
+    device_count: int
+    devices: list[CudaDeviceInfo]
+    torch_cuda_version: str | None
+    driver_version: str | None
+
+
+class Environment(Section):
+    """The machine and software stack the point ran on (captured in the process that measured it)."""
+
+    hostname: str
+    os: str
+    os_release: str
+    platform: str
+    machine: str = Field(description="CPU architecture, e.g. x86_64")
+    python_version: str
+    python_implementation: str
+    cpu_model: str
+    cpu_flags: dict[str, bool] = Field(description="ISA flags that decide which kernels and dtypes are fast")
+    cpu_has_native_bf16: bool
+    cpu_physical_cores: int | None
+    cpu_logical_cores: int | None
+    ram_total_bytes: int
+    torch_version: str
+    torch_threads: int
+    torch_interop_threads: int
+    torch_cpu_capability: str | None = Field(description="what ATen dispatches to, e.g. AVX2, AVX512")
+    transformers_version: str | None
+    numpy_version: str | None
+    recbench_version: str
+    git_commit: str | None
+    git_dirty: bool | None
+    cuda: CudaInfo
+    machine_slug: str
+
+
+class PresetInfo(Section):
+    description: str | None = None
+    source: str
+    params: int | None = Field(None, description="published parameter total, embeddings included")
+
+
+class ModelInfo(Section):
+    label: str
+    weights: Literal["random", "loaded"]
+    architecture: Architecture
+    params_total: int = Field(description="parameters of the model as built")
+    params_analytic: int = Field(description="estimate: parameters from the architecture's formula")
+    dtype: DtypeName
+    dtype_bytes: int
+    preset: PresetInfo | None = None
+
+
+class WorkloadInfo(Section):
+    source: str = Field(description="synthetic, movielens or amazon")
+    users: int
+    items: int
+    stats: dict[str, Any] = Field(description="history length statistics and generator settings")
+
+
+class Setup(Section):
+    unit: Literal["s"] = "s"
+    seconds: dict[str, float] = Field(description="one-off work (single samples, not statistics), seconds")
+    note: str = "one-off work, single samples"
+
+
+# -------------------------------------------------------------------------------------------- raw data
+
+
+class Latency(Section):
+    unit: Literal["s"] = "s"
+    method: str = Field(description="perf_counter (CPU) or cuda_event (CUDA events on the device's stream)")
+    sync_each_stage: bool = Field(False, description="CUDA: each stage waited for its GPU work")
+    window: str = Field(description="which batches the samples cover")
+    warmup_iterations: int = Field(ge=0, description="batches run first and discarded")
+    iterations: int = Field(ge=0, description="batches measured")
+    samples: dict[Stage, list[float]] = Field(description="stage -> one duration per batch, seconds, in order")
+
+
+class MemoryWindow(Section):
+    """One tracked window: process RSS sampled by a thread, plus CUDA allocator peaks (bytes)."""
+
+    rss_baseline: int = Field(description="RSS when the window opened, bytes")
+    rss_peak: int = Field(description="highest RSS sample in the window, bytes")
+    rss_samples: list[int] = Field(description="RSS samples (max per bucket when downsampled), bytes")
+    sample_interval_s: float
+    requested_interval_s: float
+    n_raw_samples: int
+    duration_s: float
+    ru_maxrss_bytes: int = Field(description="getrusage high-water mark of the whole process, bytes")
+    cuda_peak_allocated: int | None = Field(description="torch.cuda.max_memory_allocated over the window, bytes")
+    cuda_peak_reserved: int | None = Field(description="torch.cuda.max_memory_reserved over the window, bytes")
+    unit: Literal["bytes"] = "bytes"
+
+
+class MemoryEstimate(Section):
+    """Estimate from the architecture and the shapes that ran (not a measurement), bytes."""
+
+    weights_bytes: int
+    kv_cache_bytes: int
+    activations_bytes: int
+    total_bytes: int
+
+
+class Memory(Section):
+    unit: Literal["bytes"] = "bytes"
+    measured: MemoryWindow = Field(description="the serving window (warm-up and measured batches)")
+    measured_window: str
+    setup_measured: MemoryWindow = Field(description="loading data, building the model, tokenizing")
+    analytic_estimate: MemoryEstimate
+    analytic_basis: str
+
+
+class CountedFlops(Section):
+    method: str
+    unit: Literal["FLOP"] = "FLOP"
+    per_batch: dict[Stage, int] = Field(description="FLOPs of one calibration batch per loop stage")
+
+
+class CalibrationBatch(Section):
+    """The shapes of the FLOP-counted batch (run once, never timed)."""
+
+    users: int
+    prompt_tokens: list[int] = Field(description="unpadded prompt length of each request")
+    forwards: list[ForwardShape]
+    interest_shape: tuple[int, int, int] = Field(description="(batch, history, embedding dim)")
+    retrieval_shape: tuple[int, int, int] = Field(description="(batch, items, embedding dim)")
+
+
+class Flops(Section):
+    counted: CountedFlops
+    calibration_batch: CalibrationBatch
+
+
+class Energy(Section):
+    method: EnergyMethod
+    estimated: bool = Field(description="true for a modelled figure (TDP x utilisation), not a meter reading")
+    joules: float | None
+    duration_s: float
+    average_watts: float | None
+    readings: list[dict[str, Any]] = Field(description="raw readings in their native units (mJ, mW, µJ)")
+    notes: list[str]
+    unit: Literal["J"] = "J"
+    joules_per_request: float | None = None
+    joules_per_recommendation: float | None = None
+    co2_grams_per_request: float | None = None
+    window: str
+
+
+class HardwareTier(Section):
+    name: str = Field(description="the catalogue tier this machine was taken to be")
+    tdp_watts: float = Field(description="its TDP, which drives modelled energy where no counter exists")
+
+
+class GemmPeakInfo(Section):
+    flops_per_s: float = Field(description="best of the timed square GEMMs, FLOP/s")
+    samples: list[float] = Field(description="FLOP/s of each timed GEMM")
+    n: int = Field(description="matrix side")
+    dtype: str
+    device: str
+    threads: int
+    float32_matmul_precision: str
+    torch_version: str
+    method: str
+    unit: Literal["FLOP/s"] = "FLOP/s"
+
+
+class Peak(Section):
+    gemm: GemmPeakInfo
+
+
+class Work(Section):
+    requests: int
+    prompt_tokens_mean: float = Field(description="unpadded prompt tokens per request")
+    prompt_tokens_max: int
+    prompt_tokens_padded_per_batch_mean: float = Field(
+        description="executed prompt positions per batch, padding included"
+    )
+    generated_tokens: int
+
+
+class Quality(Section):
+    """Ranking quality of the measured batches; with random weights, chance level by construction."""
+
+    top_n: int
+    requests: int
+    hit_rate: float = Field(description="fraction of requests whose held-out item is in the top_n")
+    ndcg: float = Field(description="mean NDCG@top_n")
+    candidate_recall: float = Field(description="fraction of requests whose held-out item was retrieved")
+    chance_hit_rate: float
+    chance_ndcg: float
+    chance_level: bool
+    note: str | None = None
+
+
+class LoadCalibration(Section):
+    max_batch_size_batch_s: float = Field(description="median time of an isolated batch of max_batch_size, s")
+    isolated_batch_throughput_qps: float
+    single_query_s: float | None = None
+
+
+class LoadSettings(Load):
+    """The scenario's load section as run, plus what LoadGen and the calibration decided."""
+
+    performance_sample_count: int | None = None
+    offline_expected_qps: float | None = None
+    calibration: LoadCalibration
+
+
+class LoadProbe(Section):
+    qps: float | None
+    verdict: LoadVerdict
+    loadgen_validity: str
+    p99_s: float | None
+    dropped: int
+    served: int
+    completed_samples_per_s: float | None
+    log_dir: str
+
+
+class LoadSection(Section):
+    """A LoadGen load test: the reported run (the highest VALID probe of a peak search, or the one run)."""
+
+    mode: Literal["offline", "server", "single_stream"]
+    settings: LoadSettings
+    target_qps: float | None
+    verdict: LoadVerdict = Field(description="VALID only if LoadGen says so, nothing was dropped, no timeout")
+    loadgen_validity: str
+    invalid_reason: str | None = None
+    perf_constraints_met: bool | None = None
+    min_duration_met: bool | None = None
+    min_queries_met: bool | None = None
+    early_stopping_met: bool | None = None
+    early_stopping_result: str | None = None
+    completed_samples_per_s: float | None = None
+    scheduled_samples_per_s: float | None = None
+    served_requests_per_s: float | None = None
+    latency_s: dict[str, float] = Field(description="LoadGen's query latency percentiles, s (queueing included)")
+    time_to_first_token_s: dict[str, float] | None = None
+    time_per_output_token_s: dict[str, float] | None = None
+    completed_tokens_per_s: float | None = None
+    queries: int
+    served: int
+    dropped: int
+    overlatency_queries: int | None = None
+    batches: int
+    batch_size_mean: float | None
+    timed_out: bool
+    batcher_error: str | None
+    wall_s: float
+    loadgen_errors: list[str]
+    loadgen_warnings: list[str]
+    log_dir: str = Field(description="LoadGen's logs, relative to the results/<machine>/ folder")
+    logs: list[str]
+    energy_joules_per_request: float | None
+    energy_method: EnergyMethod | None
+    peak_qps: float | None = None
+    peak_bracket: tuple[float, float] | None = None
+    probes: list[LoadProbe] | None = None
+    reported_probe_qps: float | None = None
+
+
+class ResultWarning(Section):
+    kind: WarningKind
+    message: str
+
+
+# --------------------------------------------------------------------------------------------- summary
+
+
+class LatencyStats(Section):
+    """bench.core.stats.summarize of one stage's samples, seconds."""
+
+    n: int
+    mean: float
+    stdev: float
+    min: float
+    max: float
+    p50: float
+    p90: float
+    p99: float
+    cv: float
+
+
+class LatencySummary(Section):
+    unit: Literal["s"] = "s"
+    stages: dict[Stage, LatencyStats]
+
+
+class Throughput(Section):
+    basis: str = Field(description="how requests/s was obtained (isolated batches or a load test)")
+    requests_per_s: float = Field(description="requests/s (users served)")
+    recommendations_per_s: float = Field(description="recommended items/s (top_n per request)")
+    candidates_scored_per_s: float = Field(description="candidates scored by the LLM/s")
+    prompt_tokens_per_s: float = Field(description="prompt tokens/s (unpadded)")
+    time_to_first_token_s: float | None = Field(
+        None, description="s (median LLM prefill, generate scoring; the stages before scoring are not included)"
+    )
+    time_per_output_token_s: float | None = Field(None, description="s (median decode step, generate scoring)")
+    decode_tokens_per_s: float | None = Field(
+        None, description="generated tokens/s (batch / median time per output token, generate scoring)"
+    )
+
+
+class StageFlops(Section):
+    counted_flops: int = Field(description="FlopCounterMode on the calibration batch")
+    analytic_flops_estimate: int = Field(description="estimate: formula on the calibration batch's shapes")
+    timed_batches_flops_mean: float = Field(description="estimate: formula on each measured batch's shapes")
+    timed_batches_bytes_moved_estimate_mean: float
+    achieved_flops_per_s: float | None
+
+
+class LlmFlops(Section):
+    flops_per_batch_mean: float
+    seconds_per_batch_mean: float
+    achieved_flops_per_s: float | None
+    fraction_of_measured_gemm_peak: float | None
+    measured_gemm_peak_flops_per_s: float
+    achieved_basis: str
+    mfu: float | None = None
+    mfu_basis: str | None = None
+    datasheet_peak_flops_per_s: float | None = None
+    datasheet_source: str | None = None
+    note: str | None = None
+
+
+class PromptSharing(Section):
+    """Likelihood scoring: FLOPs with the prompt's KV cache shared vs recomputed per candidate (estimates)."""
+
+    candidates_per_request: int
+    shared_prompt_flops_estimate: int
+    recompute_prompt_flops_estimate: int
+    saving_factor: float
+
+
+class FlopsSummary(Section):
+    unit: str = "FLOP per batch; FLOP/s"
+    basis: str
+    stages: dict[Stage, StageFlops]
+    llm: LlmFlops
+    likelihood_prompt_sharing: PromptSharing | None = None
+
+
+class Summary(Section):
+    """Figures derived from the raw data above, once, when the result was assembled."""
+
+    latency: LatencySummary
+    throughput: Throughput
+    flops: FlopsSummary
+
+
+# ---------------------------------------------------------------------------------------------- result
+
+
+class Result(Section):
+    schema_version: Literal[2] = SCHEMA_VERSION
+    created_at: datetime = Field(description="UTC time the point started")
+    scenario: Scenario = Field(description="the resolved scenario of this point (no sweep)")
+    scenario_file: str
+    point: PointInfo
+    machine: str = Field(pattern=SAFE_NAME_PATTERN, description="results folder name: hardware slug")
+    environment: Environment
+    model: ModelInfo
+    workload: WorkloadInfo
+    setup: Setup
+    latency: Latency
+    memory: Memory
+    flops: Flops
+    energy: Energy
+    hardware_tier: HardwareTier | None
+    peak: Peak
+    work: Work
+    quality: Quality
+    load: LoadSection | None = None
+    warnings: list[ResultWarning]
+    wall_time_s: float = Field(description="seconds the point took, set-up included")
+    summary: Summary
+
+    @property
+    def label(self) -> str:
+        return f"{self.scenario.name} [{self.point.key}]"
+
+    @property
+    def device(self) -> Device:
+        return Device.parse(self.scenario.device)
+
+    @property
+    def device_name(self) -> str:
+        return device_name(self.environment, self.device)
+
+    def stage_stats(self, stage: Stage) -> LatencyStats | None:
+        return self.summary.latency.stages.get(stage)
+
+    @property
+    def end_to_end(self) -> LatencyStats:
+        return self.summary.latency.stages[Stage.END_TO_END]
+
+    def warnings_of(self, kind: WarningKind) -> list[str]:
+        return [w.message for w in self.warnings if w.kind == kind]
+
+
+def device_name(environment: Environment, device: Device) -> str:
+    """The CPU model, or the GPU's name for a CUDA device (what a catalogue tier is matched against)."""
+    if device.is_cuda:
+        gpus = environment.cuda.devices
+        return gpus[device.cuda_index].name if device.cuda_index < len(gpus) else str(device)
+    return environment.cpu_model

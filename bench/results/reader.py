@@ -1,0 +1,149 @@
+"""Reading result files: one loader that returns the typed model (migrating older versions), and one iterator
+over files and folders with one set of rules for what is not a result."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from bench.core.errors import InputError
+from bench.results.migrations import migrate
+from bench.results.model import SCHEMA_VERSION, Result
+
+# A result is tens to a few hundred kB; anything far larger is not one (and is not read into memory).
+MAX_RESULT_BYTES = 64 * 2**20
+# Folders below a given folder that hold something other than results.
+CALIBRATION_DIR = "calibration"
+BASELINES_DIR = "baselines"
+LOADGEN_DIR_SUFFIX = "-loadgen"
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class StoredResult:
+    """A result and the file it was read from."""
+
+    path: Path
+    result: Result
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(scenario name, point key): what pairs a result with its baseline."""
+        return (self.result.scenario.name, self.result.point.key)
+
+    @property
+    def label(self) -> str:
+        return self.result.label
+
+    @property
+    def created_at(self) -> datetime:
+        return self.result.created_at
+
+    @property
+    def machine(self) -> str:
+        return self.result.machine
+
+
+def load_result(path: Path | str) -> Result:
+    """The result in `path`, migrated to the current schema; InputError (naming the file) otherwise."""
+    path = Path(path)
+    data = _read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("schema_version"), int):
+        raise InputError(f"{path}: not a recbench result (no integer schema_version)")
+    version = data["schema_version"]
+    if version > SCHEMA_VERSION:
+        raise InputError(
+            f"{path}: schema_version {version} is newer than this recbench understands ({SCHEMA_VERSION}); "
+            "upgrade recbench"
+        )
+    if version < 1:
+        raise InputError(f"{path}: schema_version {version} is not a recbench result version")
+    try:
+        data = migrate(data, to_version=SCHEMA_VERSION)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise InputError(f"{path}: damaged recbench result (schema_version {version}): missing or bad {exc}") from None
+    try:
+        return Result.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(f"{path}: damaged recbench result: {describe_errors(exc)}") from None
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """Every problem, each as `field.path: message`, joined on one line."""
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = "missing" if error["type"] == "missing" else error["msg"]
+        problems.append(f"{where}: {message}")
+    return "; ".join(problems)
+
+
+def _read_json(path: Path) -> object:
+    try:
+        size = path.stat().st_size
+        if size > MAX_RESULT_BYTES:
+            raise InputError(f"{path}: {size / 2**20:.0f} MiB is too large for a recbench result")
+        text = path.read_bytes().decode("utf-8")
+        return json.loads(text)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such result file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a folder, not a result file") from None
+    except PermissionError:
+        raise InputError(f"{path}: not readable (permission denied)") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a JSON result file (not UTF-8 text)") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not a JSON result file (line {exc.lineno}: {exc.msg})") from None
+
+
+def is_result_candidate(relative: Path) -> bool:
+    """Whether a file found below a given folder (path relative to it) may be a result: JSON, not hidden
+    (temporary files, saves in progress), not a manifest, and not inside a calibration cache, a LoadGen log
+    folder or the saved baselines (pass a baseline's own folder to read it)."""
+    parts = relative.parts
+    folders = parts[:-1]
+    if relative.suffix != ".json" or relative.name == MANIFEST:
+        return False
+    if any(part.startswith(".") for part in parts):
+        return False
+    return not any(
+        folder in (CALIBRATION_DIR, BASELINES_DIR) or folder.endswith(LOADGEN_DIR_SUFFIX) for folder in folders
+    )
+
+
+def iter_result_paths(paths: Iterable[Path | str]) -> Iterator[Path]:
+    """Files as given; folders searched recursively, keeping what is_result_candidate allows."""
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            found = (p for p in path.rglob("*.json") if p.is_file())
+            yield from sorted(p for p in found if is_result_candidate(p.relative_to(path)))
+        elif path.exists():
+            yield path
+        else:
+            raise InputError(f"{path}: no such result file or folder")
+
+
+def read_results(paths: Iterable[Path | str], *, strict: bool = True) -> list[StoredResult]:
+    """Every result under `paths`. A damaged file is an InputError with `strict`; without it, a warning names
+    the file and the others are read. With `strict`, every damaged file is listed (one line each), not just
+    the first."""
+    stored: list[StoredResult] = []
+    problems: list[str] = []
+    for path in iter_result_paths(paths):
+        try:
+            stored.append(StoredResult(path, load_result(path)))
+        except InputError as exc:
+            problems.append(str(exc))
+    if problems and strict:
+        raise InputError("\n".join(problems))
+    for problem in problems:
+        warnings.warn(f"skipped {problem}", stacklevel=2)
+    return stored
