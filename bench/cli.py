@@ -13,9 +13,14 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench import __version__
 from bench.core.errors import InputError
+
+if TYPE_CHECKING:
+    from bench.cost.capacity import PlanSettings
+    from bench.scenarios.loader import ReadOptions
 
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -23,6 +28,14 @@ EXIT_INTERRUPTED = 130
 
 
 # ---------------------------------------------------------------------------------------- run, validate
+
+
+def _read_options(args: argparse.Namespace) -> ReadOptions:
+    from bench.scenarios.loader import ReadOptions
+
+    if args.max_points < 1:
+        raise InputError(f"--max-points: must be at least 1, got {args.max_points}")
+    return ReadOptions(allow_extends_outside=args.allow_extends_outside, max_points=args.max_points)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -40,6 +53,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             tiers_files=args.tiers,
             show_progress=not args.no_progress,
             on_written=announce,
+            options=_read_options(args),
         )
     except KeyboardInterrupt:
         print(
@@ -56,11 +70,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from bench.scenarios.loader import validate_files
 
-    counts = validate_files(args.files)
+    options = _read_options(args)
+    counts = validate_files(args.files, options)
     if args.here:
         from bench.runner import plan_points
 
-        plan_points(args.files)
+        plan_points(args.files, options)
     for path, points in counts:
         print(f"ok {path} ({points} point{'s' if points != 1 else ''})")
     return 0
@@ -95,7 +110,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
 
 
 def _cmd_tiers(args: argparse.Namespace) -> int:
-    from bench.console.show import console_for_stdout
+    from bench.console.terminal import console_for_stdout
     from bench.console.tiers import tiers_table
     from bench.hardware.tiers import load_tiers
 
@@ -103,7 +118,7 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan_settings(args: argparse.Namespace):  # -> PlanSettings | None
+def _plan_settings(args: argparse.Namespace) -> PlanSettings | None:
     from bench.cost.capacity import PlanSettings
 
     if args.qps is None and args.slo_p99_ms is None:
@@ -116,7 +131,7 @@ def _plan_settings(args: argparse.Namespace):  # -> PlanSettings | None
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from bench.console.plan import plan_table
-    from bench.console.show import console_for_stdout
+    from bench.console.terminal import console_for_stdout
     from bench.cost.api import capacity_plans
     from bench.hardware.tiers import load_tiers
 
@@ -134,7 +149,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return _write_report(args, _plan_settings(args))
 
 
-def _write_report(args: argparse.Namespace, plan) -> int:
+def _write_report(args: argparse.Namespace, plan: PlanSettings | None) -> int:
     from bench.hardware.tiers import load_tiers
     from bench.report.build import write_report
 
@@ -220,6 +235,15 @@ def _add_plan_options(parser: argparse.ArgumentParser, *, required: bool) -> Non
     parser.add_argument("--headroom", type=float, default=0.2, help="spare capacity fraction (0.2)")
 
 
+def _add_read_options(parser: argparse.ArgumentParser) -> None:
+    from bench.scenarios.loader import DEFAULT_MAX_POINTS
+
+    parser.add_argument("--allow-extends-outside", action="store_true",
+                        help="let `extends` name files outside the scenario's own folder tree")  # fmt: skip
+    parser.add_argument("--max-points", type=int, default=DEFAULT_MAX_POINTS, metavar="N",
+                        help=f"refuse a sweep of more points than this (default {DEFAULT_MAX_POINTS:,})")  # fmt: skip
+
+
 def _add_results_dir(parser: argparse.ArgumentParser, help_text: str = "default: results/") -> None:
     parser.add_argument("--results-dir", type=Path, default=Path("results"), help=help_text)
 
@@ -238,11 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--tier", metavar="TIER", help="catalogue tier this machine is (default: detected)")
     _add_tiers_option(run)
+    _add_read_options(run)
     run.set_defaults(handler=_cmd_run)
 
     validate = sub.add_parser("validate", help="check scenario files (every sweep point) without running")
     validate.add_argument("files", nargs="+", type=Path, metavar="FILE")
     validate.add_argument("--here", action="store_true", help="also check this machine can run them")
+    _add_read_options(validate)
     validate.set_defaults(handler=_cmd_validate)
 
     show = sub.add_parser("show", help="print results (files or folders) as tables")

@@ -22,7 +22,7 @@ from bench.hardware.tiers import Tier, load_tiers, tier_for_machine
 from bench.measurement.point import run_point
 from bench.measurement.preflight import check_runnable
 from bench.results.store import completed_spec_hashes, machine_folder, write_result
-from bench.scenarios.loader import ScenarioPoint, expand_points
+from bench.scenarios.loader import DEFAULT_READ_OPTIONS, ReadOptions, ScenarioPoint, expand_points
 
 DEFAULT_RESULTS_DIR = Path("results")
 
@@ -33,14 +33,14 @@ class RunSummary:
     skipped: list[str] = field(default_factory=list)  # point keys already measured (--resume)
 
 
-def plan_points(paths: list[Path]) -> list[ScenarioPoint]:
+def plan_points(paths: list[Path], options: ReadOptions = DEFAULT_READ_OPTIONS) -> list[ScenarioPoint]:
     """Validate every file and point before anything runs, so a typo in point 9 is found before point 1
     spends an hour."""
     points: list[ScenarioPoint] = []
     problems: list[str] = []
     for path in paths:
         try:
-            file_points = expand_points(path)
+            file_points = expand_points(path, options)
             for point in file_points:
                 try:
                     check_runnable(point.scenario, field_prefix=point.where)
@@ -76,9 +76,10 @@ def run_scenarios(
     show_progress: bool = True,
     console: Console | None = None,
     on_written: Callable[[Path], None] | None = None,
+    options: ReadOptions = DEFAULT_READ_OPTIONS,
 ) -> RunSummary:
     """Run every point of every file; each result is on disk before the next point starts."""
-    points = plan_points(paths)
+    points = plan_points(paths, options)
     _check_writable(results_dir)
     catalogue = load_tiers(tiers_files)
     machine = machine_slug()

@@ -7,12 +7,14 @@ from dataclasses import replace
 
 import pytest
 
+from bench.core.kinds import EnergyMethod
 from bench.cost.capacity import PlanSettings, plan_capacity
 from bench.cost.model import cost_on_tier, cost_table, hourly_cost
 from bench.cost.projection import Efficiency, OperatingPoint, StageWork, calibrate, measured, project
 from bench.hardware.tiers import HOURS_PER_YEAR, OwnedCost, load_tiers
 from bench.models.analytic import weights_bytes
 from bench.models.presets import get_preset
+from bench.results.model import MemoryEstimate
 
 TIERS = load_tiers()
 
@@ -27,8 +29,9 @@ def point(**overrides: object) -> OperatingPoint:
             "scoring": StageWork(flops=2e12, bytes_moved=4e9, measured_s=9.0),
         },
         batch_p50_s=10.0, batch_p99_s=12.0,
-        memory_need_bytes={"weights": 4_000_000_000, "kv_cache": 0, "activations": 0, "total": 4_000_000_000},
-        energy_j_per_batch=None, energy_method=None, energy_estimated=True, hardware_tier=None,
+        memory_need=MemoryEstimate(weights_bytes=4_000_000_000, kv_cache_bytes=0, activations_bytes=0,
+                                   total_bytes=4_000_000_000),
+        energy_j_per_batch=None, energy_method=EnergyMethod.MODELLED, hardware_tier=None,
         workload="default", machine="m", created_at="2026-11-27T00:00:00+00:00", commit=None,
     )  # fmt: skip
     base.update(overrides)
@@ -73,7 +76,8 @@ def test_memory_bound_projection():
 
 def test_a_70b_fp16_model_does_not_fit_a_24_gb_tier():
     need = weights_bytes(get_preset("llama-3.1-70b"), dtype="bfloat16")
-    big = point(dtype="bfloat16", memory_need_bytes={"total": need, "weights": need, "kv_cache": 0, "activations": 0})
+    estimate = MemoryEstimate(weights_bytes=need, kv_cache_bytes=0, activations_bytes=0, total_bytes=need)
+    big = point(dtype="bfloat16", memory_need=estimate)
     timing = project(big, TIERS["l4"], Efficiency(0.7, 0.7, "test"))
     assert not timing.fits and timing.batch_p50_s is None
     row = cost_on_tier(big, timing, TIERS["l4"])

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
 from bench.core.errors import InputError
 from bench.models.analytic import total_params
-from bench.models.build import build_random_model, hf_config, load_checkpoint
+from bench.models.build import build_random_model, hf_config, load_checkpoint, load_checkpoint_tokenizer
 from bench.models.presets import get_preset, preset_metadata, preset_names
 
 CPU = torch.device("cpu")
@@ -53,7 +55,8 @@ def test_checkpoint_round_trip(tmp_path, tiny_arch, tiny_tokenizer):
     tiny_tokenizer.save_pretrained(tmp_path / "ckpt")
     loaded = load_checkpoint(tmp_path / "ckpt", dtype=torch.float32, device=CPU)
     assert loaded.weights == "loaded"
-    assert loaded.tokenizer is not None
+    tokenizer = load_checkpoint_tokenizer(tmp_path / "ckpt")
+    assert tokenizer.encode("Candidate items:\n") == tiny_tokenizer.encode("Candidate items:\n")
     assert loaded.architecture == tiny_arch
     ids = torch.tensor([[1, 2, 3, 4]])
     with torch.inference_mode():
@@ -68,6 +71,29 @@ def test_missing_checkpoint_names_the_field(tmp_path):
 def test_unloadable_checkpoint_is_one_line(tmp_path):
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "config.json").write_text("{not json")
-    with pytest.raises(InputError, match="cannot load checkpoint") as info:
+    with pytest.raises(InputError, match=r"config\.json: not a readable JSON config") as info:
         load_checkpoint(tmp_path / "broken", dtype=torch.float32, device=CPU)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("bad", "field"),
+    [
+        ({"num_attention_heads": 0}, "num_attention_heads"),
+        ({"hidden_size": -5}, "hidden_size"),
+        ({"num_hidden_layers": "many"}, "num_hidden_layers"),
+        ({"model_type": "gpt2"}, "model_type"),
+        ({"vocab_size": 10**12}, "vocab_size"),
+    ],
+)
+def test_a_checkpoint_config_with_bad_values_is_one_line_naming_the_field(tmp_path, tiny_arch, bad, field):
+    from bench.models.build import hf_config
+
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    config = {**hf_config(tiny_arch).to_dict(), **bad}
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(InputError) as info:
+        load_checkpoint(folder, dtype=torch.float32, device=CPU)
+    message = str(info.value)
+    assert "\n" not in message and "config.json" in message and field in message

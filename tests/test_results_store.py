@@ -25,6 +25,8 @@ V1 = Path(__file__).parent / "fixtures" / "results-v1"
 V1_MACHINE = V1 / "v1-fixture-machine"
 V1_PLAIN = V1_MACHINE / "20261127T234357-quickstart-default.json"
 V1_LOAD = V1_MACHINE / "20261129T003900-v1-load-default.json"
+V1_EARLY = V1_MACHINE / "20261129T011444-v1-early-default.json"  # written by the first release (86e0f41)
+V1_COUNT = len(list(V1_MACHINE.glob("*.json")))
 
 
 @pytest.fixture
@@ -141,7 +143,7 @@ def test_a_damaged_file_is_listed_with_every_other_problem(tmp_path):
         read_results([tmp_path / "m"])
     assert len(str(info.value).splitlines()) == 2
     with pytest.warns(UserWarning, match="broken-a.json"):
-        assert len(read_results([tmp_path / "m"], strict=False)) == 6
+        assert len(read_results([tmp_path / "m"], strict=False)) == V1_COUNT
 
 
 # ------------------------------------------------------------------------------------------ v1 migration
@@ -149,7 +151,7 @@ def test_a_damaged_file_is_listed_with_every_other_problem(tmp_path):
 
 def test_every_v1_file_migrates_to_the_current_model():
     stored = read_results([V1])
-    assert len(stored) == 6
+    assert len(stored) == V1_COUNT == 7
     for item in stored:
         raw = json.loads(item.path.read_text())
         assert raw["schema_version"] == 1 and item.result.schema_version == SCHEMA_VERSION
@@ -162,6 +164,28 @@ def test_every_v1_file_migrates_to_the_current_model():
             item.result.summary.latency.stages[Stage.END_TO_END].p50
             == raw["summary"]["latency"]["stages"]["end_to_end"]["p50"]
         )
+
+
+def test_an_early_v1_file_marks_what_it_did_not_record():
+    result = load_result(V1_EARLY)
+    assert result.energy.method == "unavailable" and result.energy.joules is None
+    assert result.hardware_tier is None and result.memory.setup_measured is None
+    scoring = result.summary.flops.stages[Stage.SCORING]
+    assert scoring.timed_batches_bytes_moved_estimate_mean is None
+    assert scoring.timed_batches_flops_mean == scoring.counted_flops  # that release's own basis, said so
+    assert "calibration batch" in result.summary.flops.basis
+
+
+def test_a_stored_result_outlives_a_renamed_preset_and_a_tightened_rule(tmp_path):
+    data = json.loads(V1_LOAD.read_text())
+    data["scenario"]["model"] = {"preset": "a-preset-that-was-renamed", "architecture": None, "path": None}
+    data["scenario"]["load"]["min_query_count"] = 10  # refused today for a new run
+    data["created_at"] = "2026-11-29T00:39:00"  # no time zone: taken as UTC
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    result = load_result(path)
+    assert result.scenario.model.preset == "a-preset-that-was-renamed"
+    assert result.created_at.tzinfo is not None
 
 
 def test_a_v1_load_test_keeps_its_load_section():

@@ -76,7 +76,7 @@ class Gate:
         if m.weak:
             figures += ", noisy samples: weak verdict"
         over = worse_by > self.threshold
-        limit = _percent(self.threshold)
+        limit = format_percent(self.threshold)
         if over and m.significant is not False:
             status, verdict = FAIL, f"worse by more than {limit}"
         elif over:
@@ -84,10 +84,6 @@ class Gate:
         else:
             status, verdict = PASS, f"within {limit}"
         return GateOutcome(gate=self, pair=pair, status=status, comparison=m, reason=figures, verdict=verdict)
-
-
-def _percent(fraction: float) -> str:
-    return f"{fraction * 100:.4g}%"
 
 
 def parse_gates(text: str) -> list[Gate]:

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from bench.compare.comparison import Comparison, MetricComparison, Pair
 from bench.compare.stats import MIN_SAMPLES, NO_TEST, NOISY_CV, TEST_NAME, TEST_SHORT, format_p
-from bench.console.show import console_for_stdout
+from bench.console.terminal import console_for_stdout
 from bench.core.formatting import format_percent
 
 _STYLE = {"worse": "red", "better": "green", "same": "dim"}

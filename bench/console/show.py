@@ -3,22 +3,17 @@ where it was computed from raw samples."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from bench.core.formatting import format_bytes, format_ms, format_number, format_percent, format_si
+from bench.console.terminal import console_for_stdout
+from bench.core.formatting import format_bytes, format_count, format_ms, format_number, format_percent, format_si
 from bench.core.stages import display_order
 from bench.results.model import Energy, Result, Summary, Throughput
 from bench.results.reader import StoredResult, read_results
-
-
-def console_for_stdout() -> Console:
-    # Off a terminal (CI logs, pipes) rich assumes 80 columns and truncates the tables.
-    return Console(width=None if sys.stdout.isatty() else 160)
 
 
 def show_results(paths: list[Path], *, console: Console | None = None) -> int:
@@ -36,7 +31,7 @@ def render_result(stored: StoredResult, console: Console) -> None:
     console.rule(escape(result.label))
     console.print(
         escape(
-            f"{stored.path}\nmodel {model.label} ({model.params_total / 1e6:.1f}M params, {model.dtype}, "
+            f"{stored.path}\nmodel {model.label} ({format_count(model.params_total)} params, {model.dtype}, "
             f"{model.weights} weights) on {scenario.device} | machine {result.machine} | "
             f"batch {scenario.batch_size} | max prompt {scenario.max_prompt_tokens} tokens | "
             f"scoring {scenario.scoring.mode} | {result.latency.iterations} iterations after "

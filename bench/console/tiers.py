@@ -52,7 +52,7 @@ def _flops(tier: Tier, key: str) -> str:
 def _price(tier: Tier) -> str:
     if tier.price_per_hour is None:
         return MISSING
-    return _mark(tier, "price", f"{tier.price_per_hour:.4g}")
+    return _mark(tier, "price", format_number(tier.price_per_hour, significant=4))
 
 
 def _price_source(tier: Tier) -> str:

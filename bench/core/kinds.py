@@ -24,6 +24,13 @@ class EnergyMethod(NamedEnum):
         return self in (EnergyMethod.NVML_ENERGY_COUNTER, EnergyMethod.NVML_POWER_SAMPLING, EnergyMethod.RAPL)
 
 
+class EnergyKind(NamedEnum):
+    """How an energy figure was obtained, as costs and reports show it."""
+
+    MEASURED = "measured"  # an energy counter (NVML, RAPL) on the machine that ran the benchmark
+    MODELLED = "modelled"  # TDP x utilisation or TDP x time: an estimate
+
+
 class LoadVerdict(NamedEnum):
     VALID = "VALID"
     INVALID = "INVALID"

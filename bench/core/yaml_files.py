@@ -11,6 +11,11 @@ import yaml
 
 from bench.core.errors import InputError
 
+MAX_FILE_BYTES = 4 * 2**20
+# Values in the document once every alias is expanded (a scenario has tens; a large sweep thousands). PyYAML
+# shares aliased objects, so a few hundred bytes of nested aliases can stand for billions of values.
+MAX_EXPANDED_VALUES = 200_000
+
 
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that rejects a key given twice in one mapping."""
@@ -30,17 +35,42 @@ _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _c
 
 
 def read_yaml(path: Path) -> Any:
-    """The parsed document of `path` (None for an empty file); InputError for unreadable text or bad YAML."""
+    """The parsed document of `path` (None for an empty file); InputError for unreadable text, bad YAML, or a
+    file or document too large to be a recbench input."""
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise InputError(f"{path}: {size / 2**20:.1f} MiB is too large for a recbench YAML file")
         text = Path(path).read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no Python object tags
+        document = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no Python object tags
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(f"{path}: {where}YAML syntax error: {problem}") from None
+    _check_expanded_size(path, document)
+    return document
+
+
+def _check_expanded_size(path: Path, document: Any) -> None:
+    """Count values as if every alias were written out, stopping as soon as the limit is passed (a recursive
+    alias would otherwise never end)."""
+    count, stack = 0, [document]
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > MAX_EXPANDED_VALUES:
+            raise InputError(
+                f"{path}: the document expands to more than {MAX_EXPANDED_VALUES:,} values (nested YAML aliases?); "
+                "refused"
+            )
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)

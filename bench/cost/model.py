@@ -12,7 +12,7 @@ from typing import Any
 
 from bench.core.errors import InputError
 from bench.core.formatting import to_ms
-from bench.core.kinds import Basis
+from bench.core.kinds import Basis, EnergyKind
 from bench.cost.projection import (
     Efficiency,
     OperatingPoint,
@@ -23,10 +23,6 @@ from bench.cost.projection import (
     project,
 )
 from bench.hardware.tiers import Tier, tier_for_machine
-
-ENERGY_MEASURED = "measured"  # an energy counter on the benchmark machine
-ENERGY_MODELLED_ON_MACHINE = "measured (estimate)"  # the benchmark machine's own modelled figure (no counter)
-ENERGY_MODELLED = "modelled"  # TDP x latency on a tier
 
 
 @dataclass(kw_only=True)
@@ -39,7 +35,7 @@ class TierCost:
     cost_per_1m_recommendations_usd: float | None = None
     energy_j_per_recommendation: float | None = None
     energy_basis: str | None = None  # the tracker's method, or "modelled: TDP x projected time" (an estimate)
-    energy_kind: str | None = None  # ENERGY_MEASURED, ENERGY_MODELLED_ON_MACHINE or ENERGY_MODELLED
+    energy_kind: EnergyKind | None = None
     projection_error: float | None = None  # projected / measured - 1, where both exist
     notes: list[str] = field(default_factory=list)
     amortised_hourly_usd: float | None = None  # owned hardware: the part of the hourly cost paid around the clock
@@ -67,12 +63,12 @@ def cost_on_tier(point: OperatingPoint, timing: TierTiming, tier: Tier) -> TierC
     recommendations_per_s = requests_per_s * point.top_n
     if timing.basis == Basis.MEASURED and point.energy_j_per_batch is not None:
         joules_per_batch = point.energy_j_per_batch
-        energy_basis = f"{point.energy_method}{' (estimate)' if point.energy_estimated else ''}"
-        energy_kind = ENERGY_MODELLED_ON_MACHINE if point.energy_estimated else ENERGY_MEASURED
+        energy_basis = f"{point.energy_method}{'' if point.energy_method.measured else ' (estimate)'}"
+        energy_kind = EnergyKind.MEASURED if point.energy_method.measured else EnergyKind.MODELLED
     else:
         joules_per_batch = tier.tdp_watts * timing.batch_p50_s
         energy_basis = f"modelled: TDP x {timing.basis} batch time (estimate)"
-        energy_kind = ENERGY_MODELLED
+        energy_kind = EnergyKind.MODELLED
     average_watts = joules_per_batch / timing.batch_p50_s
     hourly = hourly_cost(tier, average_watts)
     per_1m = hourly / (recommendations_per_s * 3600) * 1e6 if hourly is not None else None
@@ -179,7 +175,7 @@ def row_dict(row: TierCost) -> dict[str, Any]:
         "cost_per_1m_recommendations_usd": row.cost_per_1m_recommendations_usd,
         "energy_j_per_recommendation": row.energy_j_per_recommendation,
         "energy_basis": row.energy_basis,
-        "energy_kind": row.energy_kind,
+        "energy_kind": str(row.energy_kind) if row.energy_kind else None,
         "llm_bound": timing.llm_bound,
         "efficiency_source": timing.efficiency.source if timing.efficiency else None,
         "projection_error": row.projection_error,

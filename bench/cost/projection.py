@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from bench.core.dtypes import dtype_bytes
-from bench.core.kinds import Basis, LoadVerdict
+from bench.core.kinds import Basis, EnergyMethod, LoadVerdict
 from bench.core.stages import LOOP_STAGES, Stage
 from bench.hardware.tiers import Tier, peak_flops
-from bench.results.model import LoadSection
+from bench.results.model import LoadSection, MemoryEstimate
 from bench.results.reader import StoredResult
 
 LLM_STAGE = Stage.SCORING
@@ -25,7 +25,7 @@ LLM_STAGE = Stage.SCORING
 @dataclass(frozen=True, kw_only=True)
 class StageWork:
     flops: float  # per batch, mean over timed batches
-    bytes_moved: float  # per batch, mean over timed batches (estimate)
+    bytes_moved: float | None  # per batch, mean over timed batches (estimate); None: not recorded
     measured_s: float  # per batch, mean of the stage's samples
 
 
@@ -50,10 +50,9 @@ class OperatingPoint:
     stages: dict[Stage, StageWork]
     batch_p50_s: float
     batch_p99_s: float
-    memory_need_bytes: dict[str, int]  # analytic estimate: weights, kv_cache, activations, total
+    memory_need: MemoryEstimate  # analytic estimate: weights, KV cache, activations
     energy_j_per_batch: float | None
-    energy_method: str | None
-    energy_estimated: bool
+    energy_method: EnergyMethod
     hardware_tier: str | None  # the catalogue tier recorded at run time, if any
     workload: str  # the point's sweep values other than batch_size: points that differ only in batch size share it
     machine: str
@@ -76,7 +75,6 @@ def operating_point(stored: StoredResult) -> OperatingPoint:
         for stage, figures in summary.flops.stages.items()
         if stage in LOOP_STAGES
     }
-    estimate = result.memory.analytic_estimate.model_dump()
     return OperatingPoint(
         path=str(stored.path),
         scenario=scenario.name,
@@ -95,10 +93,9 @@ def operating_point(stored: StoredResult) -> OperatingPoint:
         stages=stages,
         batch_p50_s=result.end_to_end.p50,
         batch_p99_s=result.end_to_end.p99,
-        memory_need_bytes={key.removesuffix("_bytes"): value for key, value in estimate.items()},
+        memory_need=result.memory.analytic_estimate,
         energy_j_per_batch=_energy_per_batch(stored),
-        energy_method=str(result.energy.method),
-        energy_estimated=result.energy.estimated,
+        energy_method=result.energy.method,
         hardware_tier=result.hardware_tier.name if result.hardware_tier else None,
         workload=",".join(f"{k}={v}" for k, v in result.point.values.items() if k != "batch_size") or "default",
         machine=result.machine,
@@ -161,7 +158,7 @@ def target_dtype(point: OperatingPoint, tier: Tier) -> str:
 
 def memory_need(point: OperatingPoint, dtype: str) -> int:
     """The analytic estimate of weights + KV cache + activations, rescaled to the tier's dtype."""
-    return int(point.memory_need_bytes["total"] * dtype_bytes(dtype) / dtype_bytes(point.dtype))
+    return int(point.memory_need.total_bytes * dtype_bytes(dtype) / dtype_bytes(point.dtype))
 
 
 def default_efficiency(tier: Tier) -> Efficiency:
@@ -180,24 +177,36 @@ def project(point: OperatingPoint, tier: Tier, efficiency: Efficiency) -> TierTi
     peak = peak_flops(tier, dtype)
     if not peak:
         return TierTiming(fits=True, notes=[f"no {dtype} peak in the catalogue"], **unprojected)
-    byte_scale = dtype_bytes(dtype) / dtype_bytes(point.dtype)
     total, bound = 0.0, None
+    notes = ["host-side stages (no FLOPs) keep their measured time"]
     for name, work in point.stages.items():
         if work.flops <= 0:
             total += work.measured_s  # host work: carried over from the measurement
             continue
-        compute_s = work.flops / (peak * efficiency.compute)
-        memory_s = work.bytes_moved * byte_scale / (tier.bandwidth_bytes_per_s * efficiency.memory)
+        compute_s, memory_s = _roofline(work, point, tier, efficiency, dtype=dtype, peak=peak)
         total += max(compute_s, memory_s)
         if name == LLM_STAGE:
             bound = "compute" if compute_s >= memory_s else "memory"
+        if work.bytes_moved is None and not notes[1:]:
+            notes.append("bytes moved not recorded in the result: compute roofline only")
     # The measured spread (p99 / p50) is assumed to carry over to the tier.
     tail = point.batch_p99_s / point.batch_p50_s
     return TierTiming(
         **{**unprojected, "batch_p50_s": total, "batch_p99_s": total * tail, "llm_bound": bound},
         fits=True,
-        notes=["host-side stages (no FLOPs) keep their measured time"],
+        notes=notes,
     )
+
+
+def _roofline(
+    work: StageWork, point: OperatingPoint, tier: Tier, efficiency: Efficiency, *, dtype: str, peak: float
+) -> tuple[float, float]:
+    """(compute seconds, memory seconds) of one stage's work on `tier`, in `dtype`."""
+    compute_s = work.flops / (peak * efficiency.compute)
+    if work.bytes_moved is None:
+        return compute_s, 0.0
+    byte_scale = dtype_bytes(dtype) / dtype_bytes(point.dtype)
+    return compute_s, work.bytes_moved * byte_scale / (tier.bandwidth_bytes_per_s * efficiency.memory)
 
 
 def measured(point: OperatingPoint, tier: Tier) -> TierTiming:
@@ -206,7 +215,7 @@ def measured(point: OperatingPoint, tier: Tier) -> TierTiming:
         basis=Basis.MEASURED,
         dtype=point.dtype,
         fits=True,
-        memory_need_bytes=point.memory_need_bytes["total"],
+        memory_need_bytes=point.memory_need.total_bytes,
         memory_capacity_bytes=tier.memory_bytes,
         batch_p50_s=point.batch_p50_s,
         batch_p99_s=point.batch_p99_s,
@@ -239,8 +248,4 @@ def _llm_seconds(point: OperatingPoint, tier: Tier, efficiency: Efficiency) -> f
     work = point.stages.get(LLM_STAGE)
     if not peak or work is None:
         return None
-    byte_scale = dtype_bytes(dtype) / dtype_bytes(point.dtype)
-    return max(
-        work.flops / (peak * efficiency.compute),
-        work.bytes_moved * byte_scale / (tier.bandwidth_bytes_per_s * efficiency.memory),
-    )
+    return max(_roofline(work, point, tier, efficiency, dtype=dtype, peak=peak))

@@ -16,6 +16,7 @@ from typing import Any
 
 import mlperf_loadgen as lg
 
+from bench.core.interrupts import deferred_interrupts
 from bench.core.kinds import LoadVerdict
 from bench.core.stages import Stage
 from bench.load.batcher import Batcher, BatcherStats, ProcessFn, current_response_ids
@@ -202,18 +203,21 @@ def run_loadgen(
     timer = threading.Timer(load.max_wall_s, batcher.expire)
     timer.daemon = True
     started = time.perf_counter()
-    # Nesting order matters: the batcher thread and the expiry timer may still be inside QuerySamplesComplete
-    # when StartTest returns, so both are joined before the SUT and QSL are destroyed.
-    with LoadGenSUT(batcher, total_samples=total_samples, performance_samples=performance_samples) as sut, batcher:
-        timer.start()
-        try:
-            lg.StartTestWithLogSettings(sut.sut, sut.qsl, settings, log_settings)
-        finally:
-            timer.cancel()
-            timer.join()
+    batcher_and_sut = _sut_around(batcher, total_samples=total_samples, performance_samples=performance_samples)
+    # Ctrl-C must not unwind through LoadGen: it drops what is queued and LoadGen ends its run on its own.
+    stopping = "dropping the load test's queries; LoadGen ends its run within its schedule"
+    try:
+        with deferred_interrupts(batcher.expire, stopping=stopping), batcher_and_sut as (sut, _):
+            timer.start()
+            try:
+                lg.StartTestWithLogSettings(sut.sut, sut.qsl, settings, log_settings)
+            finally:
+                timer.cancel()
+                timer.join()
+    finally:
+        for leftover in ("mlperf_log_accuracy.json", "mlperf_log_trace.json"):
+            (outdir / leftover).unlink(missing_ok=True)
     wall = time.perf_counter() - started
-    for leftover in ("mlperf_log_accuracy.json", "mlperf_log_trace.json"):
-        (outdir / leftover).unlink(missing_ok=True)
     error = batcher.error
     return LoadRun(
         qps=settings.server_target_qps if load.mode == "server" else None,
@@ -224,6 +228,17 @@ def run_loadgen(
         timed_out=batcher.expired,
         batcher_error=None if error is None else f"{type(error).__name__}: {error}",
     )
+
+
+@contextmanager
+def _sut_around(
+    batcher: Batcher, *, total_samples: int, performance_samples: int
+) -> Iterator[tuple[LoadGenSUT, Batcher]]:
+    """Nesting order matters: the batcher thread and the expiry timer may still be inside QuerySamplesComplete
+    when StartTest returns, so the batcher (inside) is joined before the SUT and QSL handles (outside) are
+    destroyed."""
+    with LoadGenSUT(batcher, total_samples=total_samples, performance_samples=performance_samples) as sut, batcher:
+        yield sut, batcher
 
 
 @dataclass

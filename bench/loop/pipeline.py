@@ -11,7 +11,6 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from bench.core.stages import Stage
 from bench.data.interactions import Interactions
-from bench.data.tokenizer import encode_texts
 from bench.loop.candidates import retrieve_candidates
 from bench.loop.embeddings import item_embeddings
 from bench.loop.interest import user_interest
@@ -53,18 +52,16 @@ class RecommendationLoop:
         model: PreTrainedModel,
         tokenizer: PreTrainedTokenizerBase,
         device: torch.device,
+        *,
+        title_tokens: list[list[int]],
     ) -> None:
+        """`title_tokens`: each catalogue title tokenized by `tokenizer` (bench.loop.prompts.tokenize_titles)."""
         self.scenario = scenario
         self.workload = scenario.workload
         self.interactions = interactions
         self.model = model
         self.device = device
         self.setup = SetupTimings()
-        with self._setup_timer("tokenize_titles"):
-            title_tokens = encode_texts(tokenizer, interactions.catalogue.titles)
-            # An empty title would leave a candidate nothing to score; the EOS token stands in.
-            fallback = [tokenizer.eos_token_id or 0]
-            title_tokens = [tokens or fallback for tokens in title_tokens]
         with self._setup_timer("item_embeddings"):
             self.item_embeddings = item_embeddings(
                 self.workload.item_embeddings,

@@ -12,6 +12,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from bench.core.errors import InputError
+from bench.data.tokenizer import encode_texts
 from bench.scenarios.spec import MAX_VERBALIZER_CANDIDATES
 
 HEADER = "The user interacted with these items, oldest first:\n"
@@ -61,6 +62,24 @@ class PromptBuilder:
         fixed = len(self.header) + len(body) + len(self.verbalizer_question)
         return self.header + self._history_lines(history, fixed) + body + self.verbalizer_question
 
+    def verbalizer_template_tokens(self, candidates: list[int]) -> int:
+        """Tokens of a verbalizer prompt without its history: the template and the candidate list."""
+        lines = sum(len(self.candidate_labels[i]) + len(self.titles[item]) + len(self.newline)
+                    for i, item in enumerate(candidates))  # fmt: skip
+        return len(self.header) + len(self.candidates_header) + lines + len(self.verbalizer_question)
+
+    def check_candidate_lists_fit(self, candidates: int) -> None:
+        """InputError unless the template with the `candidates` longest titles of the catalogue fits
+        max_prompt_tokens: otherwise some request's candidate list cannot fit, and the run would stop there."""
+        longest = sorted(range(len(self.titles)), key=lambda item: -len(self.titles[item]))[:candidates]
+        fixed = self.verbalizer_template_tokens(longest)
+        if fixed > self.max_prompt_tokens:
+            raise InputError(
+                f"max_prompt_tokens ({self.max_prompt_tokens}) is too small: the template and the {candidates} "
+                f"longest candidate titles take {fixed} tokens; raise max_prompt_tokens or lower "
+                "workload.candidates or workload.title_max_tokens"
+            )
+
     def likelihood(self, history: list[int]) -> list[int]:
         fixed = len(self.header) + len(self.likelihood_question)
         return self.header + self._history_lines(history, fixed) + self.likelihood_question
@@ -90,6 +109,13 @@ class PromptBuilder:
         for number, title in enumerate(reversed(kept)):
             lines += self.history_labels[number] + title + self.newline
         return lines
+
+
+def tokenize_titles(tokenizer: PreTrainedTokenizerBase, titles: list[str]) -> list[list[int]]:
+    """Each title's tokens (one batched call); an empty title gets the EOS token, so that every candidate has
+    something to score."""
+    fallback = [tokenizer.eos_token_id or 0]
+    return [tokens or fallback for tokens in encode_texts(tokenizer, titles)]
 
 
 def _single_token(tokenizer: PreTrainedTokenizerBase, text: str) -> int:

@@ -32,23 +32,30 @@ from bench.trackers.energy import EnergyResult, co2_grams
 
 
 def latency_summary(samples: dict[Stage, list[float]]) -> LatencySummary:
-    return LatencySummary(
-        stages={stage: LatencyStats(**summarize(values).to_dict()) for stage, values in samples.items() if values}
-    )
+    return LatencySummary(stages={stage: _stats(values) for stage, values in samples.items() if values})
+
+
+def _stats(values: list[float]) -> LatencyStats:
+    figures = summarize(values).to_dict()
+    cv = figures["cv"]
+    figures["cv"] = None if cv != cv else cv  # undefined (a mean of 0): null in JSON, not NaN
+    return LatencyStats(**figures)
 
 
 def throughput(scenario: Scenario, work: Work, latency: LatencySummary, source: ThroughputSource | None) -> Throughput:
     """Requests/s (measured directly by a load test, or batch_size / median end-to-end batch latency) and what
     follows from it per request; token latencies for generate scoring."""
     stages = latency.stages
+    # Token figures follow from fixed-size batches; a load test's batches vary in size, and LoadGen reports its
+    # own time to first token and per output token in the load section.
+    decode = stages.get(Stage.LLM_DECODE_TOKEN) if source is None else None
+    prefill = stages.get(Stage.LLM_PREFILL)
     if source is None:
         source = ThroughputSource(
             requests_per_s=scenario.batch_size / stages[Stage.END_TO_END].p50,
             basis="batch_size / median end-to-end batch latency",
         )
     rate = source.requests_per_s
-    decode = stages.get(Stage.LLM_DECODE_TOKEN)
-    prefill = stages.get(Stage.LLM_PREFILL)
     return Throughput(
         basis=source.basis,
         requests_per_s=rate,

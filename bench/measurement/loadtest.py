@@ -22,6 +22,7 @@ from bench.load.run import LoadRun, PeakSearch, find_peak, first_token_stages, r
 from bench.loop.pipeline import BatchRecord, RecommendationLoop
 from bench.measurement.strategy import MeasureContext, Measurement, ThroughputSource
 from bench.results.model import LoadCalibration, LoadProbe, LoadSection, LoadSettings
+from bench.results.reader import LOADGEN_DIR_SUFFIX
 from bench.scenarios.spec import Load
 from bench.trackers.energy import EnergyTracker
 from bench.trackers.latency import LatencyTracker
@@ -31,7 +32,6 @@ from bench.trackers.memory import MemoryTracker
 # early and is INVALID for min duration, so the calibrated figure is raised by this factor.
 OFFLINE_EXPECTED_QPS_MARGIN = 1.5
 CALIBRATION_BATCHES = 3
-LOG_FOLDER_SUFFIX = "-loadgen"
 MAX_LOG_FOLDERS = 1000
 
 
@@ -42,7 +42,7 @@ class LoadTest:
         if load is None:
             raise ValueError(f"LoadTest: scenario {scenario.name} has no load section")
         loop, device = prepared.loop, prepared.device
-        log_root = unique_folder(context.machine_dir, f"{context.log_stem}{LOG_FOLDER_SUFFIX}")
+        log_root = unique_folder(context.machine_dir, context.log_stem, suffix=LOADGEN_DIR_SUFFIX)
         tdp = context.tier.tdp_watts if context.tier else None
         generating = scenario.scoring.mode == "generate"
 
@@ -113,18 +113,18 @@ class LoadTest:
         )
 
 
-def unique_folder(parent: Path, name: str) -> Path:
-    """A new folder parent/name (name-1, name-2... when taken): two load tests started in the same second
-    never share one."""
+def unique_folder(parent: Path, stem: str, *, suffix: str) -> Path:
+    """A new folder parent/<stem><suffix> (<stem>-1<suffix>, -2... when taken): two load tests started in the
+    same second never share one, and every name still ends in `suffix`, which readers skip."""
     parent.mkdir(parents=True, exist_ok=True)
     for attempt in range(MAX_LOG_FOLDERS):
-        candidate = parent / (name if attempt == 0 else f"{name}-{attempt}")
+        candidate = parent / (f"{stem}{suffix}" if attempt == 0 else f"{stem}-{attempt}{suffix}")
         try:
             candidate.mkdir()
         except FileExistsError:
             continue
         return candidate
-    raise RuntimeError(f"{parent}: no free folder name for {name}")
+    raise RuntimeError(f"{parent}: no free folder name for {stem}{suffix}")
 
 
 def _users_tensor(users: list[int], device: torch.device) -> torch.Tensor:

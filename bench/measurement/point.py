@@ -23,12 +23,12 @@ from bench.measurement.prepare import prepare_point
 from bench.measurement.strategy import MeasureContext, ProgressCallback, Strategy
 from bench.measurement.timed import TimedBatches
 from bench.results.model import Environment, Result
+from bench.results.reader import CALIBRATION_DIR
 from bench.results.store import result_filename
 from bench.scenarios.loader import ScenarioPoint
 
 # A 2048^3 GEMM saturates 2 CPU cores but not a datacentre GPU, which needs larger matrices to peak.
 CPU_GEMM_SIDE, GPU_GEMM_SIDE = 2048, 8192
-CALIBRATION_DIR = "calibration"
 
 
 def strategy_for(point: ScenarioPoint) -> Strategy:
@@ -48,6 +48,9 @@ def run_point(
     check_runnable(point.scenario)
     created_at = datetime.now(timezone.utc)
     prepared = prepare_point(point)
+    # Captured (and checked) before measuring, once prepare has set this point's threads: a field that does not
+    # fit the result model must not cost a measurement.
+    environment = Environment.model_validate(collect_environment())
     context = MeasureContext(
         point=point,
         prepared=prepared,
@@ -62,7 +65,7 @@ def run_point(
         point=point,
         prepared=prepared,
         measurement=measurement,
-        environment=Environment.model_validate(collect_environment()),
+        environment=environment,
         gemm_peak=peak,
         tier=tier,
         created_at=created_at,

@@ -18,8 +18,9 @@ from bench.core.device import Device
 from bench.core.errors import InputError
 from bench.core.kinds import WarningKind
 from bench.hardware.environment import cpu_has_native_bf16
+from bench.measurement.footprint import Footprint, run_footprint
 from bench.models.analytic import weights_bytes
-from bench.models.architecture import Architecture
+from bench.models.architecture import Architecture, read_checkpoint_architecture
 from bench.models.presets import get_preset
 from bench.results.model import ResultWarning
 from bench.scenarios.spec import Scenario
@@ -58,29 +59,69 @@ def _cpu_dtype_slowdowns() -> dict[str, dict[str, Any]]:
     return yaml.safe_load(CPU_DTYPES_FILE.read_text())["without_native_support"]
 
 
-def declared_architecture(scenario: Scenario) -> Architecture | None:
-    """The architecture known without loading anything (None for a checkpoint)."""
+def declared_architecture(scenario: Scenario) -> Architecture:
+    """The model's architecture without loading any weights: a preset, the scenario's own, or a checkpoint's
+    config.json (InputError for a config that cannot describe a model)."""
     if scenario.model.preset:
         return get_preset(scenario.model.preset)
-    return scenario.model.architecture
+    if scenario.model.architecture is not None:
+        return scenario.model.architecture
+    assert scenario.model.path is not None
+    return read_checkpoint_architecture(scenario.model.path)
+
+
+# The field to change when a part of the footprint is what does not fit.
+_PART_FIELD = {
+    "weights": "model",
+    "KV cache": "batch_size",
+    "activations": "batch_size",
+    "data": "workload.num_users",
+    "item embeddings": "workload.num_items",
+    "user state": "workload.num_users",
+    "per-batch buffers": "workload.num_items",
+    "runtime": "model",
+}
 
 
 def check_runnable(scenario: Scenario, *, field_prefix: str = "") -> None:
-    """The device exists, the weights fit in its memory, and the input paths exist (InputError otherwise)."""
+    """The device exists, the input paths exist, the model's config is sound, and the whole run (weights, KV
+    cache, activations, data, embeddings) is estimated to fit this machine's memory (InputError otherwise)."""
     device = Device.parse(scenario.device)
+    _check_input_paths(scenario, field_prefix)
+    arch = declared_architecture(scenario)
+    if scenario.model.path is not None and scenario.max_positions_needed > arch.max_position_embeddings:
+        raise InputError(
+            f"{field_prefix}max_prompt_tokens: {scenario.max_positions_needed} positions needed, but the checkpoint's "
+            f"max_position_embeddings is {arch.max_position_embeddings}"
+        )
+    dtype, _ = resolve_dtype(scenario)
     if device.is_cuda:
         capacity, where = _cuda_capacity(device, field_prefix)
     else:
         capacity, where = psutil.virtual_memory().total, "this machine's RAM"
-    _check_input_paths(scenario, field_prefix)
-    arch = declared_architecture(scenario)
-    dtype, _ = resolve_dtype(scenario)
-    if arch is not None and weights_bytes(arch, dtype=dtype) > capacity:
+    if weights_bytes(arch, dtype=dtype) > capacity:
         need = weights_bytes(arch, dtype=dtype) / 2**30
         raise InputError(
             f"{field_prefix}model: {scenario.model.label} needs {need:.1f} GiB for its {dtype} weights alone; "
             f"{where} has {capacity / 2**30:.1f} GiB"
         )
+    footprint = run_footprint(scenario, arch, dtype=dtype, data_file_bytes=_data_file_bytes(scenario))
+    if device.is_cuda:
+        _check_fits(footprint, True, capacity, f"{where} has {capacity / 2**30:.1f} GiB", field_prefix)
+    available = psutil.virtual_memory().available
+    _check_fits(footprint, False, available, f"this machine has {available / 2**30:.1f} GiB of RAM free", field_prefix)
+
+
+def _check_fits(footprint: Footprint, device: bool, capacity: int, has: str, field_prefix: str) -> None:
+    need = footprint.on(device)
+    if need <= capacity:
+        return
+    parts = {k: v for k, v in footprint.parts.items() if (k in footprint.device_parts) == device}
+    largest = max(parts, key=lambda k: parts[k])
+    raise InputError(
+        f"{field_prefix}{_PART_FIELD[largest]}: this run needs about {need / 2**30:.1f} GiB (an estimate: "
+        f"{footprint.describe(device=device)}); {has}"
+    )
 
 
 def _cuda_capacity(device: Device, field_prefix: str) -> tuple[int, str]:
@@ -94,6 +135,16 @@ def _cuda_capacity(device: Device, field_prefix: str) -> tuple[int, str]:
         )
     index = device.cuda_index
     return torch.cuda.get_device_properties(index).total_memory, torch.cuda.get_device_name(index)
+
+
+def _data_file_bytes(scenario: Scenario) -> int:
+    total = 0
+    for path in (scenario.workload.path, scenario.workload.items_path):
+        if path is None:
+            continue
+        files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else []
+        total += sum(p.stat().st_size for p in files)
+    return total
 
 
 def _check_input_paths(scenario: Scenario, field_prefix: str) -> None:

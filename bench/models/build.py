@@ -15,7 +15,6 @@ from typing import Literal
 
 import torch
 from transformers import (
-    AutoConfig,
     AutoModelForCausalLM,
     AutoTokenizer,
     LlamaConfig,
@@ -27,7 +26,7 @@ from transformers import (
 )
 
 from bench.core.errors import InputError
-from bench.models.architecture import Architecture
+from bench.models.architecture import Architecture, read_checkpoint_architecture
 
 _CONFIG_CLASSES: dict[str, type[PretrainedConfig]] = {
     "llama": LlamaConfig,
@@ -44,7 +43,6 @@ class LoadedModel:
     model: PreTrainedModel
     architecture: Architecture
     weights: Literal["random", "loaded"]
-    tokenizer: PreTrainedTokenizerBase | None  # the checkpoint's own; None for random weights
 
 
 def hf_config(arch: Architecture) -> PretrainedConfig:
@@ -63,30 +61,6 @@ def hf_config(arch: Architecture) -> PretrainedConfig:
     )
 
 
-def architecture_from_config(config: PretrainedConfig, path: Path) -> Architecture:
-    """The checkpoint's shape; only shapes the analytic FLOP and memory formulas describe are accepted."""
-    if config.model_type not in _CONFIG_CLASSES:
-        raise InputError(
-            f"model.path: {path}: model_type {config.model_type!r} is not supported "
-            f"(supported: {', '.join(_CONFIG_CLASSES)})"
-        )
-    head_dim = getattr(config, "head_dim", None)
-    if head_dim and head_dim != config.hidden_size // config.num_attention_heads:
-        raise InputError(f"model.path: {path}: head_dim {head_dim} != hidden_size / num_attention_heads")
-    family = config.model_type
-    return Architecture(
-        family=family,
-        hidden_size=config.hidden_size,
-        intermediate_size=config.intermediate_size,
-        num_layers=config.num_hidden_layers,
-        num_heads=config.num_attention_heads,
-        num_kv_heads=getattr(config, "num_key_value_heads", None) or config.num_attention_heads,
-        vocab_size=config.vocab_size,
-        tie_embeddings=bool(getattr(config, "tie_word_embeddings", False)),
-        max_position_embeddings=getattr(config, "max_position_embeddings", 4096),
-    )
-
-
 def build_random_model(arch: Architecture, *, dtype: torch.dtype, device: torch.device, seed: int) -> LoadedModel:
     config = hf_config(arch)
     with torch.device("meta"):
@@ -94,7 +68,7 @@ def build_random_model(arch: Architecture, *, dtype: torch.dtype, device: torch.
     _materialize_parameters(model, dtype=dtype, device=device, seed=seed)
     _rebuild_rotary_embeddings(model, device=device)
     _prepare_for_inference(model)
-    return LoadedModel(model, arch, "random", None)
+    return LoadedModel(model, arch, "random")
 
 
 def _materialize_parameters(model: torch.nn.Module, *, dtype: torch.dtype, device: torch.device, seed: int) -> None:
@@ -144,19 +118,27 @@ def _prepare_for_inference(model: PreTrainedModel) -> None:
     model.requires_grad_(False)
 
 
+def load_checkpoint_tokenizer(path: Path) -> PreTrainedTokenizerBase:
+    """A local checkpoint's own tokenizer (no hub access)."""
+    try:
+        return AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"model.path: {path}: cannot load the checkpoint's tokenizer: {first_line}") from None
+
+
 def load_checkpoint(path: Path, *, dtype: torch.dtype, device: torch.device) -> LoadedModel:
-    """Load a local transformers checkpoint (config + weights + tokenizer); no hub access."""
+    """Load a local transformers checkpoint's config and weights (its tokenizer: load_checkpoint_tokenizer); no
+    hub access."""
     if not Path(path).is_dir():
         raise InputError(f"model.path: {path}: no such checkpoint directory")
+    arch = read_checkpoint_architecture(path)
     try:
-        config = AutoConfig.from_pretrained(path, local_files_only=True)
-        arch = architecture_from_config(config, path)
         model = AutoModelForCausalLM.from_pretrained(
             path, dtype=dtype, local_files_only=True, low_cpu_mem_usage=True
         ).to(device)
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"model.path: {path}: cannot load checkpoint: {first_line}") from None
     _prepare_for_inference(model)
-    return LoadedModel(model, arch, "loaded", tokenizer)
+    return LoadedModel(model, arch, "loaded")

@@ -255,7 +255,7 @@ def _energy_row(row: TierCost) -> dict[str, Any]:
         "basis": str(row.basis),
         "energy_j_per_recommendation": per_rec,
         "energy_j_per_request": None if per_rec is None else per_rec * row.point.top_n,
-        "energy_kind": row.energy_kind,
+        "energy_kind": str(row.energy_kind) if row.energy_kind else None,
         "energy_basis": row.energy_basis,
     }
 
@@ -299,9 +299,9 @@ def _latency_bar(result: Result, point: OperatingPoint, single_scenario: bool) -
     label = point.point if single_scenario else f"{point.scenario} [{point.point}]"
     return LatencyBar(
         label=label if len(label) <= 60 else label[:57] + "...",
-        stage_p50_ms={s: stages[s].p50 * 1e3 for s in LOOP_STAGES if s in stages},
-        end_to_end_p50_ms=stages[Stage.END_TO_END].p50 * 1e3,
-        end_to_end_p99_ms=stages[Stage.END_TO_END].p99 * 1e3,
+        stage_p50_ms={s: to_ms(stages[s].p50) or 0.0 for s in LOOP_STAGES if s in stages},
+        end_to_end_p50_ms=to_ms(stages[Stage.END_TO_END].p50) or 0.0,
+        end_to_end_p99_ms=to_ms(stages[Stage.END_TO_END].p99) or 0.0,
     )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from bench.cost.model import ENERGY_MODELLED, TierCost
+from bench.core.kinds import EnergyKind
+from bench.cost.model import TierCost
 from bench.cost.projection import OperatingPoint
 
 
@@ -64,7 +65,7 @@ def energy(point: OperatingPoint, rows: Sequence[TierCost], bases: Mapping[str, 
     kinds = {r.energy_kind for r in rows if r.energy_j_per_recommendation is not None}
     missing = sorted({r.timing.tier for r in rows if r.point is point and r.energy_j_per_recommendation is None})
     text = f"Bars at {point.scenario} [{point.point}]; grey dots: the other points. "
-    if kinds <= {ENERGY_MODELLED}:
+    if kinds <= {EnergyKind.MODELLED}:
         text += "Every figure here is modelled from TDP, an estimate, not a measurement. "
     else:
         text += (

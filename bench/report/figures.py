@@ -20,7 +20,11 @@ from bench.cost.model import TierCost
 from bench.cost.projection import OperatingPoint
 from bench.report import captions
 
-MEMORY_PARTS = (("weights", "weights"), ("kv_cache", "KV cache"), ("activations", "activations (estimate)"))
+MEMORY_PARTS = (
+    ("weights_bytes", "weights"),
+    ("kv_cache_bytes", "KV cache"),
+    ("activations_bytes", "activations (estimate)"),
+)
 MAX_PANELS = 3  # cost-vs-X panels (groups of points holding the other variables fixed)
 MAX_LATENCY_BARS = 150  # beyond this the latency figure shows the slowest results (all are in latency.csv)
 MAX_BAR_POINTS = 6  # points in the fallback bar chart
@@ -197,7 +201,7 @@ def latency_bars(bars: Sequence[LatencyBar]) -> list[LatencyBar]:
 
 def memory_reference(points: Sequence[OperatingPoint]) -> OperatingPoint:
     """The largest point: the highest analytic memory need."""
-    return max(points, key=lambda p: (p.memory_need_bytes.get("total", 0), p.batch_size, p.max_prompt_tokens))
+    return max(points, key=lambda p: (p.memory_need.total_bytes, p.batch_size, p.max_prompt_tokens))
 
 
 def energy_bases(rows: Sequence[TierCost]) -> dict[str, list[str]]:
@@ -218,7 +222,7 @@ def energy_reference(rows: Sequence[TierCost]) -> OperatingPoint:
         counts[id(r.point)] += r.energy_j_per_recommendation is not None
     return max(
         points.values(),
-        key=lambda p: (counts[id(p)], p.memory_need_bytes.get("total", 0), p.batch_size, p.max_prompt_tokens),
+        key=lambda p: (counts[id(p)], p.memory_need.total_bytes, p.batch_size, p.max_prompt_tokens),
     )
 
 

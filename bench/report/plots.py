@@ -19,8 +19,9 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from bench.core.dtypes import dtype_bytes
 from bench.core.formatting import format_bytes, format_count, format_energy, format_percent, format_usd
+from bench.core.kinds import EnergyKind
 from bench.core.stages import LOOP_STAGES
-from bench.cost.model import ENERGY_MODELLED, TierCost
+from bench.cost.model import TierCost
 from bench.cost.projection import OperatingPoint
 from bench.report.figures import (
     MAX_BAR_POINTS,
@@ -252,7 +253,7 @@ def plot_memory(
         scale = dtype_bytes(dtype) / dtype_bytes(point.dtype)
         base = 0.0
         for k, (key, label) in enumerate(MEMORY_PARTS):
-            value = point.memory_need_bytes.get(key, 0) * scale / 1e9
+            value = getattr(point.memory_need, key) * scale / 1e9
             left.barh(i, value, left=base, color=cmap(k), edgecolor="gray", label=label if i == 0 else None)
             base += value
         left.text(base, i, f" {format_bytes(base * 1e9)}", va="center", fontsize=8)
@@ -322,7 +323,7 @@ def plot_energy(
         if r is not None:
             value = r.energy_j_per_recommendation or 0.0
             kind = r.energy_kind
-            modelled = kind == ENERGY_MODELLED
+            modelled = kind == EnergyKind.MODELLED
             ax.barh(
                 i,
                 value,
@@ -346,7 +347,7 @@ def plot_energy(
     values.set_ylim(ax.get_ylim())
     values.set_yticks(range(len(tiers)), labels, fontsize=8)
     values.tick_params(length=0)
-    suffix = " (all modelled: estimates)" if kinds <= {ENERGY_MODELLED} else ""
+    suffix = " (all modelled: estimates)" if kinds <= {EnergyKind.MODELLED} else ""
     ax.set_title(f"Energy per recommendation at {point.scenario} [{point.point}]{suffix}", fontsize=11)
     handles = [
         Patch(facecolor="lightgray", edgecolor="black", label="measured (energy counter)"),

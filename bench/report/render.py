@@ -24,8 +24,9 @@ from bench.core.formatting import (
     format_percent,
     format_usd,
 )
+from bench.core.kinds import EnergyKind
 from bench.cost.capacity import CapacityPlan, TierPlan
-from bench.cost.model import ENERGY_MODELLED, TierCost
+from bench.cost.model import TierCost
 from bench.report.figures import energy_bases
 
 # ------------------------------------------------------------------------------------- document structure
@@ -213,7 +214,7 @@ def _how_to_read(c: ReportContent) -> list[Block]:
         "Memory need (weights, KV cache, activations) is an analytic estimate, checked against each tier's "
         "catalogue capacity; tiers where it does not fit get no latency or cost."
     )
-    if kinds <= {ENERGY_MODELLED}:
+    if kinds <= {EnergyKind.MODELLED}:
         energy = (
             "Energy per recommendation is modelled everywhere (no energy counter in these results): estimates "
             "from TDP, not measurements."
@@ -297,7 +298,7 @@ def _cost_table(rows: Sequence[TierCost]) -> Table:
                 format_usd(row.hourly_cost_usd),
                 format_usd(row.cost_per_1m_recommendations_usd),
                 format_energy(row.energy_j_per_recommendation),
-                row.energy_kind or MISSING,
+                str(row.energy_kind) if row.energy_kind else MISSING,
                 format_percent(row.projection_error, signed=True) if row.projection_error is not None else "",
                 t.llm_bound or "",
             ]

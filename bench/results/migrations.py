@@ -12,6 +12,7 @@ from typing import Any
 from bench.core.kinds import WarningKind
 
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
+NOT_RECORDED = "not recorded"
 
 
 def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
@@ -20,6 +21,7 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     field of its own instead of a note appended to the timing method."""
     out = copy.deepcopy(data)
     out["schema_version"] = 2
+    _fill_early_v1(out)
     out["quality"] = _quality_v2(out["quality"], top_n=out["scenario"]["workload"]["top_n"])
     out["summary"]["throughput"] = {
         name: figure["value"] if isinstance(figure, dict) else figure
@@ -31,6 +33,40 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     latency["method"] = method
     latency["window"] = window.rstrip(")") if window else "timed batches (warm-up excluded)"
     return out
+
+
+def _fill_early_v1(out: dict[str, Any]) -> None:
+    """Results written before energy, hardware tiers and per-batch analytic FLOPs existed (still version 1):
+    what they did not record is marked as not recorded (None, or a method "unavailable"), never invented."""
+    memory = out["memory"]
+    memory.setdefault("measured_window", NOT_RECORDED)
+    memory.setdefault("setup_measured", None)
+    memory.setdefault("analytic_basis", "estimate: largest forward (basis not recorded)")
+    out.setdefault(
+        "energy",
+        {
+            "method": "unavailable",
+            "estimated": False,
+            "joules": None,
+            "duration_s": 0.0,
+            "average_watts": None,
+            "readings": [],
+            "notes": ["written by a recbench that did not measure energy"],
+            "window": NOT_RECORDED,
+        },
+    )
+    out.setdefault("hardware_tier", None)
+    flops = out["summary"]["flops"]
+    if "basis" not in flops:
+        # That release reported the calibration batch's counted FLOPs as every batch's FLOPs.
+        flops["basis"] = "counted_flops (FlopCounterMode on the calibration batch), taken as every batch's FLOPs"
+        for figures in flops["stages"].values():
+            figures.setdefault("timed_batches_flops_mean", figures["counted_flops"])
+        llm = flops["llm"]
+        llm["flops_per_batch_mean"] = llm.pop("counted_flops")
+        llm.setdefault("achieved_basis", "counted FLOPs of the calibration batch / mean LLM time per batch")
+    for figures in flops["stages"].values():
+        figures.setdefault("timed_batches_bytes_moved_estimate_mean", None)
 
 
 def _quality_v2(quality: dict[str, Any], *, top_n: int) -> dict[str, Any]:

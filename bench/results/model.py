@@ -9,10 +9,10 @@ results/result.schema.json.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bench.core.device import Device
 from bench.core.dtypes import DtypeName
@@ -156,7 +156,9 @@ class Memory(Section):
     unit: Literal["bytes"] = "bytes"
     measured: MemoryWindow = Field(description="the serving window (warm-up and measured batches)")
     measured_window: str
-    setup_measured: MemoryWindow = Field(description="loading data, building the model, tokenizing")
+    setup_measured: MemoryWindow | None = Field(
+        description="loading data, building the model, tokenizing (None: not recorded by an early release)"
+    )
     analytic_estimate: MemoryEstimate
     analytic_basis: str
 
@@ -329,7 +331,7 @@ class LatencyStats(Section):
     p50: float
     p90: float
     p99: float
-    cv: float
+    cv: float | None = Field(description="stdev / mean; None where the mean is 0")
 
 
 class LatencySummary(Section):
@@ -356,7 +358,9 @@ class StageFlops(Section):
     counted_flops: int = Field(description="FlopCounterMode on the calibration batch")
     analytic_flops_estimate: int = Field(description="estimate: formula on the calibration batch's shapes")
     timed_batches_flops_mean: float = Field(description="estimate: formula on each measured batch's shapes")
-    timed_batches_bytes_moved_estimate_mean: float
+    timed_batches_bytes_moved_estimate_mean: float | None = Field(
+        description="estimate; None where an early release did not record it"
+    )
     achieved_flops_per_s: float | None
 
 
@@ -425,6 +429,12 @@ class Result(Section):
     warnings: list[ResultWarning]
     wall_time_s: float = Field(description="seconds the point took, set-up included")
     summary: Summary
+
+    @field_validator("created_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        """A time without a zone (written by hand, or by another tool) is taken as UTC, so results compare."""
+        return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
     @property
     def label(self) -> str:

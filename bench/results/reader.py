@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from bench.core.errors import InputError
 from bench.results.migrations import migrate
 from bench.results.model import SCHEMA_VERSION, Result
+from bench.scenarios.spec import STORED
 
 # A result is tens to a few hundred kB; anything far larger is not one (and is not read into memory).
 MAX_RESULT_BYTES = 64 * 2**20
@@ -69,7 +70,7 @@ def load_result(path: Path | str) -> Result:
     except (KeyError, TypeError, AttributeError) as exc:
         raise InputError(f"{path}: damaged recbench result (schema_version {version}): missing or bad {exc}") from None
     try:
-        return Result.model_validate(data)
+        return Result.model_validate(data, context={STORED: True})
     except ValidationError as exc:
         raise InputError(f"{path}: damaged recbench result: {describe_errors(exc)}") from None
 

@@ -10,6 +10,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,19 @@ from bench.core.errors import InputError
 from bench.core.validation import allowed_keys_hint, submodel
 from bench.core.yaml_files import read_yaml
 from bench.scenarios.spec import Scenario
+
+DEFAULT_MAX_POINTS = 100_000
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """What reading scenario files allows beyond the safe defaults."""
+
+    allow_extends_outside: bool = False  # `extends` may name files outside the scenario's own folder tree
+    max_points: int = DEFAULT_MAX_POINTS  # a sweep grid larger than this is refused before it is expanded
+
+
+DEFAULT_READ_OPTIONS = ReadOptions()
 
 
 @dataclass(frozen=True)
@@ -64,25 +78,44 @@ def _compact(value: Any) -> str:
     return str(value).replace("/", "_").replace(" ", "")
 
 
-def read_raw(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """Parse one YAML file and merge the files it `extends` (relative to it) underneath it."""
+def read_raw(path: Path, options: ReadOptions = DEFAULT_READ_OPTIONS) -> dict[str, Any]:
+    """Parse one scenario file and merge the files it `extends` (relative to it) underneath it. `extends` may
+    only reach files inside the first file's folder tree unless the options allow more."""
     path = Path(path)
-    if path.resolve() in _chain:
-        cycle = " -> ".join(str(p) for p in (*_chain, path.resolve()))
+    return _read_chain(path, root=path.resolve().parent, options=options, chain=())
+
+
+def _read_chain(path: Path, *, root: Path, options: ReadOptions, chain: tuple[Path, ...]) -> dict[str, Any]:
+    if path.resolve() in chain:
+        cycle = " -> ".join(str(p) for p in (*chain, path.resolve()))
         raise InputError(f"{path}: extends: cycle ({cycle})")
     if not path.is_file():
-        where = f"{_chain[-1]}: extends: {path}" if _chain else str(path)
+        where = f"{chain[-1]}: extends: {path}" if chain else str(path)
         raise InputError(f"{where}: no such scenario file")
     data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise InputError(f"{path}: the top level must be a mapping of fields, got {type(data).__name__}")
+    _looks_like_a_scenario(path, data)
     parent = data.pop("extends", None)
     if parent is None:
         return data
-    if not isinstance(parent, str):
-        raise InputError(f"{path}: extends: must be a file name, got {parent!r}")
-    base = read_raw(path.parent / parent, (*_chain, path.resolve()))
-    return _deep_merge(base, data)
+    if not isinstance(parent, str) or not parent.strip():
+        raise InputError(f"{path}: extends: must be a file name")
+    base = path.parent / parent
+    if not options.allow_extends_outside and root not in base.resolve().parents:
+        raise InputError(
+            f"{path}: extends: {parent}: outside the scenario's folder {root}; refused "
+            "(--allow-extends-outside allows it)"
+        )
+    return _deep_merge(_read_chain(base, root=root, options=options, chain=(*chain, path.resolve())), data)
+
+
+def _looks_like_a_scenario(path: Path, data: dict[Any, Any]) -> None:
+    """A file none of whose keys is a scenario field is not a scenario: say so without echoing its content
+    (it may be any YAML file, a secret included)."""
+    known = {*Scenario.model_fields, "extends"}
+    if data and not any(isinstance(key, str) and key in known for key in data):
+        raise InputError(f"{path}: not a recbench scenario (none of its top-level keys is a scenario field)")
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -118,14 +151,14 @@ def _validate(path: Path, raw: dict[str, Any], prefix: str = "") -> Scenario:
         raise InputError(format_validation_error(path, exc, prefix=prefix)) from None
 
 
-def expand_points(path: Path) -> list[ScenarioPoint]:
+def expand_points(path: Path, options: ReadOptions = DEFAULT_READ_OPTIONS) -> list[ScenarioPoint]:
     """Validate a scenario file and every point of its sweep grid; nothing is built or run.
 
     With a sweep, only the points are validated: a base value that every point overrides need not be
     valid on its own.
     """
     path = Path(path)
-    raw = read_raw(path)
+    raw = read_raw(path, options)
     sweep = raw.pop("sweep", None)
     if not sweep:
         return [ScenarioPoint(scenario=_validate(path, raw), source_file=path, index=0, values={})]
@@ -133,6 +166,11 @@ def expand_points(path: Path) -> list[ScenarioPoint]:
         raise InputError(f"{path}: sweep: must map field paths to lists of values")
     for field_path, values in sweep.items():
         _check_sweep_entry(path, field_path, values)
+    count = math.prod(len(values) for values in sweep.values())
+    if count > options.max_points:
+        raise InputError(
+            f"{path}: sweep: {count:,} points exceed the limit of {options.max_points:,} (--max-points raises it)"
+        )
     if isinstance(raw.get("model"), str):
         raw["model"] = {"preset": raw["model"]}  # so that a sweep of model.preset has a mapping to set
     points = []
@@ -176,7 +214,7 @@ def _set_path(raw: dict[str, Any], field_path: str, value: Any) -> None:
         node[leaf] = copy.deepcopy(value)
 
 
-def validate_files(paths: list[Path]) -> list[tuple[Path, int]]:
+def validate_files(paths: list[Path], options: ReadOptions = DEFAULT_READ_OPTIONS) -> list[tuple[Path, int]]:
     """Validate each file (all sweep points included); returns (file, number of points) per file.
 
     Raises InputError carrying one line per problem across all files.
@@ -185,7 +223,7 @@ def validate_files(paths: list[Path]) -> list[tuple[Path, int]]:
     counts: list[tuple[Path, int]] = []
     for path in paths:
         try:
-            counts.append((Path(path), len(expand_points(path))))
+            counts.append((Path(path), len(expand_points(path, options))))
         except InputError as exc:
             problems.append(str(exc))
     if problems:

@@ -7,7 +7,7 @@ bench.scenarios.loader.check_runnable and the data layer; everything else is her
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -17,6 +17,7 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -29,6 +30,21 @@ from bench.models.presets import get_preset, preset_names
 MAX_VERBALIZER_CANDIDATES = 26
 # A p99 early-stopping verdict needs at least ln(0.01) / ln(0.99) = 458.2 queries with none over the bound.
 MIN_P99_QUERIES = 459
+# Upper bounds on sizes a scenario sets: far beyond any real run, low enough that a typo cannot exhaust the
+# machine before a check says so (the memory a run needs is estimated by `validate --here`).
+MAX_BATCH = 4096
+MAX_QPS = 1e6
+MAX_SECONDS = 2 * 86_400
+
+
+STORED = "stored"  # validation context of a scenario read back from a result
+
+
+def stored(info: ValidationInfo) -> bool:
+    """Whether a scenario is being read back from a result: it was checked when it ran, so rules about what a
+    new run may ask for (known presets, consistent sizes) are not applied again, and a result stays readable
+    after a preset is renamed or a rule is tightened."""
+    return bool((info.context or {}).get(STORED))
 
 
 class _Strict(BaseModel):
@@ -57,8 +73,8 @@ class ModelSpec(_Strict):
 
     @field_validator("preset")
     @classmethod
-    def _known_preset(cls, value: str | None) -> str | None:
-        if value is not None and value not in preset_names():
+    def _known_preset(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and not stored(info) and value not in preset_names():
             raise ValueError(f"unknown preset {value!r}; known presets: {', '.join(preset_names())}")
         return value
 
@@ -83,19 +99,21 @@ class Workload(_Strict):
     num_items: PositiveInt = Field(
         2000, le=100_000_000, description="synthetic: catalogue size; files: set by the file"
     )
-    history_length: PositiveInt = Field(20, description="most recent history items used per user")
-    candidates: PositiveInt = Field(20, description="candidates retrieved per request and scored by the LLM")
-    top_n: PositiveInt = Field(10, description="items recommended per request")
-    title_max_tokens: PositiveInt = Field(32, description="titles are cut to this many tokens in prompts")
+    history_length: PositiveInt = Field(20, le=10_000, description="most recent history items used per user")
+    candidates: PositiveInt = Field(20, le=10_000, description="candidates retrieved per request and scored by the LLM")
+    top_n: PositiveInt = Field(10, le=10_000, description="items recommended per request")
+    title_max_tokens: PositiveInt = Field(32, le=1024, description="titles are cut to this many tokens in prompts")
     item_embeddings: Literal["model", "minilm"] = Field(
         "model", description="model: mean of title token embeddings from the LLM; minilm: all-MiniLM-L6-v2"
     )
     interest_weighting: Literal["recency", "rating"] = "recency"
     recency_decay: float = Field(0.9, gt=0, le=1, description="weight of item i steps back = decay**i")
-    feedback_learning_rate: NonNegativeFloat = 0.5
+    feedback_learning_rate: NonNegativeFloat = Field(0.5, le=1e6)
 
     @model_validator(mode="after")
-    def _consistent(self) -> Workload:
+    def _consistent(self, info: ValidationInfo) -> Workload:
+        if stored(info):
+            return self
         if self.dataset != "synthetic" and self.path is None:
             raise ValueError(f"dataset {self.dataset} needs `path`")
         if self.dataset == "synthetic" and self.path is not None:
@@ -119,17 +137,19 @@ class Scoring(_Strict):
         "each candidate's title log-likelihood with the prompt's KV cache shared; generate: decode "
         "new_tokens with a KV cache",
     )
-    new_tokens: PositiveInt = Field(16, description="generate mode: tokens decoded per request")
+    new_tokens: PositiveInt = Field(16, le=8192, description="generate mode: tokens decoded per request")
 
 
 class Repetitions(_Strict):
-    warmup: NonNegativeInt = Field(1, description="iterations run first and excluded from statistics")
-    min_iterations: PositiveInt = Field(5, description="measured iterations, at least")
-    min_duration_s: NonNegativeFloat = Field(0.0, description="keep measuring until this much time")
-    max_iterations: PositiveInt = Field(1000, description="stop here even if min_duration_s is not met")
+    warmup: NonNegativeInt = Field(1, le=100_000, description="iterations run first and excluded from statistics")
+    min_iterations: PositiveInt = Field(5, le=1_000_000, description="measured iterations, at least")
+    min_duration_s: NonNegativeFloat = Field(0.0, le=86_400, description="keep measuring until this much time")
+    max_iterations: PositiveInt = Field(1000, le=1_000_000, description="stop here even if min_duration_s is not met")
 
     @model_validator(mode="after")
-    def _ordered(self) -> Repetitions:
+    def _ordered(self, info: ValidationInfo) -> Repetitions:
+        if stored(info):
+            return self
         if self.max_iterations < self.min_iterations:
             raise ValueError(f"max_iterations ({self.max_iterations}) is below min_iterations ({self.min_iterations})")
         return self
@@ -144,34 +164,55 @@ class Load(_Strict):
         description="server: Poisson arrivals at target_qps (or a peak search over qps_range), judged on p99; "
         "offline: every sample at once, judged on samples/s; single_stream: one query at a time, p90",
     )
-    target_qps: PositiveFloat | None = Field(None, description="server: the arrival rate to test")
-    qps_range: tuple[PositiveFloat, PositiveFloat] | None = Field(
-        None, description="server: [low, high] for a peak search (bisection over LoadGen runs) instead of target_qps"
+    target_qps: PositiveFloat | None = Field(None, le=MAX_QPS, description="server: the arrival rate to test")
+    qps_range: tuple[Annotated[float, Field(gt=0, le=MAX_QPS)], Annotated[float, Field(gt=0, le=MAX_QPS)]] | None = (
+        Field(
+            None,
+            description="server: [low, high] for a peak search (bisection over LoadGen runs) instead of target_qps",
+        )
     )
     peak_tolerance: float = Field(
         0.05, gt=0, lt=1, description="peak search: stop bisecting when (high - low) / high is below this"
     )
-    p99_slo_ms: PositiveFloat = Field(500.0, description="server: p99 latency bound (queueing included)")
+    p99_slo_ms: PositiveFloat = Field(
+        500.0, le=MAX_SECONDS * 1e3, description="server: p99 latency bound (queueing included)"
+    )
     # Defaults: MLPerf Inference's llama3.1-8b server bounds (FACTS.md §4: TTFT 2000 ms, TPOT 100 ms, p99).
     ttft_p99_ms: PositiveFloat = Field(
-        2000.0, description="generate scoring, server: p99 time-to-first-token bound LoadGen judges"
+        2000.0,
+        le=MAX_SECONDS * 1e3,
+        description="generate scoring, server: p99 time-to-first-token bound LoadGen judges",
     )
     tpot_p99_ms: PositiveFloat = Field(
-        100.0, description="generate scoring, server: p99 time-per-output-token bound LoadGen judges"
+        100.0,
+        le=MAX_SECONDS * 1e3,
+        description="generate scoring, server: p99 time-per-output-token bound LoadGen judges",
     )
-    min_duration_s: PositiveFloat = Field(10.0, description="LoadGen min_duration: each run lasts at least this")
+    min_duration_s: PositiveFloat = Field(
+        10.0, le=MAX_SECONDS, description="LoadGen min_duration: each run lasts at least this"
+    )
     min_query_count: PositiveInt = Field(
-        MIN_P99_QUERIES, description=f"LoadGen min_query_count (server needs >= {MIN_P99_QUERIES} for a p99 verdict)"
+        MIN_P99_QUERIES,
+        le=10_000_000,
+        description=f"LoadGen min_query_count (server needs >= {MIN_P99_QUERIES} for a p99 verdict)",
     )
-    max_batch_size: PositiveInt = Field(8, description="dynamic batching: most users per batch")
-    max_wait_ms: NonNegativeFloat = Field(5.0, description="dynamic batching: longest a query waits for company")
+    max_batch_size: PositiveInt = Field(8, le=MAX_BATCH, description="dynamic batching: most users per batch")
+    max_wait_ms: NonNegativeFloat = Field(
+        5.0, le=60_000, description="dynamic batching: longest a query waits for company"
+    )
     max_outstanding: PositiveInt = Field(
-        256, description="server/single_stream: queries queued beyond this are dropped (completed as errors)"
+        256,
+        le=1_000_000,
+        description="server/single_stream: queries queued beyond this are dropped (completed as errors)",
     )
-    max_wall_s: PositiveFloat = Field(120.0, description="hard bound on one LoadGen run; queries left are dropped")
+    max_wall_s: PositiveFloat = Field(
+        120.0, le=MAX_SECONDS, description="hard bound on one LoadGen run; queries left are dropped"
+    )
 
     @model_validator(mode="after")
-    def _consistent(self) -> Load:
+    def _consistent(self, info: ValidationInfo) -> Load:
+        if stored(info):
+            return self
         if self.mode != "server":
             for field in ("target_qps", "qps_range"):
                 if getattr(self, field) is not None:
@@ -209,22 +250,24 @@ class Load(_Strict):
 class Scenario(_Strict):
     """One benchmark scenario. With `sweep`, a grid of points, each a Scenario without `sweep`."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80)
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=80, description="a plain name: it names result files"
+    )
     description: str = ""
     model: ModelSpec
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="auto: float32 on a CPU; bfloat16 on CUDA (float16 where bf16 is unsupported)"
     )
     device: str = Field("cpu", description="cpu, cuda or cuda:N")
-    threads: PositiveInt | None = Field(None, description="torch intra-op threads (default: torch's)")
-    batch_size: PositiveInt = Field(1, description="requests (users) per batch")
-    max_prompt_tokens: PositiveInt = Field(512, description="prompt length cap: the sequence length")
+    threads: PositiveInt | None = Field(None, le=1024, description="torch intra-op threads (default: torch's)")
+    batch_size: PositiveInt = Field(1, le=MAX_BATCH, description="requests (users) per batch")
+    max_prompt_tokens: PositiveInt = Field(512, le=1_048_576, description="prompt length cap: the sequence length")
     workload: Workload = Workload()
     scoring: Scoring = Scoring()
     repetitions: Repetitions = Repetitions()
     seed: int = Field(0, ge=0, lt=2**32, description="seeds data, weights and sampling")
     grid_intensity_gco2_per_kwh: NonNegativeFloat | None = Field(
-        None, description="grid carbon intensity for CO2 per request (e.g. 475, IEA 2019 world average)"
+        None, le=10_000, description="grid carbon intensity for CO2 per request (e.g. 475, IEA 2019 world average)"
     )
     load: Load | None = Field(None, description="run as a LoadGen load test instead of timed batches")
     sweep: dict[str, list[Any]] = Field(
@@ -236,8 +279,28 @@ class Scenario(_Strict):
     def _device_syntax(cls, value: str) -> str:
         return str(Device.parse(value))  # ValueError with the accepted forms
 
+    @property
+    def max_positions_needed(self) -> int:
+        """The longest sequence a forward sees: the prompt, plus decoded tokens (generate) or a candidate's title
+        (likelihood)."""
+        if self.scoring.mode == "generate":
+            return self.max_prompt_tokens + self.scoring.new_tokens
+        if self.scoring.mode == "likelihood":
+            return self.max_prompt_tokens + self.workload.title_max_tokens
+        return self.max_prompt_tokens
+
+    @property
+    def _positions_beyond_prompt(self) -> str:
+        if self.scoring.mode == "generate":
+            return f" + scoring.new_tokens ({self.scoring.new_tokens})"
+        if self.scoring.mode == "likelihood":
+            return f" + workload.title_max_tokens ({self.workload.title_max_tokens})"
+        return ""
+
     @model_validator(mode="after")
-    def _fits(self) -> Scenario:
+    def _fits(self, info: ValidationInfo) -> Scenario:
+        if stored(info):
+            return self
         if self.scoring.mode in ("verbalizer", "generate") and (self.workload.candidates > MAX_VERBALIZER_CANDIDATES):
             raise ValueError(
                 f"workload.candidates ({self.workload.candidates}) exceeds {MAX_VERBALIZER_CANDIDATES}: "
@@ -246,8 +309,9 @@ class Scenario(_Strict):
         limit = self.model.architecture.max_position_embeddings if self.model.architecture else None
         if limit is None and self.model.preset:
             limit = get_preset(self.model.preset).max_position_embeddings
-        if limit is not None and self.max_prompt_tokens > limit:
+        if limit is not None and self.max_positions_needed > limit:
             raise ValueError(
-                f"max_prompt_tokens ({self.max_prompt_tokens}) exceeds the model's max_position_embeddings ({limit})"
+                f"max_prompt_tokens ({self.max_prompt_tokens}){self._positions_beyond_prompt} exceeds the model's "
+                f"max_position_embeddings ({limit})"
             )
         return self
