@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from bench import __version__
 from bench.core.errors import InputError
+from bench.core.interrupts import EXIT_INTERRUPTED, stop_on_signals
 
 if TYPE_CHECKING:
     from bench.cost.capacity import PlanSettings
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
 
 EXIT_CHECK_FAILED = 1
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
 
 
 # ---------------------------------------------------------------------------------------- run, validate
@@ -44,23 +44,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
     def announce(path: Path) -> None:
         print(f"wrote {path}", flush=True)
 
-    try:
-        summary = run_scenarios(
-            args.scenarios,
-            results_dir=args.results_dir,
-            resume=args.resume,
-            tier=args.tier,
-            tiers_files=args.tiers,
-            show_progress=not args.no_progress,
-            on_written=announce,
-            options=_read_options(args),
-        )
-    except KeyboardInterrupt:
-        print(
-            "interrupted: results written so far are kept; rerun with --resume to skip them",
-            file=sys.stderr,
-        )
-        return EXIT_INTERRUPTED
+    summary = run_scenarios(
+        args.scenarios,
+        results_dir=args.results_dir,
+        resume=args.resume,
+        tier=args.tier,
+        tiers_files=args.tiers,
+        show_progress=not args.no_progress,
+        on_written=announce,
+        options=_read_options(args),
+    )
     for label in summary.skipped:
         print(f"skipped (already measured, --resume): {label}")
     print(f"{len(summary.written)} result(s) written, {len(summary.skipped)} skipped")
@@ -104,7 +97,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 def _cmd_show(args: argparse.Namespace) -> int:
     from bench.console.show import show_results
 
-    if show_results(args.results) == 0:
+    if show_results(args.results, detail=args.detail, strict=args.strict) == 0:
         raise InputError(f"{' '.join(map(str, args.results))}: no result files found")
     return 0
 
@@ -136,7 +129,13 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from bench.hardware.tiers import load_tiers
 
     settings = _plan_settings(args)
-    plans = capacity_plans(args.results, tiers=load_tiers(args.tiers), settings=settings, measured_on=args.measured_on)
+    plans = capacity_plans(
+        args.results,
+        tiers=load_tiers(args.tiers),
+        settings=settings,
+        measured_on=args.measured_on,
+        strict=args.strict,
+    )
     console = console_for_stdout()
     for plan in plans:
         console.print(plan_table(plan))
@@ -154,7 +153,12 @@ def _write_report(args: argparse.Namespace, plan: PlanSettings | None) -> int:
     from bench.report.build import write_report
 
     written = write_report(
-        args.results, args.output, tiers=load_tiers(args.tiers), measured_on=args.measured_on, plan=plan
+        args.results,
+        args.output,
+        tiers=load_tiers(args.tiers),
+        measured_on=args.measured_on,
+        plan=plan,
+        strict=args.strict,
     )
     html = next((p for p in written if p.suffix == ".html"), None)
     print(f"wrote {len(written)} files to {args.output}" + (f" (open {html})" if html else ""))
@@ -170,9 +174,13 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from bench.compare.stats import parse_fraction
     from bench.console.compare import render_comparison
 
-    baseline = baseline_for(args.baseline, args.current, results_dir=args.results_dir)
+    baseline = baseline_for(args.baseline, args.current, results_dir=args.results_dir, strict=args.strict)
     comparison = compare_results(
-        [baseline], args.current, min_effect=parse_fraction(args.min_effect, what="--min-effect"), alpha=args.alpha
+        [baseline],
+        args.current,
+        min_effect=parse_fraction(args.min_effect, what="--min-effect"),
+        alpha=args.alpha,
+        strict=args.strict,
     )
     render_comparison(comparison)
     return 0
@@ -183,8 +191,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from bench.compare.gates import check_results, parse_gates
 
     gates = parse_gates(args.fail_on)  # before loading anything: a typo in a gate is reported first
-    baseline = baseline_for(args.baseline, args.results, results_dir=args.results_dir)
-    report = check_results([baseline], args.results, fail_on=gates, alpha=args.alpha)
+    baseline = baseline_for(args.baseline, args.results, results_dir=args.results_dir, strict=args.strict)
+    report = check_results([baseline], args.results, fail_on=gates, alpha=args.alpha, strict=args.strict)
     print(f"baseline {baseline}; {len(gates)} gate(s); significance: Mann-Whitney U two-sided, alpha {args.alpha:g}")
     for line in report.lines():
         print(line)
@@ -195,7 +203,9 @@ def _cmd_baseline_save(args: argparse.Namespace) -> int:
     from bench.compare.baseline import save_baseline
     from bench.results.reader import MANIFEST
 
-    folder = save_baseline(args.results, name=args.name, results_dir=args.results_dir, force=args.force)
+    folder = save_baseline(
+        args.results, name=args.name, results_dir=args.results_dir, force=args.force, strict=args.strict
+    )
     stored = sum(1 for p in folder.glob("*.json") if p.name != MANIFEST)
     print(f"saved baseline {args.name!r}: {stored} result(s) in {folder}")
     return 0
@@ -244,6 +254,12 @@ def _add_read_options(parser: argparse.ArgumentParser) -> None:
                         help=f"refuse a sweep of more points than this (default {DEFAULT_MAX_POINTS:,})")  # fmt: skip
 
 
+def _add_strict(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--strict", action="store_true", help="a damaged result file is an error (default: warn, skip it)"
+    )
+
+
 def _add_results_dir(parser: argparse.ArgumentParser, help_text: str = "default: results/") -> None:
     parser.add_argument("--results-dir", type=Path, default=Path("results"), help=help_text)
 
@@ -273,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("show", help="print results (files or folders) as tables")
     show.add_argument("results", nargs="+", type=Path, metavar="RESULT")
+    show.add_argument("--detail", action="store_true", help="the tables per stage for every result, not a line each")
+    _add_strict(show)
     show.set_defaults(handler=_cmd_show)
 
     tiers = sub.add_parser("tiers", help="list the hardware tier catalogue")
@@ -283,6 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("results", nargs="+", type=Path, metavar="RESULT")
     report.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="e.g. reports/NAME")
     _add_cost_options(report)
+    _add_strict(report)
     _add_plan_options(report, required=False)
     report.set_defaults(handler=_cmd_report)
 
@@ -290,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("results", nargs="+", type=Path, metavar="RESULT")
     plan.add_argument("-o", "--output", type=Path, metavar="DIR", help="also write the report there")
     _add_cost_options(plan)
+    _add_strict(plan)
     _add_plan_options(plan, required=True)
     plan.set_defaults(handler=_cmd_plan)
 
@@ -315,6 +335,7 @@ def _add_compare_commands(sub: argparse._SubParsersAction) -> None:
     )
     compare.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     _add_results_dir(compare, results_dir_help)
+    _add_strict(compare)
     compare.set_defaults(handler=_cmd_compare)
 
     check = sub.add_parser("check", help="fail (exit 1) when results regressed past gates against a baseline")
@@ -325,6 +346,7 @@ def _add_compare_commands(sub: argparse._SubParsersAction) -> None:
     )
     check.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
     _add_results_dir(check, results_dir_help)
+    _add_strict(check)
     check.set_defaults(handler=_cmd_check)
 
     baseline = sub.add_parser("baseline", help="save or list named baselines (one per machine kind)")
@@ -334,6 +356,7 @@ def _add_compare_commands(sub: argparse._SubParsersAction) -> None:
     save.add_argument("--name", required=True, help="baseline name, e.g. main")
     _add_results_dir(save)
     save.add_argument("--force", action="store_true", help="replace an existing baseline of that name")
+    _add_strict(save)
     save.set_defaults(handler=_cmd_baseline_save)
     listing = actions.add_parser("list", help="list saved baselines")
     _add_results_dir(listing)
@@ -345,14 +368,26 @@ def _one_line_warnings(message, category, filename, lineno, file=None, line=None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    warnings.showwarning = _one_line_warnings
+    # SIGTERM (a scheduler, `kill`) ends a run the way Ctrl-C does: message, results kept, exit 130.
+    with stop_on_signals():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    command = None
     try:
+        args = build_parser().parse_args(argv)
+        command = args.command
+        warnings.showwarning = _one_line_warnings
         return args.handler(args)
     except InputError as exc:
         for line in str(exc).splitlines():
             print(f"error: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        hint = "; rerun with --resume to skip them" if command == "run" else ""
+        print(f"interrupted: results written so far are kept{hint}", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ result as soon as it completes."""
 from __future__ import annotations
 
 import gc
-import os
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,14 +17,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from bench.core.device import Device
 from bench.core.errors import InputError
+from bench.core.interrupts import raise_if_stopped
 from bench.hardware.environment import cpu_model, machine_slug
 from bench.hardware.tiers import Tier, load_tiers, tier_for_machine
+from bench.measurement.inputs import InputsCache, check_prompts_fit
 from bench.measurement.point import run_point
 from bench.measurement.preflight import check_runnable
+from bench.results.model import Result
 from bench.results.store import completed_spec_hashes, machine_folder, write_result
 from bench.scenarios.loader import DEFAULT_READ_OPTIONS, ReadOptions, ScenarioPoint, expand_points
 
 DEFAULT_RESULTS_DIR = Path("results")
+UNSAVED_DIR = "recbench-unsaved"  # under the system's temporary folder: where a result goes when its folder fails
 
 
 @dataclass
@@ -34,24 +38,35 @@ class RunSummary:
 
 
 def plan_points(paths: list[Path], options: ReadOptions = DEFAULT_READ_OPTIONS) -> list[ScenarioPoint]:
-    """Validate every file and point before anything runs, so a typo in point 9 is found before point 1
-    spends an hour."""
+    """Validate every file and point against this machine before anything runs, so a typo in point 9 is found
+    before point 1 spends an hour: the static checks, the device, memory, and prompts that cannot fit (which
+    needs the data and the tokenizer, shared by points that differ only in what does not change them)."""
     points: list[ScenarioPoint] = []
     problems: list[str] = []
+    inputs = InputsCache()
     for path in paths:
         try:
             file_points = expand_points(path, options)
-            for point in file_points:
-                try:
-                    check_runnable(point.scenario, field_prefix=point.where)
-                except InputError as exc:
-                    raise InputError(f"{path}: {exc}") from None
-            points.extend(file_points)
         except InputError as exc:
             problems.append(str(exc))
+            continue
+        for point in file_points:
+            try:
+                _check_point(point, inputs)
+            except InputError as exc:
+                problems.append(str(exc))
+        points.extend(file_points)
     if problems:
         raise InputError("\n".join(problems))
     return points
+
+
+def _check_point(point: ScenarioPoint, inputs: InputsCache) -> None:
+    try:
+        check_runnable(point.scenario)
+        check_prompts_fit(point.scenario, inputs.get(point.scenario))
+    except InputError as exc:
+        raise InputError(f"{point.source_file}: {point.where}{exc}") from None
 
 
 def machine_tier(device: str, tiers: dict[str, Tier], override: str | None = None) -> Tier | None:
@@ -80,16 +95,18 @@ def run_scenarios(
 ) -> RunSummary:
     """Run every point of every file; each result is on disk before the next point starts."""
     points = plan_points(paths, options)
-    _check_writable(results_dir)
     catalogue = load_tiers(tiers_files)
+    tiers = {device: machine_tier(device, catalogue, tier) for device in {p.scenario.device for p in points}}
     machine = machine_slug()
     machine_dir = machine_folder(results_dir, machine)
+    _check_writable(machine_dir)
     done = completed_spec_hashes(results_dir, machine) if resume else set()
     summary = RunSummary()
     console = console or Console(stderr=True)
     with _progress(console, show_progress) as progress:
         points_task = progress.add_task("points", total=len(points))
         for point in points:
+            raise_if_stopped()
             label = f"{point.scenario.name} [{point.key}]"
             if point.spec_hash in done:
                 summary.skipped.append(label)
@@ -101,8 +118,7 @@ def run_scenarios(
                 progress.update(task, completed=min(done, target), total=target)  # load runs report queries
 
             try:
-                point_tier = machine_tier(point.scenario.device, catalogue, tier)
-                result = run_point(point, machine_dir=machine_dir, progress=report, tier=point_tier)
+                result = run_point(point, machine_dir=machine_dir, progress=report, tier=tiers[point.scenario.device])
             except InputError as exc:  # found only once data or model exist: name the file and point
                 raise InputError(f"{point.source_file}: {point.where}{exc}") from None
             except (MemoryError, torch.OutOfMemoryError):
@@ -110,7 +126,7 @@ def run_scenarios(
                     f"{point.source_file}: {point.where}out of memory on {point.scenario.device}: lower "
                     "batch_size, max_prompt_tokens or workload.candidates (results written so far are kept)"
                 ) from None
-            path = write_result(result, results_dir)
+            path = _store(result, results_dir)
             summary.written.append(path)
             if on_written:
                 on_written(path)
@@ -121,14 +137,35 @@ def run_scenarios(
     return summary
 
 
-def _check_writable(results_dir: Path) -> None:
-    """Fail before measuring anything, not after the first point, when results cannot be stored."""
+def _check_writable(folder: Path) -> None:
+    """Fail before measuring anything, not after the first point, when results cannot be stored: the folder
+    they go to is created and a file is written there and removed."""
     try:
-        results_dir.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".recbench-write-check-"):
+            pass
     except OSError as exc:
-        raise InputError(f"--results-dir: {results_dir}: cannot create folder ({exc.strerror})") from None
-    if not os.access(results_dir, os.W_OK):
-        raise InputError(f"--results-dir: {results_dir}: folder is not writable")
+        raise InputError(f"--results-dir: {folder}: results cannot be written there ({exc.strerror})") from None
+
+
+def _store(result: Result, results_dir: Path) -> Path:
+    """Write a measured result; if that fails now (the disk filled, the folder was replaced), the measurement is
+    not lost: it goes to a fallback folder that the error names."""
+    try:
+        return write_result(result, results_dir)
+    except OSError as exc:
+        fallback = Path(tempfile.gettempdir()) / UNSAVED_DIR
+        try:
+            saved = write_result(result, fallback)
+        except OSError as second:
+            raise InputError(
+                f"--results-dir: {results_dir}: the result could not be written ({exc.strerror}), nor to {fallback} "
+                f"({second.strerror})"
+            ) from None
+        raise InputError(
+            f"--results-dir: {results_dir}: the result could not be written ({exc.strerror}); it was saved to "
+            f"{saved} instead: move it into place once the folder is fixed"
+        ) from None
 
 
 def _progress(console: Console, enabled: bool) -> Progress:

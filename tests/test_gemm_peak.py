@@ -11,17 +11,32 @@ CPU = torch.device("cpu")
 
 
 def test_measure_is_positive_and_best_of_samples() -> None:
-    peak = measure_gemm_peak(CPU, n=256, repeats=3)
+    peak = measure_gemm_peak(CPU, max_n=256, repeats=3)
     assert isinstance(peak, GemmPeak)
     assert len(peak.samples) == 3 and all(s > 0 for s in peak.samples)
     assert peak.flops_per_s == max(peak.samples)
     assert (peak.n, peak.dtype, peak.device) == (256, "torch.float32", "cpu")
     assert peak.threads == torch.get_num_threads()
-    assert peak.method == "measured: best of 3 square GEMMs"
+    assert peak.method.startswith("measured: best of 3 square GEMMs of side 256")
+
+
+def test_the_side_is_sized_by_a_time_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stand-in GEMM that takes 1 s at side 256 and 8x longer per doubling: the budget allows no growth, so the
+    # measurement stays at the smallest side however slow the dtype is.
+    def timer(a, b, out, repeats):
+        return [(a.shape[0] / 256) ** 3 for _ in range(repeats)]
+
+    monkeypatch.setattr(gemm_peak, "_time_cpu", timer)
+    slow = measure_gemm_peak(CPU, max_n=2048, budget_s=5.0, repeats=3)
+    assert slow.n == 256
+    # 1 ms at 256: sides grow while all the GEMMs at the next side fit in the budget.
+    monkeypatch.setattr(gemm_peak, "_time_cpu", lambda a, b, out, r: [1e-3 * (a.shape[0] / 256) ** 3] * r)
+    assert measure_gemm_peak(CPU, max_n=2048, budget_s=0.5, repeats=3).n == 1024  # 2048 would take 6 x 0.512 s
+    assert measure_gemm_peak(CPU, max_n=512, budget_s=100.0, repeats=3).n == 512
 
 
 def test_cache_keeps_the_best_measurement(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    first = cached_gemm_peak(CPU, torch.float32, tmp_path, n=256, repeats=2)
+    first = cached_gemm_peak(CPU, torch.float32, tmp_path, max_n=256, repeats=2)
     files = list(tmp_path.glob("gemm_peak__*.json"))
     assert len(files) == 1
 
@@ -30,13 +45,13 @@ def test_cache_keeps_the_best_measurement(tmp_path: Path, monkeypatch: pytest.Mo
 
     # A busy machine measures low: the cached best stays.
     monkeypatch.setattr(gemm_peak, "measure_gemm_peak", measured_at(first.flops_per_s / 10))
-    assert cached_gemm_peak(CPU, torch.float32, tmp_path, n=256, repeats=2) == first
+    assert cached_gemm_peak(CPU, torch.float32, tmp_path, max_n=256, repeats=2) == first
     # A quiet machine measures higher: it becomes the new best, on disk too.
     monkeypatch.setattr(gemm_peak, "measure_gemm_peak", measured_at(first.flops_per_s * 2))
-    better = cached_gemm_peak(CPU, torch.float32, tmp_path, n=256, repeats=2)
+    better = cached_gemm_peak(CPU, torch.float32, tmp_path, max_n=256, repeats=2)
     assert better.flops_per_s == first.flops_per_s * 2
     monkeypatch.setattr(gemm_peak, "measure_gemm_peak", measured_at(1.0))
-    assert cached_gemm_peak(CPU, torch.float32, tmp_path, n=256, repeats=2) == better
+    assert cached_gemm_peak(CPU, torch.float32, tmp_path, max_n=256, repeats=2) == better
 
 
 def test_cache_key_separates_dtype_and_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,13 +63,13 @@ def test_cache_key_separates_dtype_and_threads(tmp_path: Path, monkeypatch: pyte
 
 
 def test_corrupt_cache_is_remeasured(tmp_path: Path) -> None:
-    path = gemm_peak.gemm_cache_path(CPU, torch.float32, tmp_path, n=256)
+    path = gemm_peak.gemm_cache_path(CPU, torch.float32, tmp_path)
     path.write_text("{not json")
-    peak = cached_gemm_peak(CPU, torch.float32, tmp_path, n=256, repeats=1)
+    peak = cached_gemm_peak(CPU, torch.float32, tmp_path, max_n=256, repeats=1)
     assert peak.flops_per_s > 0 and gemm_peak._read_cache(path) == peak
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_measure_cuda() -> None:
-    peak = measure_gemm_peak(torch.device("cuda"), n=1024, repeats=3)
+    peak = measure_gemm_peak(torch.device("cuda"), max_n=1024, repeats=3)
     assert peak.flops_per_s > 0 and peak.device.startswith("cuda")

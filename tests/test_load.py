@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -177,39 +178,56 @@ def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("load-results")  # shared: the GEMM peak is measured once
 
 
-def test_server_run_at_low_qps_is_valid(tmp_path: Path, results_dir: Path) -> None:
-    point = _point(tmp_path, {"mode": "server", "target_qps": 60, "min_duration_s": 8, "max_wall_s": 20})
+def test_a_real_server_run_writes_a_complete_load_section(tmp_path: Path, results_dir: Path) -> None:
+    # The tiny model under LoadGen's server scenario. Its verdict depends on how fast this machine is right
+    # now, so only the structure is checked here; verdicts are judged on stand-ins below.
+    point = _point(tmp_path, {"mode": "server", "target_qps": 160, "min_duration_s": 3, "max_wall_s": 12})
     result = run_point(point, machine_dir=results_dir / "test-machine")
     load = result.load
-    assert load is not None
-    assert load.verdict == "VALID", load
-    assert load.loadgen_validity == "VALID"
-    assert load.early_stopping_met is True
-    assert load.queries >= 459 and load.dropped == 0
-    assert load.completed_samples_per_s == pytest.approx(60, rel=0.1)
-    assert 0 < load.latency_s["p50"] <= load.latency_s["p99"] <= load.latency_s["p99.9"] < 0.5
+    assert load is not None and load.mode == "server" and load.target_qps == 160
+    assert load.verdict in ("VALID", "INVALID") and load.loadgen_validity in ("VALID", "INVALID")
+    assert load.queries == load.served + load.dropped >= 459
+    assert len(load.query_latency_samples_s) == load.served > 0
+    assert 0 < load.latency_s["p50"] <= load.latency_s["p99"] <= load.latency_s["max"]
     log_dir = results_dir / "test-machine" / load.log_dir
+    assert log_dir.name.endswith("-loadgen")
     assert sorted(p.name for p in log_dir.iterdir()) == ["mlperf_log_detail.txt", "mlperf_log_summary.txt"]
     assert Stage.END_TO_END in result.summary.latency.stages
-    assert result.summary.throughput.requests_per_s == pytest.approx(60, rel=0.1)
-    assert result.energy.method
+    assert result.summary.throughput.requests_per_s == pytest.approx(load.served / load.wall_s)
+    assert result.summary.throughput.time_per_output_token_s is None  # batches of varying size: LoadGen's own
+    assert result.energy.method and result.latency.iterations == load.batches
 
 
-def test_overload_is_invalid_and_bounded(tmp_path: Path, results_dir: Path) -> None:
-    load_spec = {
-        "mode": "server",
-        "target_qps": 3000,
-        "min_duration_s": 5,
-        "max_outstanding": 16,
-        "max_wall_s": 10,
-    }
-    begin = time.perf_counter()
-    load = run_point(_point(tmp_path, load_spec), machine_dir=results_dir / "test-machine").load
-    assert load is not None
-    assert load.verdict == "INVALID"
-    assert load.dropped > 0 and load.served > 0
-    assert load.wall_s <= 10 + 1
-    assert time.perf_counter() - begin < 20
+def stand_in(service_s: float):
+    """A system under test whose latency the test controls: every batch takes `service_s`."""
+    return lambda users: time.sleep(service_s)
+
+
+def test_a_system_well_within_its_bound_is_valid(tmp_path: Path) -> None:
+    # 1 ms per batch of up to 8 against a 2 s p99 bound: a busy machine is slower, but not 2000x slower.
+    load = Load(mode="server", target_qps=500, min_duration_s=1, p99_slo_ms=2000, max_wall_s=20)
+    run = run_loadgen(load, stand_in(0.001), total_samples=64, outdir=tmp_path, target_qps=500)
+    assert run.verdict == "VALID", (run.loadgen_validity, run.stats)
+    assert run.stats.dropped == 0 and not run.timed_out
+
+
+def test_overload_is_invalid_drops_queries_and_is_bounded(tmp_path: Path) -> None:
+    # 50 ms per batch of up to 8 serves at most 160 QPS; 3000 QPS offered overflows the queue of 16.
+    load = Load(mode="server", target_qps=3000, min_duration_s=2, max_outstanding=16, max_wall_s=6)
+    run = run_loadgen(load, stand_in(0.05), total_samples=64, outdir=tmp_path, target_qps=3000)
+    assert run.verdict == "INVALID"
+    assert run.stats.dropped > 0 and run.stats.served > 0
+    assert len(run.stats.served_latencies_s) == run.stats.served  # dropped queries are not latencies
+    assert run.summary()["latency_s"]["max"] == max(run.stats.served_latencies_s)
+
+
+def test_single_stream_reports_latency_percentiles(tmp_path: Path) -> None:
+    load = Load(mode="single_stream", min_duration_s=1, min_query_count=20, max_batch_size=1, max_wall_s=15)
+    run = run_loadgen(load, stand_in(0.005), total_samples=16, outdir=tmp_path, expected_latency_s=0.005)
+    summary = run.summary()
+    assert run.stats.served >= 20 and run.stats.dropped == 0 and summary["batch_size_mean"] == 1.0
+    assert run.verdict == "VALID", (run.loadgen_validity, summary["invalid_reason"])
+    assert 0.005 <= summary["latency_s"]["p50"] <= summary["latency_s"]["p90"]
 
 
 def test_wall_time_bound_ends_a_run_that_would_not_finish(tmp_path: Path) -> None:
@@ -217,11 +235,33 @@ def test_wall_time_bound_ends_a_run_that_would_not_finish(tmp_path: Path) -> Non
     load = Load(mode="offline", min_duration_s=1, max_wall_s=2, min_query_count=1)
     begin = time.perf_counter()
     run = run_loadgen(load, lambda users: time.sleep(0.2), total_samples=64, outdir=tmp_path, expected_qps=10_000)
-    assert time.perf_counter() - begin < 5
+    assert time.perf_counter() - begin < 60  # not the minutes the schedule asks for
     assert run.timed_out and run.verdict == "INVALID"
     assert run.stats.dropped > 0
 
 
+def test_peak_search_bisects_to_the_highest_valid_rate() -> None:
+    @dataclass
+    class Probe:
+        qps: float
+        verdict: str
+
+    capacity = 777.0
+    seen: list[float] = []
+
+    def probe(qps: float) -> Probe:
+        seen.append(qps)
+        return Probe(qps, "VALID" if qps <= capacity else "INVALID")
+
+    search = find_peak(probe, 300, 1600, tolerance=0.05)
+    good, bad = search.bracket
+    assert seen[:2] == [300, 1600] and good <= capacity < bad and (bad - good) / bad < 0.05
+    assert search.peak_qps == good
+    assert find_peak(probe, 900, 1600, tolerance=0.05).peak_qps is None  # even the low end fails
+    assert find_peak(probe, 100, 700, tolerance=0.05).peak_qps == 700  # the high end passes: it is the peak
+
+
+@pytest.mark.benchmark_run
 def test_peak_search_finds_a_stand_in_systems_capacity(tmp_path: Path) -> None:
     # Stand-in system: every batch (up to 8 queries) takes 10 ms, so capacity is 800 QPS; under a 50 ms p99
     # bound the peak sits a little below it (queueing near saturation).
@@ -286,16 +326,6 @@ def test_valid_load_section_round_trips() -> None:
     scenario = Scenario.model_validate(tiny_scenario_dict(load={"mode": "server", "target_qps": 60}))
     assert scenario.load is not None and scenario.load.min_query_count == 459
     assert Scenario.model_validate(tiny_scenario_dict()).load is None
-
-
-def test_single_stream_run_reports_latency_percentiles(tmp_path: Path, results_dir: Path) -> None:
-    load_spec = {"mode": "single_stream", "min_duration_s": 2, "min_query_count": 20, "max_batch_size": 1,
-                 "max_wall_s": 15}  # fmt: skip
-    load = run_point(_point(tmp_path, load_spec), machine_dir=results_dir / "test-machine").load
-    assert load is not None
-    assert load.mode == "single_stream" and load.verdict == "VALID"
-    assert load.served >= 20 and load.dropped == 0 and load.batch_size_mean == 1.0
-    assert 0 < load.latency_s["p50"] <= load.latency_s["p90"]
 
 
 def test_token_latency_keys_are_read_apart_from_query_latencies() -> None:

@@ -112,14 +112,50 @@ def test_interrupted_sweep_keeps_finished_points_and_resume_skips_them(tmp_path,
     assert keys == ["batch_size=1", "batch_size=2", "batch_size=3"]
 
 
-def test_a_point_failing_at_run_time_keeps_earlier_results(tmp_path, write_scenario, capsys):
-    # The prompt budget is only known to be too small once titles are tokenized: point 2 fails mid-sweep.
-    scenario = write_scenario(tiny_scenario_dict(name="budget", sweep={"max_prompt_tokens": [256, 16]}))
+def test_a_point_failing_at_run_time_keeps_earlier_results(tmp_path, write_scenario, monkeypatch, capsys):
+    scenario = write_scenario(tiny_scenario_dict(name="oom", sweep={"batch_size": [1, 2]}))
+    real_run_point = runner.run_point
+
+    def out_of_memory_on_the_second(point, **kwargs):
+        if point.index == 1:
+            raise MemoryError
+        return real_run_point(point, **kwargs)
+
+    monkeypatch.setattr(runner, "run_point", out_of_memory_on_the_second)
     assert run_cli(str(scenario), "--results-dir", str(tmp_path / "r")) == 2
     err = capsys.readouterr().err
-    assert "max_prompt_tokens" in err and "Traceback" not in err
+    assert "sweep point batch_size=2: out of memory" in err and "Traceback" not in err
     assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
     assert len(result_files(tmp_path / "r")) == 1
+
+
+def test_a_prompt_budget_too_small_is_found_before_a_model_is_built(tmp_path, write_scenario, monkeypatch, capsys):
+    import bench.measurement.prepare
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a model was built")
+
+    monkeypatch.setattr(bench.measurement.prepare, "build_random_model", forbidden)
+    scenario = write_scenario(tiny_scenario_dict(name="budget", sweep={"max_prompt_tokens": [256, 16]}))
+    for command in (
+        ["validate", "--here", str(scenario)],
+        ["run", str(scenario), "--results-dir", str(tmp_path / "r")],
+    ):
+        assert main(command) == 2
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line.startswith(f"error: {scenario}: sweep point max_prompt_tokens=16: max_prompt_tokens (16) is too")
+        assert "longest candidate titles" in line
+    assert not (tmp_path / "r").exists() or result_files(tmp_path / "r") == []
+
+
+def test_an_unknown_tier_is_refused_before_a_point_runs(tmp_path, write_scenario, monkeypatch, capsys):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a point ran")
+
+    monkeypatch.setattr(runner, "run_point", forbidden)
+    scenario = write_scenario(tiny_scenario_dict())
+    assert run_cli(str(scenario), "--results-dir", str(tmp_path / "r"), "--tier", "no-such-tier") == 2
+    assert "--tier: unknown tier 'no-such-tier'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("mode", ["likelihood", "generate"])

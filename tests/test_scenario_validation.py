@@ -24,7 +24,7 @@ REPO_SCENARIOS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob
 BASE: dict[str, Any] = {
     "name": "t",
     "model": "tiny-llama",
-    "workload": {"num_items": 100, "candidates": 20, "top_n": 10},
+    "workload": {"num_items": 400, "candidates": 20, "top_n": 10},
 }
 
 TINY_ARCH = {
@@ -126,7 +126,7 @@ FIELD_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         ["model.architecture:", "hidden_size (100)", "num_heads (3)"],
     ),
     ("device-tpu", {"device": "tpu"}, ["device:", "'tpu'"]),
-    ("max-prompt-tokens-above-preset", {"max_prompt_tokens": 5000}, ["max_prompt_tokens (5000)", "4096"]),
+    ("max-prompt-tokens-above-preset", {"max_prompt_tokens": 5000}, ["max_prompt_tokens: 5000", "4096"]),
     (
         "verbalizer-30-candidates",
         {"workload": {"candidates": 30}, "scoring": {"mode": "verbalizer"}},
@@ -324,7 +324,7 @@ def test_sweep_grid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         }
         assert p.key == f"batch_size={p.scenario.batch_size},max_prompt_tokens={p.scenario.max_prompt_tokens}"
         assert not p.scenario.sweep
-        assert p.scenario.workload.num_items == 100  # unswept fields kept
+        assert p.scenario.workload.num_items == 400  # unswept fields kept
     assert main(["validate", str(path)]) == 0
     assert f"ok {path} (4 points)" in capsys.readouterr().out
 

@@ -61,6 +61,7 @@ def save_baseline(
     name: str,
     results_dir: Path | str = Path("results"),
     force: bool = False,
+    strict: bool = False,
 ) -> Path:
     """Copy results into results_dir/baselines/<machine>/<name>/ with a manifest; returns that folder.
 
@@ -68,7 +69,7 @@ def save_baseline(
     Refuses (InputError) an existing name unless `force`, results from more than one machine, and no results.
     """
     check_name(name)
-    side = load_side(results, name="baseline save")
+    side = load_side(results, name="baseline save", strict=strict)
     chosen = sorted(side.chosen.values(), key=lambda r: r.key)
     machines = sorted({r.machine for r in chosen})
     if len(machines) > 1:
@@ -205,10 +206,12 @@ def resolve_baseline(spec: str | Path, *, results_dir: Path | str, machines: Seq
     )
 
 
-def baseline_for(spec: str | Path, current: Sequence[Path | str], *, results_dir: Path | str) -> Path:
+def baseline_for(
+    spec: str | Path, current: Sequence[Path | str], *, results_dir: Path | str, strict: bool = False
+) -> Path:
     """resolve_baseline for the machine(s) the `current` results were measured on."""
     path = Path(str(spec).strip())
     if str(spec).strip() and path.exists():
         return path
-    machines = [r.machine for r in load_side(current, name="current").chosen.values()]
+    machines = [r.machine for r in load_side(current, name="current", strict=strict).chosen.values()]
     return resolve_baseline(spec, results_dir=results_dir, machines=machines)

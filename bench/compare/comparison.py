@@ -115,6 +115,7 @@ def compare_results(
     *,
     min_effect: float = 0.05,
     alpha: float = 0.05,
+    strict: bool = False,
 ) -> Comparison:
     """Compare result files (or folders of them): pair by (scenario name, point key), newest per key.
 
@@ -124,7 +125,8 @@ def compare_results(
     if not (isinstance(min_effect, (int, float)) and 0 <= min_effect < 10):
         raise InputError(f"--min-effect: {min_effect!r} must be a non-negative fraction (e.g. 0.05 for 5%)")
     alpha = check_alpha(alpha)
-    base_side, cur_side = load_side(baseline, name="baseline"), load_side(current, name="current")
+    base_side = load_side(baseline, name="baseline", strict=strict)
+    cur_side = load_side(current, name="current", strict=strict)
     matched, only_base, only_cur = pair_sides(base_side, cur_side)
     pairs = [
         compare_pair(base_side.chosen[key], cur_side.chosen[key], min_effect=min_effect, alpha=alpha) for key in matched

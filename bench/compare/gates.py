@@ -9,6 +9,7 @@ skipped for that pair, with a line saying so. Metric names: see bench.compare.me
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,11 +63,19 @@ class Gate:
 
     def evaluate(self, pair: Pair) -> GateOutcome:
         spec = self.spec
-        m = pair.metric(spec.name)
-        if m is None:
+        values = {"baseline": spec.value(pair.baseline), "current result": spec.value(pair.current)}
+        if all(v is None for v in values.values()):
             return GateOutcome(
-                gate=self, pair=pair, status=SKIP, comparison=None, reason="not measured in both results"
+                gate=self, pair=pair, status=SKIP, comparison=None, reason="not measured in either result"
             )
+        # A gate that cannot see its metric must not pass: a value missing on one side, or not a number.
+        missing = [side for side, v in values.items() if v is None]
+        broken = [side for side, v in values.items() if v is not None and not math.isfinite(v)]
+        if missing or broken:
+            reason = f"missing in the {missing[0]}" if missing else f"not a number in the {broken[0]}"
+            return GateOutcome(gate=self, pair=pair, status=FAIL, comparison=None, reason=reason)
+        m = pair.metric(spec.name)
+        assert m is not None  # both sides have a finite value
         worse_by = m.change if spec.higher_is_worse else -m.change
         figures = format_percent(m.change, signed=True)
         if m.test is not None:
@@ -150,13 +159,14 @@ def check_results(
     fail_on: str | Sequence[Gate],
     min_effect: float = 0.05,
     alpha: float = 0.05,
+    strict: bool = False,
 ) -> CheckReport:
     """Compare and evaluate every gate on every matched pair. InputError when no point matches: a gate that
     checked nothing must not pass."""
     gates = parse_gates(fail_on) if isinstance(fail_on, str) else list(fail_on)
     if not gates:
         raise InputError("--fail-on: no gates given")
-    comparison = compare_results(baseline, current, min_effect=min_effect, alpha=alpha)
+    comparison = compare_results(baseline, current, min_effect=min_effect, alpha=alpha, strict=strict)
     if not comparison.pairs:
         unmatched = ", ".join(r.label for r in comparison.unmatched_current)
         raise InputError(

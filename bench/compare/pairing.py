@@ -26,15 +26,16 @@ class Side:
     superseded: dict[PairKey, list[StoredResult]] = field(default_factory=dict)
 
 
-def load_side(paths: Sequence[Path | str] | Path | str, *, name: str) -> Side:
-    """Load every result under `paths`; InputError when there are none."""
+def load_side(paths: Sequence[Path | str] | Path | str, *, name: str, strict: bool = False) -> Side:
+    """Load every result under `paths` (a damaged file: a warning, or an InputError with `strict`); InputError
+    when there are none."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
     paths = list(paths)
     if not paths:
         raise InputError(f"{name}: no result files or folders given")
     groups: dict[PairKey, list[StoredResult]] = {}
-    for stored in read_results(paths):
+    for stored in read_results(paths, strict=strict):
         groups.setdefault(stored.key, []).append(stored)
     if not groups:
         raise InputError(f"{name}: {' '.join(map(str, paths))}: no result files found")

@@ -1,5 +1,6 @@
-"""`recbench show`: readable tables of results (rich). Formatting only: every figure is read from the result,
-where it was computed from raw samples."""
+"""`recbench show`: results in the terminal (rich). One summary line per result for a folder, the detailed tables
+for one result (or with --detail). Formatting only: every figure is read from the result, where it was computed
+from raw samples."""
 
 from __future__ import annotations
 
@@ -10,19 +11,68 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench.console.terminal import console_for_stdout
-from bench.core.formatting import format_bytes, format_count, format_ms, format_number, format_percent, format_si
-from bench.core.stages import display_order
-from bench.results.model import Energy, Result, Summary, Throughput
+from bench.core.formatting import (
+    MISSING,
+    format_bytes,
+    format_count,
+    format_ms,
+    format_number,
+    format_percent,
+    format_si,
+)
+from bench.core.stages import Stage, display_order
+from bench.results.model import Energy, LoadSection, Quality, Result, Summary, Throughput
 from bench.results.reader import StoredResult, read_results
 
 
-def show_results(paths: list[Path], *, console: Console | None = None) -> int:
-    """Print one block per result; returns how many were shown."""
+def show_results(
+    paths: list[Path], *, detail: bool = False, strict: bool = False, console: Console | None = None
+) -> int:
+    """A summary line per result (the detailed tables for a single result, or with `detail`); returns how many
+    results were shown."""
     console = console or console_for_stdout()
-    stored = read_results(paths)
-    for item in stored:
-        render_result(item, console)
+    stored = sorted(read_results(paths, strict=strict), key=lambda s: (*s.key, s.created_at))
+    if len(stored) == 1 or detail:
+        for item in stored:
+            render_result(item, console)
+    elif stored:
+        console.print(summary_table(stored))
+        console.print("[dim]one result, or --detail, shows the tables per stage[/]")
     return len(stored)
+
+
+def summary_table(stored: list[StoredResult]) -> Table:
+    table = Table(title=f"{len(stored)} results", caption="p99 over n batches; with n < 100 it is near the maximum")
+    for column in ("result", "p50 / p99 ms (n)", "req/s", "peak RSS", "load test", "quality", "warnings", "file"):
+        table.add_column(column, justify="right" if column in ("p50 / p99 ms (n)", "req/s", "peak RSS") else "left")
+    for item in stored:
+        result = item.result
+        e2e = result.end_to_end
+        table.add_row(
+            escape(result.label),
+            f"{format_ms(e2e.p50)} / {format_ms(e2e.p99)} ({e2e.n})",
+            format_number(result.summary.throughput.requests_per_s),
+            format_bytes(result.memory.measured.rss_peak, binary=True),
+            _load_cell(result.load),
+            _quality_cell(result.quality),
+            escape(", ".join(sorted({str(w.kind) for w in result.warnings}))) or "",
+            escape(item.path.name),
+        )
+    return table
+
+
+def _load_cell(load: LoadSection | None) -> str:
+    if load is None:
+        return ""
+    qps = load.peak_qps if load.peak_qps is not None else load.target_qps
+    target = f" at {format_number(qps)} QPS" if qps is not None else ""
+    p99 = load.latency_s.get("p99")
+    return f"{load.mode} {load.verdict}{target}, p99 {format_ms(p99)} ms, {load.dropped} dropped"
+
+
+def _quality_cell(quality: Quality) -> str:
+    text = f"HR@{quality.top_n} {format_number(quality.hit_rate)} (chance {format_number(quality.chance_hit_rate)})"
+    return escape(text) + (" [dim]random weights[/]" if quality.chance_level else "")
 
 
 def render_result(stored: StoredResult, console: Console) -> None:
@@ -34,22 +84,30 @@ def render_result(stored: StoredResult, console: Console) -> None:
             f"{stored.path}\nmodel {model.label} ({format_count(model.params_total)} params, {model.dtype}, "
             f"{model.weights} weights) on {scenario.device} | machine {result.machine} | "
             f"batch {scenario.batch_size} | max prompt {scenario.max_prompt_tokens} tokens | "
-            f"scoring {scenario.scoring.mode} | {result.latency.iterations} iterations after "
-            f"{result.latency.warmup_iterations} warm-up | commit {result.environment.git_commit}"
+            f"scoring {scenario.scoring.mode} | {result.latency.iterations} batches after "
+            f"{result.latency.warmup_iterations} warm-up ({result.latency.window}) | "
+            f"commit {result.environment.git_commit}"
         )
     )
     console.print(_latency_table(result.summary))
     console.print(_throughput_table(result.summary.throughput))
+    if result.load is not None:
+        for line in _load_lines(result.load):
+            console.print(escape(line))
     console.print(_memory_line(result))
     console.print(_energy_line(result.energy))
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {escape(warning.message)}")
+        console.print(f"[yellow]warning ({warning.kind}):[/] {escape(warning.message)}")
+    console.print(f"quality: {_quality_cell(result.quality)}")
     if result.quality.chance_level and result.quality.note:
-        console.print(f"[dim]quality: {escape(result.quality.note)}[/]")
+        console.print(f"[dim]{escape(result.quality.note)}[/]")
 
 
 def _latency_table(summary: Summary) -> Table:
-    table = Table(title="latency per batch (ms) and FLOPs per batch")
+    table = Table(
+        title="latency per batch (ms) and FLOPs per batch",
+        caption="the loop's stages add up to end_to_end; the LLM's own stages (↳) are inside scoring",
+    )
     for column in (
         "stage",
         "p50",
@@ -69,7 +127,7 @@ def _latency_table(summary: Summary) -> Table:
         stats = summary.latency.stages[stage]
         f = flops.get(stage)
         table.add_row(
-            str(stage),
+            f"  ↳ {stage}" if stage.parent is Stage.SCORING else str(stage),
             *(format_ms(getattr(stats, k)) for k in ("p50", "p90", "p99", "mean", "stdev")),
             str(stats.n),
             _flop(f.counted_flops if f else None),
@@ -78,11 +136,11 @@ def _latency_table(summary: Summary) -> Table:
             _flop(f.achieved_flops_per_s if f else None, "FLOP/s"),
         )
     llm = summary.flops.llm
-    table.caption = "* analytic = estimate from the architecture."
+    table.caption += "\n* analytic = estimate from the architecture."
     if llm.mfu is not None:
-        table.caption = (
-            f"* analytic = estimate from the architecture. LLM: {format_si(llm.achieved_flops_per_s, 'FLOP/s')} "
-            f"achieved, MFU {format_percent(llm.mfu)} ({llm.mfu_basis or 'datasheet peak'})"
+        table.caption += (
+            f" LLM: {format_si(llm.achieved_flops_per_s, 'FLOP/s')} achieved, MFU {format_percent(llm.mfu)} "
+            f"({llm.mfu_basis or 'datasheet peak'})"
         )
     return table
 
@@ -97,6 +155,23 @@ def _throughput_table(throughput: Throughput) -> Table:
         if name != "basis" and value is not None:
             table.add_row(name, format_number(value), field.description or "")
     return table
+
+
+def _load_lines(load: LoadSection) -> list[str]:
+    latency = load.latency_s
+    lines = [
+        f"load test ({load.mode}): {load.verdict} (LoadGen: {load.loadgen_validity}"
+        + (f", {load.invalid_reason}" if load.invalid_reason else "")
+        + f"); {load.served} of {load.queries} queries served, {load.dropped} dropped; completed "
+        f"{format_number(load.completed_samples_per_s)} QPS"
+        + (f" at a target of {format_number(load.target_qps)}" if load.target_qps is not None else ""),
+        f"  served queries' latency (ms): p50 {format_ms(latency.get('p50'))}, p90 {format_ms(latency.get('p90'))}, "
+        f"p99 {format_ms(latency.get('p99'))}, max {format_ms(latency.get('max'))}",
+    ]
+    if load.probes:
+        probes = ", ".join(f"{format_number(p.qps)} {p.verdict}" for p in load.probes)
+        lines.append(f"  peak search: {probes} -> peak {format_number(load.peak_qps)} QPS")
+    return lines
 
 
 def _memory_line(result: Result) -> str:
@@ -115,7 +190,7 @@ def _memory_line(result: Result) -> str:
 
 def _energy_line(energy: Energy) -> str:
     if energy.joules is None:
-        return f"energy: not available ({'; '.join(energy.notes)})"
+        return f"energy: not available ({'; '.join(energy.notes) or MISSING})"
     label = "estimate, " if energy.estimated else ""
     return (
         f"energy ({label}{energy.method}): {format_number(energy.joules_per_request)} J/request, "

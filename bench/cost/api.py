@@ -17,18 +17,25 @@ def operating_points(stored: Sequence[StoredResult]) -> list[OperatingPoint]:
     return [operating_point(s) for s in stored]
 
 
-def load_points(paths: Sequence[Path]) -> list[OperatingPoint]:
-    points = operating_points(read_results(paths))
+def load_points(paths: Sequence[Path], *, strict: bool = False) -> list[OperatingPoint]:
+    points = operating_points(read_results(paths, strict=strict))
     if not points:
         raise InputError(f"{' '.join(map(str, paths))}: no result files found")
     return points
 
 
-def costs_for(paths: Sequence[Path], *, tiers: dict[str, Tier], measured_on: str | None = None) -> list[TierCost]:
-    return cost_table(load_points(paths), tiers, measured_on=measured_on)
+def costs_for(
+    paths: Sequence[Path], *, tiers: dict[str, Tier], measured_on: str | None = None, strict: bool = False
+) -> list[TierCost]:
+    return cost_table(load_points(paths, strict=strict), tiers, measured_on=measured_on)
 
 
 def capacity_plans(
-    paths: Sequence[Path], *, tiers: dict[str, Tier], settings: PlanSettings, measured_on: str | None = None
+    paths: Sequence[Path],
+    *,
+    tiers: dict[str, Tier],
+    settings: PlanSettings,
+    measured_on: str | None = None,
+    strict: bool = False,
 ) -> list[CapacityPlan]:
-    return plan_capacity(costs_for(paths, tiers=tiers, measured_on=measured_on), settings)
+    return plan_capacity(costs_for(paths, tiers=tiers, measured_on=measured_on, strict=strict), settings)

@@ -19,6 +19,8 @@ from bench.hardware.environment import machine_slug
 
 _CUDA_WARMUP = 3  # cuBLAS handle creation and heuristic selection happen on the first calls
 _CPU_WARMUP = 1  # spins up the intra-op thread pool and packs oneDNN/MKL kernels
+MIN_SIDE = 256
+DEFAULT_BUDGET_S = 2.0
 
 
 @dataclass(kw_only=True)
@@ -69,21 +71,31 @@ def _time_cuda(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, repeats: int
 def measure_gemm_peak(
     device: torch.device | str,
     dtype: torch.dtype = torch.float32,
-    n: int = 2048,
+    *,
+    max_n: int = 2048,
+    budget_s: float = DEFAULT_BUDGET_S,
     repeats: int = 5,
 ) -> GemmPeak:
-    """Time `repeats` n×n GEMMs after a warm-up and report the best FLOP/s."""
-    if n <= 0 or repeats <= 0:
-        raise ValueError(f"measure_gemm_peak: n and repeats must be positive, got n={n}, repeats={repeats}")
+    """The best FLOP/s of `repeats` square GEMMs after a warm-up. The side is sized by time, not fixed: it doubles
+    from MIN_SIDE up to `max_n` while all the GEMMs at the next size would still fit in `budget_s`, so a dtype
+    the hardware runs slowly (bf16 without native support: ~0.15 GFLOP/s) is measured on small matrices in about
+    the budget instead of minutes on large ones."""
+    if max_n < MIN_SIDE or repeats <= 0 or budget_s <= 0:
+        raise ValueError(f"measure_gemm_peak: need max_n >= {MIN_SIDE}, repeats and budget_s > 0")
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"measure_gemm_peak: device {device} requested but CUDA is not available")
-    generator = torch.Generator(device=device).manual_seed(0)
-    a = torch.randn(n, n, device=device, dtype=dtype, generator=generator)
-    b = torch.randn(n, n, device=device, dtype=dtype, generator=generator)
-    out = torch.empty(n, n, device=device, dtype=dtype)
     timer = _time_cuda if device.type == "cuda" else _time_cpu
-    seconds = timer(a, b, out, repeats)
+    n = MIN_SIDE
+    matrices = _matrices(n, device, dtype)
+    one = timer(*matrices, 1)[0]
+    calls = repeats + (_CUDA_WARMUP if device.type == "cuda" else _CPU_WARMUP)
+    # A GEMM twice the side does 8x the work.
+    while 2 * n <= max_n and 8 * one * calls <= budget_s:
+        n *= 2
+        matrices = _matrices(n, device, dtype)
+        one = timer(*matrices, 1)[0]
+    seconds = timer(*matrices, repeats)
     flops = 2.0 * n**3
     samples = [flops / s for s in seconds]
     return GemmPeak(
@@ -95,11 +107,19 @@ def measure_gemm_peak(
         threads=torch.get_num_threads(),
         float32_matmul_precision=torch.get_float32_matmul_precision(),
         torch_version=torch.__version__,
-        method=f"measured: best of {repeats} square GEMMs",
+        method=f"measured: best of {repeats} square GEMMs of side {n} (sized to a {budget_s:g} s budget, "
+        f"at most {max_n})",
     )
 
 
-def gemm_cache_path(device: torch.device | str, dtype: torch.dtype, cache_dir: Path | str, n: int = 2048) -> Path:
+def _matrices(n: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    generator = torch.Generator(device=device).manual_seed(0)
+    a = torch.randn(n, n, device=device, dtype=dtype, generator=generator)
+    b = torch.randn(n, n, device=device, dtype=dtype, generator=generator)
+    return a, b, torch.empty(n, n, device=device, dtype=dtype)
+
+
+def gemm_cache_path(device: torch.device | str, dtype: torch.dtype, cache_dir: Path | str) -> Path:
     """Cache file for this machine and software: any change in the key means a fresh measurement."""
     device = torch.device(device)
     parts = [
@@ -108,7 +128,6 @@ def gemm_cache_path(device: torch.device | str, dtype: torch.dtype, cache_dir: P
         f"t{torch.get_num_threads()}",
         str(dtype).removeprefix("torch."),
         device.type,
-        f"n{n}",
         torch.get_float32_matmul_precision(),  # TF32 on or off changes the fp32 figure on CUDA
     ]
     key = re.sub(r"[^A-Za-z0-9._-]+", "-", "__".join(parts))
@@ -131,7 +150,9 @@ def cached_gemm_peak(
     device: torch.device | str,
     dtype: torch.dtype,
     cache_dir: Path | str,
-    n: int = 2048,
+    *,
+    max_n: int = 2048,
+    budget_s: float = DEFAULT_BUDGET_S,
     repeats: int = 5,
 ) -> GemmPeak:
     """The best GEMM throughput this machine has shown: measured now and compared with the cached best.
@@ -139,9 +160,14 @@ def cached_gemm_peak(
     A measurement taken while other work shares the cores reads low; keeping the best-ever figure means one
     busy run cannot lower the denominator of every later utilisation figure (a quiet run raises it).
     """
-    path = gemm_cache_path(device, dtype, cache_dir, n)
+    fresh = measure_gemm_peak(device, dtype, max_n=max_n, budget_s=budget_s, repeats=repeats)
+    return best_of(fresh, cache_dir)
+
+
+def best_of(fresh: GemmPeak, cache_dir: Path | str) -> GemmPeak:
+    """The better of a fresh measurement and the cached best for its key; a better fresh one is cached."""
+    path = gemm_cache_path(fresh.device, getattr(torch, fresh.dtype.removeprefix("torch.")), cache_dir)
     cached = _read_cache(path)
-    fresh = measure_gemm_peak(device, dtype, n=n, repeats=repeats)
     if cached is not None and cached.flops_per_s >= fresh.flops_per_s:
         return cached
     _write_cache(path, fresh)

@@ -45,6 +45,9 @@ class BatcherStats:
     served: int = 0
     dropped: int = 0  # over max_outstanding, after expire(), or in a batch whose process() raised
     batch_sizes: list[int] = field(default_factory=list)
+    # Arrival to completion of each served query, seconds, in completion order: dropped queries complete at once
+    # with an error, so LoadGen's own percentiles (which count them) would read fast; these never include them.
+    served_latencies_s: list[float] = field(default_factory=list)
 
 
 class Batcher:
@@ -185,7 +188,9 @@ class Batcher:
                     self.stats.dropped += len(ids)
                 self.complete(ids, False)
                 continue
+            done = self.clock()
             with self._cond:
                 self.stats.served += len(ids)
                 self.stats.batch_sizes.append(len(ids))
+                self.stats.served_latencies_s.extend(done - q.arrived for q in batch)
             self.complete(ids, True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import mlperf_loadgen as lg
+import numpy as np
 
 from bench.core.interrupts import deferred_interrupts
 from bench.core.kinds import LoadVerdict
@@ -64,8 +65,8 @@ class LoadRun:
 
     @property
     def p99_s(self) -> float | None:
-        value = self.log.get("result_99.00_percentile_latency_ns")
-        return None if value is None else value / 1e9
+        """p99 of the served queries (dropped ones, completed at once, are not latencies)."""
+        return served_percentiles_s(self.stats.served_latencies_s).get("p99")
 
     @staticmethod
     def _token_latencies(log: dict[str, Any]) -> dict[str, Any]:
@@ -95,7 +96,9 @@ class LoadRun:
             "completed_samples_per_s": completed,
             "scheduled_samples_per_s": log.get("result_scheduled_samples_per_sec"),
             "served_requests_per_s": served_per_s,
-            "latency_s": latency_percentiles_s(log),
+            "latency_s": served_percentiles_s(self.stats.served_latencies_s),
+            "query_latency_samples_s": list(self.stats.served_latencies_s),
+            "loadgen_latency_s": latency_percentiles_s(log),
             **self._token_latencies(log),
             "queries": self.stats.submitted,
             "served": self.stats.served,
@@ -112,6 +115,15 @@ class LoadRun:
             "loadgen_warnings": log.get("warnings", []),
             "log_dir": str(self.outdir),
         }
+
+
+def served_percentiles_s(samples: list[float]) -> dict[str, float]:
+    """p50/p90/p99/p99.9, mean, min and max of served queries' latencies (empty when none was served)."""
+    if not samples:
+        return {}
+    values = np.asarray(samples, dtype=np.float64)
+    figures = {f"p{q:g}": float(np.percentile(values, q)) for q in (50, 90, 99, 99.9)}
+    return {**figures, "mean": float(values.mean()), "min": float(values.min()), "max": float(values.max())}
 
 
 def loadgen_settings(

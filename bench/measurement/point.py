@@ -14,7 +14,7 @@ from pathlib import Path
 from bench.core.device import Device
 from bench.core.dtypes import dtype as dtype_entry
 from bench.hardware.environment import collect_environment
-from bench.hardware.gemm_peak import GemmPeak, cached_gemm_peak
+from bench.hardware.gemm_peak import GemmPeak, best_of, measure_gemm_peak
 from bench.hardware.tiers import Tier
 from bench.measurement.assemble import assemble_result
 from bench.measurement.loadtest import LoadTest
@@ -74,5 +74,15 @@ def run_point(
 
 
 def gemm_peak(device: str, dtype: str, cache_dir: Path) -> GemmPeak:
-    side = GPU_GEMM_SIDE if Device.parse(device).is_cuda else CPU_GEMM_SIDE
-    return cached_gemm_peak(device, dtype_entry(dtype).torch(), cache_dir, n=side)
+    """This machine's GEMM peak: measured once per process (a sweep's later points reuse the measurement), and
+    compared with the best cached in `cache_dir`."""
+    import torch
+
+    key = (device, dtype, torch.get_num_threads())
+    if key not in _MEASURED:
+        side = GPU_GEMM_SIDE if Device.parse(device).is_cuda else CPU_GEMM_SIDE
+        _MEASURED[key] = measure_gemm_peak(device, dtype_entry(dtype).torch(), max_n=side)
+    return best_of(_MEASURED[key], cache_dir)
+
+
+_MEASURED: dict[tuple[str, str, int], GemmPeak] = {}

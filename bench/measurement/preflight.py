@@ -83,56 +83,54 @@ _PART_FIELD = {
 }
 
 
-def check_runnable(scenario: Scenario, *, field_prefix: str = "") -> None:
+def check_runnable(scenario: Scenario) -> None:
     """The device exists, the input paths exist, the model's config is sound, and the whole run (weights, KV
     cache, activations, data, embeddings) is estimated to fit this machine's memory (InputError otherwise)."""
     device = Device.parse(scenario.device)
-    _check_input_paths(scenario, field_prefix)
+    _check_input_paths(scenario)
     arch = declared_architecture(scenario)
     if scenario.model.path is not None and scenario.max_positions_needed > arch.max_position_embeddings:
         raise InputError(
-            f"{field_prefix}max_prompt_tokens: {scenario.max_positions_needed} positions needed, but the checkpoint's "
+            f"max_prompt_tokens: {scenario.max_positions_needed} positions needed, but the checkpoint's "
             f"max_position_embeddings is {arch.max_position_embeddings}"
         )
     dtype, _ = resolve_dtype(scenario)
     if device.is_cuda:
-        capacity, where = _cuda_capacity(device, field_prefix)
+        capacity, where = _cuda_capacity(device)
     else:
         capacity, where = psutil.virtual_memory().total, "this machine's RAM"
     if weights_bytes(arch, dtype=dtype) > capacity:
         need = weights_bytes(arch, dtype=dtype) / 2**30
         raise InputError(
-            f"{field_prefix}model: {scenario.model.label} needs {need:.1f} GiB for its {dtype} weights alone; "
+            f"model: {scenario.model.label} needs {need:.1f} GiB for its {dtype} weights alone; "
             f"{where} has {capacity / 2**30:.1f} GiB"
         )
     footprint = run_footprint(scenario, arch, dtype=dtype, data_file_bytes=_data_file_bytes(scenario))
     if device.is_cuda:
-        _check_fits(footprint, True, capacity, f"{where} has {capacity / 2**30:.1f} GiB", field_prefix)
+        _check_fits(footprint, True, capacity, f"{where} has {capacity / 2**30:.1f} GiB")
     available = psutil.virtual_memory().available
-    _check_fits(footprint, False, available, f"this machine has {available / 2**30:.1f} GiB of RAM free", field_prefix)
+    _check_fits(footprint, False, available, f"this machine has {available / 2**30:.1f} GiB of RAM free")
 
 
-def _check_fits(footprint: Footprint, device: bool, capacity: int, has: str, field_prefix: str) -> None:
+def _check_fits(footprint: Footprint, device: bool, capacity: int, has: str) -> None:
     need = footprint.on(device)
     if need <= capacity:
         return
     parts = {k: v for k, v in footprint.parts.items() if (k in footprint.device_parts) == device}
     largest = max(parts, key=lambda k: parts[k])
     raise InputError(
-        f"{field_prefix}{_PART_FIELD[largest]}: this run needs about {need / 2**30:.1f} GiB (an estimate: "
+        f"{_PART_FIELD[largest]}: this run needs about {need / 2**30:.1f} GiB (an estimate: "
         f"{footprint.describe(device=device)}); {has}"
     )
 
 
-def _cuda_capacity(device: Device, field_prefix: str) -> tuple[int, str]:
+def _cuda_capacity(device: Device) -> tuple[int, str]:
     import torch
 
     if not torch.cuda.is_available():
-        raise InputError(f"{field_prefix}device: {device} requested but CUDA is not available here")
+        raise InputError(f"device: {device} requested but CUDA is not available here")
     if device.cuda_index >= torch.cuda.device_count():
-        raise InputError(
-            f"{field_prefix}device: {device} requested but only {torch.cuda.device_count()} CUDA device(s) exist"
-        )
+        raise InputError(f"device: {device} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
     index = device.cuda_index
     return torch.cuda.get_device_properties(index).total_memory, torch.cuda.get_device_name(index)
 
@@ -147,7 +145,7 @@ def _data_file_bytes(scenario: Scenario) -> int:
     return total
 
 
-def _check_input_paths(scenario: Scenario, field_prefix: str) -> None:
+def _check_input_paths(scenario: Scenario) -> None:
     """Data and checkpoint paths exist and have the right kind, before any point runs."""
     workload = scenario.workload
     expected = [
@@ -159,6 +157,6 @@ def _check_input_paths(scenario: Scenario, field_prefix: str) -> None:
         if path is None:
             continue
         if is_folder and not path.is_dir():
-            raise InputError(f"{field_prefix}{field}: {path}: no such folder")
+            raise InputError(f"{field}: {path}: no such folder")
         if not is_folder and not path.is_file():
-            raise InputError(f"{field_prefix}{field}: {path}: no such file")
+            raise InputError(f"{field}: {path}: no such file")

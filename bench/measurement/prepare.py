@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from bench.core.dtypes import dtype as dtype_entry
+from bench.core.interrupts import raise_if_stopped
 from bench.core.kinds import WarningKind
 from bench.core.stages import LOOP_STAGES
 from bench.data.interactions import Interactions
@@ -62,6 +63,7 @@ def prepare_point(point: ScenarioPoint) -> PreparedPoint:
     with MemoryTracker(device) as setup_memory:
         inputs = load_inputs(scenario)
         check_prompts_fit(scenario, inputs)
+        raise_if_stopped()
         setup = dict(inputs.seconds)
         begin = time.perf_counter()
         loaded = _load_model(scenario, dtype_entry(dtype_name).torch(), device)
@@ -70,6 +72,7 @@ def prepare_point(point: ScenarioPoint) -> PreparedPoint:
             scenario, inputs.interactions, loaded.model, inputs.tokenizer, device, title_tokens=inputs.title_tokens
         )
         setup.update(loop.setup.seconds)
+    raise_if_stopped()
     flops = FlopTracker(count=LOOP_STAGES)
     calibration = loop.run_batch(loop.next_users(), flops.stage)
     return PreparedPoint(

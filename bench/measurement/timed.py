@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from bench.core.interrupts import raise_if_stopped
 from bench.loop.pipeline import BatchRecord, RecommendationLoop
 from bench.measurement.strategy import MeasureContext, Measurement, ProgressCallback
 from bench.scenarios.spec import Repetitions
@@ -47,6 +48,7 @@ def _measure(
     while len(records) < policy.max_iterations and (
         len(records) < policy.min_iterations or time.perf_counter() - began < policy.min_duration_s
     ):
+        raise_if_stopped()
         records.append(loop.run_batch(loop.next_users(), latency.stage))
         if progress:
             progress(len(records), policy.min_iterations)

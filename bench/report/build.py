@@ -16,13 +16,21 @@ from typing import TYPE_CHECKING, Any
 
 from bench import __version__
 from bench.core.errors import InputError
-from bench.core.formatting import to_ms
+from bench.core.formatting import format_ms, format_number, to_ms
 from bench.core.stages import LOOP_STAGES, Stage
 from bench.cost.capacity import CapacityPlan, PlanSettings, plan_capacity
 from bench.cost.model import TierCost, cost_table, row_dict
 from bench.cost.projection import OperatingPoint, operating_point
 from bench.report.figures import LatencyBar, plan_figures
-from bench.report.render import FigureFile, ReportContent, ResultInfo, compose, render_html, render_markdown
+from bench.report.render import (
+    FigureFile,
+    LoadTestInfo,
+    ReportContent,
+    ResultInfo,
+    compose,
+    render_html,
+    render_markdown,
+)
 from bench.results.model import Result
 from bench.results.reader import StoredResult, read_results
 
@@ -89,12 +97,14 @@ def write_report(
     tiers: Mapping[str, Tier],
     measured_on: str | None = None,
     plan: PlanSettings | None = None,
+    strict: bool = False,
 ) -> list[Path]:
     """Write the report for `result_paths` (files, or folders searched recursively) into `output_dir`;
     returns the paths written: report.html, report.md, the CSV tables, the PNG figures.
 
     `measured_on` names the catalogue tier the results were measured on (default: matched from the
-    results); `plan` adds a capacity plan.
+    results); `plan` adds a capacity plan; `strict` makes a damaged result file an error instead of a
+    warning.
     """
     from bench.report.plots import DPI, draw, tier_colors
 
@@ -103,7 +113,7 @@ def write_report(
         raise InputError("no hardware tiers to cost the results on")
     if measured_on is not None and measured_on not in tiers:
         raise InputError(f"measured_on: unknown tier {measured_on!r} (known: {', '.join(tiers)})")
-    loaded = read_results([Path(p) for p in result_paths])
+    loaded, superseded = newest_per_point(read_results([Path(p) for p in result_paths], strict=strict))
     if not loaded:
         raise InputError(f"no result files in {', '.join(str(p) for p in result_paths) or '(nothing given)'}")
 
@@ -138,7 +148,7 @@ def write_report(
     ]
     _dedupe_labels(bars, [stored.result.created_at.isoformat() for stored in loaded])
     measured_memory = {str(s.path): m for s in loaded if (m := _measured_memory(s.result)) is not None}
-    colors = tier_colors(list(tiers))
+    colors = tier_colors({name: tier.kind for name, tier in tiers.items()})
     figures = []
     for figure_plan in plan_figures(rows, list(tiers), bars, measured_memory=measured_memory):
         figure = draw(figure_plan, colors)
@@ -160,12 +170,28 @@ def write_report(
         generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         generator_version=__version__,
         measured_on=measured_on,
+        load_tests=[_load_test_info(s) for s in loaded if s.result.load is not None],
+        warnings=[(s.label, str(w.kind), w.message) for s in loaded for w in s.result.warnings],
+        superseded=[(s.label, str(used.path), str(s.path)) for s, used in superseded],
     )
     document = compose(content)
     html_path, md_path = output_dir / "report.html", output_dir / "report.md"
     html_path.write_text(render_html(document), encoding="utf-8")
     md_path.write_text(render_markdown(document), encoding="utf-8")
     return [html_path, md_path, *written]
+
+
+def newest_per_point(
+    stored: list[StoredResult],
+) -> tuple[list[StoredResult], list[tuple[StoredResult, StoredResult]]]:
+    """The newest result of each (scenario, point, machine), and (older result, the one used) for the rest:
+    repeated runs of one point are told apart, never silently averaged or drawn twice."""
+    newest: dict[tuple[str, str, str], StoredResult] = {}
+    for item in sorted(stored, key=lambda s: (s.created_at, str(s.path)), reverse=True):
+        newest.setdefault((*item.key, item.machine), item)
+    used = list(newest.values())
+    older = [(item, newest[(*item.key, item.machine)]) for item in stored if item not in used]
+    return used, older
 
 
 def _order(point: OperatingPoint) -> tuple:
@@ -313,6 +339,26 @@ def _dedupe_labels(bars: list[LatencyBar], created: list[str]) -> None:
     for bar, when in zip(bars, created, strict=True):
         if counts[bar.label] > 1:
             bar.label = f"{bar.label} @ {when[:19]}"
+
+
+def _load_test_info(stored: StoredResult) -> LoadTestInfo:
+    load = stored.result.load
+    assert load is not None
+    qps = load.peak_qps if load.peak_qps is not None else load.target_qps
+    return LoadTestInfo(
+        label=stored.label,
+        mode=load.mode,
+        verdict=str(load.verdict),
+        loadgen_validity=load.loadgen_validity,
+        qps=format_number(qps) if qps is not None else "",
+        completed_qps=format_number(load.completed_samples_per_s),
+        p50_ms=format_ms(load.latency_s.get("p50")),
+        p99_ms=format_ms(load.latency_s.get("p99")),
+        served=load.served,
+        queries=load.queries,
+        dropped=load.dropped,
+        probes=", ".join(f"{format_number(p.qps)} {p.verdict}" for p in load.probes or []),
+    )
 
 
 def _result_info(stored: StoredResult, point: OperatingPoint) -> ResultInfo:

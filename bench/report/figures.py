@@ -117,7 +117,7 @@ def cost_panels(rows: Sequence[TierCost], axis: Axis, tier_order: Sequence[str])
     if not usable:
         return None
     ranked = sorted(usable, key=lambda key: (-len({axis.knob(p) for p in usable[key]}), _sortable(key)))
-    shown = ranked[:MAX_PANELS]
+    shown = sorted(ranked[:MAX_PANELS], key=_sortable)  # the fullest groups, drawn in order of their values
     varying = _varying_fields([dict(key) for key in groups])
     by_point: dict[int, list[TierCost]] = defaultdict(list)
     for r in rows:

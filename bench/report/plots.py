@@ -7,7 +7,7 @@ pyplot session): `Figure.savefig` renders PNG with the Agg canvas.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from itertools import pairwise
 from typing import Any
 
@@ -44,11 +44,21 @@ DPI = 100
 # ------------------------------------------------------------------------------------------- colours
 
 
-def tier_colors(tiers: Iterable[str]) -> dict[str, Any]:
-    """One stable colour per tier, in catalogue order."""
-    names = list(dict.fromkeys(tiers))
-    cmap = colormaps["tab10" if len(names) <= 10 else "tab20"]
-    return {name: cmap(i % cmap.N) for i, name in enumerate(names)}
+# Cool hues for CPU tiers, warm hues for GPU tiers, so the two families read apart at a glance (tab20's colours,
+# split by hue).
+CPU_COLOURS = ("#1f77b4", "#17becf", "#2ca02c", "#aec7e8", "#9edae5", "#98df8a", "#393b79", "#637939")
+GPU_COLOURS = ("#d62728", "#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#9467bd", "#ff9896", "#ffbb78",
+               "#c49c94", "#f7b6d2", "#dbdb8d", "#c5b0d5")  # fmt: skip
+
+
+def tier_colors(kinds: Mapping[str, str]) -> dict[str, Any]:
+    """One stable colour per tier (name -> kind, "cpu" or "gpu", in catalogue order): CPU tiers in cool hues,
+    GPU tiers in warm ones; a family with more tiers than hues repeats them."""
+    colours: dict[str, Any] = {}
+    for kind, palette in (("cpu", CPU_COLOURS), ("gpu", GPU_COLOURS)):
+        names = [name for name, k in kinds.items() if k == kind]
+        colours.update({name: palette[i % len(palette)] for i, name in enumerate(names)})
+    return colours
 
 
 # ------------------------------------------------------------------------------------------ cost figures

@@ -102,6 +102,24 @@ class ResultInfo:
     hardware: str  # CPU model and cores, or GPU name
 
 
+@dataclass(kw_only=True)
+class LoadTestInfo:
+    """One load test, as the report's load-test table shows it."""
+
+    label: str
+    mode: str
+    verdict: str
+    loadgen_validity: str
+    qps: str  # the target (or the peak a search found), formatted
+    completed_qps: str
+    p50_ms: str
+    p99_ms: str
+    served: int
+    queries: int
+    dropped: int
+    probes: str  # "40 VALID, 80 VALID" for a peak search, "" otherwise
+
+
 @dataclass
 class FigureFile:
     name: str
@@ -121,6 +139,9 @@ class ReportContent:
     generated_at: str
     generator_version: str
     measured_on: str | None = None
+    load_tests: list[LoadTestInfo] = field(default_factory=list)
+    warnings: list[tuple[str, str, str]] = field(default_factory=list)  # (result, kind, message)
+    superseded: list[tuple[str, str, str]] = field(default_factory=list)  # (point, file used, older file not used)
 
 
 def compose(content: ReportContent) -> Document:
@@ -137,12 +158,46 @@ def compose(content: ReportContent) -> Document:
     doc.blocks.append(_cost_table(content.rows))
     for plan in content.plans:
         doc.blocks.extend(_plan_blocks(plan))
+    if content.load_tests:
+        doc.blocks.extend(_load_test_blocks(content.load_tests))
+    if content.warnings or content.superseded:
+        doc.blocks.extend(_warning_blocks(content))
     if content.tables:
         doc.blocks.append(Heading("Data files"))
         doc.blocks.append(
             Paragraph([f"Tables written next to this report (CSV, one row per figure): {', '.join(content.tables)}."])
         )
     return doc
+
+
+LOAD_COLUMNS = ["point", "mode", "verdict", "LoadGen", "QPS", "completed QPS", "p50 ms", "p99 ms", "served",
+                "dropped", "peak search"]  # fmt: skip
+
+
+def _load_test_blocks(tests: Sequence[LoadTestInfo]) -> list[Block]:
+    rows = [
+        [t.label, t.mode, t.verdict, t.loadgen_validity, t.qps, t.completed_qps, t.p50_ms, t.p99_ms,
+         f"{t.served} of {t.queries}", str(t.dropped), t.probes]
+        for t in tests
+    ]  # fmt: skip
+    caption = (
+        "MLPerf LoadGen runs on the benchmark machine (measured). Verdict VALID only if LoadGen says so, no query "
+        "was dropped and the wall-time bound never fired. Latency: served queries from arrival to completion, "
+        "queueing included; a dropped query is never counted."
+    )
+    return [Heading("Load tests"), Table(LOAD_COLUMNS, rows, caption, frozenset({4, 5, 6, 7, 9}))]
+
+
+def _warning_blocks(content: ReportContent) -> list[Block]:
+    blocks: list[Block] = [Heading("Warnings")]
+    if content.warnings:
+        rows = [[label, kind, message] for label, kind, message in content.warnings]
+        blocks.append(Table(["result", "kind", "warning"], rows, "As recorded in each result when it ran."))
+    if content.superseded:
+        rows = [[label, used, older] for label, used, older in content.superseded]
+        caption = "Repeated runs of one point: the newest is used throughout this report; older ones are listed here."
+        blocks.append(Table(["point", "used (newest)", "older run, not used"], rows, caption))
+    return blocks
 
 
 def _distinct(values: Sequence[Any]) -> list[Any]:
@@ -405,6 +460,7 @@ table { border-collapse: collapse; font-size: .82rem; }
 th, td { border: 1px solid #d0d7de; padding: .2rem .45rem; text-align: left; vertical-align: top; }
 th { background: #f6f8fa; position: sticky; top: 0; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td:not(.num) { overflow-wrap: anywhere; max-width: 26rem; }  /* long point labels wrap: the table fits the page */
 tr.strong td { font-weight: 600; background: #f0f7ee; }
 caption { caption-side: bottom; text-align: left; font-size: .85rem; color: #57606a; padding-top: .3rem; }
 """

@@ -12,14 +12,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-def load_results_frame(paths: list[Path] | Path | str) -> pd.DataFrame:
+def load_results_frame(paths: list[Path] | Path | str, *, strict: bool = False) -> pd.DataFrame:
     """Load result files (or folders of them) into a DataFrame with flattened scenario, latency
     (median/p99 per stage, seconds), throughput, memory and FLOP columns; `path` names the file."""
     import pandas as pd
 
     if isinstance(paths, (str, Path)):
         paths = [Path(paths)]
-    return pd.DataFrame([_row(stored) for stored in read_results(paths)])
+    return pd.DataFrame([_row(stored) for stored in read_results(paths, strict=strict)])
 
 
 def _row(stored: StoredResult) -> dict[str, Any]:

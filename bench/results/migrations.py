@@ -28,6 +28,11 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
         for name, figure in out["summary"]["throughput"].items()
     }
     out["warnings"] = [{"kind": str(_warning_kind(text)), "message": text} for text in out.get("warnings", [])]
+    load = out.get("load")
+    if load is not None:  # v1 kept only LoadGen's percentiles, which count dropped queries
+        load["loadgen_latency_s"] = load["latency_s"]
+        if load.get("dropped"):
+            load["latency_s"] = {}
     latency = out["latency"]
     method, _, window = latency["method"].partition(" (")
     latency["method"] = method

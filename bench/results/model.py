@@ -287,7 +287,17 @@ class LoadSection(Section):
     completed_samples_per_s: float | None = None
     scheduled_samples_per_s: float | None = None
     served_requests_per_s: float | None = None
-    latency_s: dict[str, float] = Field(description="LoadGen's query latency percentiles, s (queueing included)")
+    latency_s: dict[str, float] = Field(
+        description="served queries' latency percentiles, s, arrival to completion (queueing included, dropped "
+        "queries never counted)"
+    )
+    query_latency_samples_s: list[float] = Field(
+        default_factory=list, description="each served query's latency, s (raw samples of latency_s)"
+    )
+    loadgen_latency_s: dict[str, float] = Field(
+        default_factory=dict,
+        description="LoadGen's own percentiles, s: a dropped query completes at once and counts as fast there",
+    )
     time_to_first_token_s: dict[str, float] | None = None
     time_per_output_token_s: dict[str, float] | None = None
     completed_tokens_per_s: float | None = None

@@ -67,8 +67,10 @@ def load_result(path: Path | str) -> Result:
         raise InputError(f"{path}: schema_version {version} is not a recbench result version")
     try:
         data = migrate(data, to_version=SCHEMA_VERSION)
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise InputError(f"{path}: damaged recbench result (schema_version {version}): missing or bad {exc}") from None
+    except KeyError as exc:
+        raise InputError(f"{path}: damaged recbench result: {exc.args[0]}: missing") from None
+    except (TypeError, AttributeError) as exc:
+        raise InputError(f"{path}: damaged recbench result (schema_version {version}): {exc}") from None
     try:
         return Result.model_validate(data, context={STORED: True})
     except ValidationError as exc:
@@ -132,9 +134,9 @@ def iter_result_paths(paths: Iterable[Path | str]) -> Iterator[Path]:
             raise InputError(f"{path}: no such result file or folder")
 
 
-def read_results(paths: Iterable[Path | str], *, strict: bool = True) -> list[StoredResult]:
-    """Every result under `paths`. A damaged file is an InputError with `strict`; without it, a warning names
-    the file and the others are read. With `strict`, every damaged file is listed (one line each), not just
+def read_results(paths: Iterable[Path | str], *, strict: bool = False) -> list[StoredResult]:
+    """Every result under `paths`. A damaged file gets a warning naming it and the others are read; with
+    `strict` it is an InputError instead. Either way every damaged file is listed (one line each), not just
     the first."""
     stored: list[StoredResult] = []
     problems: list[str] = []

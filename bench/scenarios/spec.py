@@ -311,7 +311,7 @@ class Scenario(_Strict):
             limit = get_preset(self.model.preset).max_position_embeddings
         if limit is not None and self.max_positions_needed > limit:
             raise ValueError(
-                f"max_prompt_tokens ({self.max_prompt_tokens}){self._positions_beyond_prompt} exceeds the model's "
-                f"max_position_embeddings ({limit})"
+                f"max_prompt_tokens: {self.max_prompt_tokens}{self._positions_beyond_prompt} = "
+                f"{self.max_positions_needed} positions, beyond the model's max_position_embeddings ({limit})"
             )
         return self

@@ -1,0 +1,384 @@
+"""Hostile input, bounded resources, interrupted and damaged runs: each case gets one clear line (exit 2) or a
+clean stop (exit 130), and results already measured are never lost."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bench import runner
+from bench.cli import main
+from bench.core.errors import InputError
+from bench.measurement.loadtest import unique_folder
+from bench.results.reader import LOADGEN_DIR_SUFFIX, load_result
+from tests.conftest import tiny_scenario_dict
+
+REPO = Path(__file__).resolve().parents[1]
+V1_PLAIN = REPO / "tests" / "fixtures" / "results-v1" / "v1-fixture-machine" / "20261127T234357-quickstart-default.json"
+
+
+def errors(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err + captured.out
+    return [line for line in captured.err.splitlines() if line.startswith("error:")]
+
+
+def forbid_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a point ran")
+
+    monkeypatch.setattr(runner, "run_point", forbidden)
+
+
+# ------------------------------------------------------------------------------------------------- security
+
+
+@pytest.mark.parametrize("machine", ["../../../escaped", "/tmp/absolute-machine"])
+def test_a_result_whose_machine_is_a_path_cannot_place_a_baseline(tmp_path, capsys, machine):
+    victim = tmp_path / "escaped" / "main"
+    victim.mkdir(parents=True)
+    (victim / "keep.txt").write_text("still here")
+    data = json.loads(V1_PLAIN.read_text())
+    data["machine"] = machine
+    crafted = tmp_path / "in" / "crafted.json"
+    crafted.parent.mkdir()
+    crafted.write_text(json.dumps(data))
+    results_dir = tmp_path / "a" / "b" / "results"
+    args = ["baseline", "save", str(crafted), "--name", "main", "--results-dir", str(results_dir), "--force"]
+    assert main(args) == 2
+    (line,) = errors(capsys)
+    assert "no result files found" in line
+    assert (victim / "keep.txt").read_text() == "still here"
+    assert not (tmp_path / "a" / "b" / "results").exists()
+    assert main([*args, "--strict"]) == 2
+    assert "machine" in errors(capsys)[0]
+
+
+def test_extends_outside_the_scenario_folder_is_refused_and_never_echoed(tmp_path, capsys):
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("api_password: hunter2\ndb_host: internal.example\n")
+    folder = tmp_path / "scenarios"
+    folder.mkdir()
+    scenario = folder / "s.yaml"
+    scenario.write_text(yaml.safe_dump({**tiny_scenario_dict("s"), "extends": "../secret.yaml"}))
+    assert main(["validate", str(scenario)]) == 2
+    (line,) = errors(capsys)
+    assert "extends: ../secret.yaml: outside the scenario's folder" in line and "--allow-extends-outside" in line
+    # Allowed outside, the file is still not a scenario: said without a word of its content.
+    assert main(["validate", str(scenario), "--allow-extends-outside"]) == 2
+    (line,) = errors(capsys)
+    assert "not a recbench scenario" in line
+    assert "hunter2" not in line and "api_password" not in line and "internal" not in line
+
+
+def test_a_yaml_alias_bomb_is_refused_quickly(tmp_path, capsys):
+    levels = ["a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    for i in range(1, 10):
+        levels.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]")
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("name: bomb\nmodel: tiny-llama\nx-anchors:\n" + textwrap.indent("\n".join(levels), "  ")
+                    + "\nsweep:\n  batch_size: *a9\n")  # fmt: skip
+    assert bomb.stat().st_size < 1000
+    begin = time.perf_counter()
+    assert main(["validate", str(bomb)]) == 2
+    assert time.perf_counter() - begin < 30  # a bounded walk, not 9^10 values
+    (line,) = errors(capsys)
+    assert "expands to more than" in line and str(bomb) in line
+
+
+def test_a_sweep_grid_is_counted_before_it_is_expanded(tmp_path, capsys, write_scenario):
+    scenario = write_scenario(
+        tiny_scenario_dict(
+            "grid",
+            sweep={
+                "batch_size": list(range(1, 101)),
+                "seed": list(range(100)),
+                "max_prompt_tokens": list(range(200, 300)),
+            },
+        )
+    )
+    assert main(["validate", str(scenario)]) == 2
+    (line,) = errors(capsys)
+    assert "1,000,000 points exceed the limit of 100,000 (--max-points raises it)" in line
+    small = write_scenario(tiny_scenario_dict("small", sweep={"batch_size": [1, 2, 3]}))
+    assert main(["validate", str(small), "--max-points", "2"]) == 2
+    assert main(["validate", str(small), "--max-points", "3"]) == 0
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"batch_size": 10**12}, "batch_size"),
+        ({"threads": 10**8}, "threads"),
+        ({"scoring": {"mode": "generate", "new_tokens": 10**9}}, "scoring.new_tokens"),
+        ({"workload": {"num_users": 10**9}}, "workload.num_users"),
+        ({"max_prompt_tokens": 1000, "scoring": {"mode": "generate", "new_tokens": 100}}, "max_prompt_tokens"),
+    ],
+)
+def test_every_size_has_an_upper_bound(tmp_path, capsys, write_scenario, override, field):
+    scenario = write_scenario(tiny_scenario_dict("big", **override))
+    assert main(["validate", str(scenario)]) == 2
+    (line,) = errors(capsys)
+    assert f"{field}:" in line
+
+
+def test_a_run_too_big_for_this_machine_is_refused_before_it_starts(tmp_path, capsys, write_scenario, monkeypatch):
+    forbid_running(monkeypatch)
+    workload = {"num_users": 10_000_000, "num_items": 100_000_000}
+    scenario = write_scenario(tiny_scenario_dict("huge", model="tiny-llama", workload=workload))
+    assert main(["validate", str(scenario)]) == 0  # the file is fine; this machine is too small
+    for command in (["validate", "--here", str(scenario)], ["run", str(scenario), "--results-dir", str(tmp_path)]):
+        assert main(command) == 2
+        (line,) = errors(capsys)
+        assert "workload.num_items: this run needs about" in line and "GiB of RAM free" in line
+        assert "item embeddings" in line and "(an estimate:" in line
+
+
+def test_a_checkpoint_too_big_is_refused_from_its_config(tmp_path, capsys, write_scenario, tiny_arch):
+    from bench.models.build import hf_config
+
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    huge = {"hidden_size": 65536, "intermediate_size": 262144, "num_hidden_layers": 128, "num_attention_heads": 512,
+            "num_key_value_heads": 512, "head_dim": 128}  # fmt: skip
+    config = {**hf_config(tiny_arch).to_dict(), **huge}
+    (folder / "config.json").write_text(json.dumps(config))
+    scenario = write_scenario(tiny_scenario_dict("ckpt", model={"path": str(folder)}))
+    assert main(["validate", "--here", str(scenario)]) == 2
+    (line,) = errors(capsys)
+    assert "model: checkpoint:ckpt needs" in line and "weights alone" in line
+
+
+def test_validating_files_imports_neither_torch_nor_transformers():
+    code = (
+        "import sys; from bench.cli import main; "
+        "code = main(['validate', 'scenarios/quickstart.yaml', 'scenarios/sweep-batch-seqlen.yaml']); "
+        "print(code, sorted(m for m in ('torch', 'transformers', 'pandas', 'matplotlib') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[-1] == "0 []"
+
+
+# ---------------------------------------------------------------------------------------- interrupted runs
+
+
+def test_ctrl_c_during_start_up_prints_no_traceback(monkeypatch, capsys):
+    import bench.cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench.cli, "build_parser", interrupted)
+    assert main(["show", "x"]) == 130
+    captured = capsys.readouterr()
+    assert captured.err.startswith("interrupted:") and "Traceback" not in captured.err
+
+
+def _run_until(command: list[str], ready: callable, *, timeout: float = 120) -> subprocess.Popen:
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "never got ready"
+        time.sleep(0.2)
+    return process
+
+
+def test_ctrl_c_during_a_load_test_stops_loadgen_cleanly(tmp_path):
+    # A stand-in system under LoadGen in a child process; SIGINT arrives while LoadGen issues queries from
+    # the main thread (an exception there unwound through LoadGen's C++ and crashed the process).
+    script = tmp_path / "load.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import sys, time
+            from pathlib import Path
+            from bench.cli import main
+            from bench.load.run import run_loadgen
+            from bench.scenarios.spec import Load
+
+            def handler(args):
+                load = Load(mode="server", target_qps=200, min_duration_s=3, max_wall_s=30)
+                Path({str(tmp_path / "started")!r}).write_text("")
+                run_loadgen(load, lambda users: time.sleep(0.002), total_samples=32, outdir=Path({str(tmp_path)!r}),
+                            target_qps=200)
+                return 0
+
+            import bench.cli
+            parser = bench.cli.build_parser()
+            args = parser.parse_args(["show", "x"])
+            args.handler = handler
+            bench.cli.build_parser = lambda: type("P", (), {{"parse_args": lambda self, argv: args}})()
+            sys.exit(main([]))
+            """
+        )
+    )
+    process = _run_until([sys.executable, str(script)], lambda: (tmp_path / "started").exists())
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and "interrupted: dropping the load test's queries" in err
+    assert not (tmp_path / "mlperf_log_trace.json").exists() and not (tmp_path / "mlperf_log_accuracy.json").exists()
+
+
+def test_sigterm_stops_a_run_like_ctrl_c_and_keeps_finished_points(tmp_path, write_scenario):
+    scenario = write_scenario(
+        tiny_scenario_dict(
+            "term",
+            sweep={"repetitions.min_duration_s": [0, 60, 60]},
+            repetitions={"warmup": 0, "min_iterations": 1},
+        )
+    )
+    results = tmp_path / "results"
+    command = [sys.executable, "-m", "bench.cli", "run", str(scenario), "--results-dir", str(results), "--no-progress"]
+    process = _run_until(command, lambda: any(results.rglob("*-term-repetitions.min_duration_s=0.json")), timeout=240)
+    process.send_signal(signal.SIGTERM)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "interrupted: results written so far are kept; rerun with --resume" in err and "Traceback" not in err
+    assert len([p for p in results.rglob("*.json") if "calibration" not in p.parts]) == 1
+
+
+# --------------------------------------------------------------------------------------------- damaged folders
+
+
+@pytest.fixture
+def results_with_a_damaged_file(tmp_path: Path) -> Path:
+    folder = tmp_path / "results" / "v1-fixture-machine"
+    folder.mkdir(parents=True)
+    (folder / V1_PLAIN.name).write_bytes(V1_PLAIN.read_bytes())
+    (folder / "20261128T000000-broken-default.json").write_text('{"schema_version": 2, "scenario": ')
+    truncated = json.loads(V1_PLAIN.read_text())
+    del truncated["summary"]
+    (folder / "20261128T000001-nosummary-default.json").write_text(json.dumps(truncated))
+    return tmp_path / "results"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["show"],
+        ["report", "-o", "{out}"],
+        ["plan", "--qps", "10", "--slo-p99-ms", "1000"],
+        ["compare", str(V1_PLAIN)],
+        ["check", "--baseline", str(V1_PLAIN), "--fail-on", "flops:5%"],
+        ["baseline", "save", "--name", "b", "--results-dir", "{out}"],
+    ],
+    ids=lambda c: c[0] if c[0] != "baseline" else "baseline-save",
+)
+def test_a_damaged_file_is_skipped_with_a_warning_and_strict_makes_it_an_error(
+    results_with_a_damaged_file, tmp_path, capsys, command
+):
+    argv = [part.replace("{out}", str(tmp_path / "out")) for part in command]
+    argv = [*argv[:1], *(["save"] if argv[0] == "baseline" else []), str(results_with_a_damaged_file), *argv[2:]] \
+        if argv[0] == "baseline" else [*argv, str(results_with_a_damaged_file)]  # fmt: skip
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if line.startswith("warning: skipped")]
+    assert len(warnings) == 2 and any("broken-default.json: not a JSON result" in w for w in warnings)
+    assert any("nosummary-default.json: damaged recbench result: summary: missing" in w for w in warnings)
+    assert main([*argv, "--strict"]) == 2
+    assert len(errors(capsys)) == 2  # every problem, one line each
+
+
+def test_an_unwritable_results_folder_is_found_before_measuring(tmp_path, capsys, write_scenario, monkeypatch):
+    forbid_running(monkeypatch)
+    scenario = write_scenario(tiny_scenario_dict("w"))
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "blocked").write_text("a file where the machine's folder goes")
+    monkeypatch.setenv("RECBENCH_MACHINE", "blocked")
+    assert main(["run", str(scenario), "--results-dir", str(results), "--no-progress"]) == 2
+    (line,) = errors(capsys)
+    assert f"--results-dir: {results / 'blocked'}: results cannot be written there" in line
+
+
+def test_a_write_failure_after_measuring_keeps_the_result_elsewhere(tmp_path, capsys, write_scenario, monkeypatch):
+    real_write = runner.write_result
+    calls = []
+
+    def full_disk_once(result, results_dir):
+        calls.append(results_dir)
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")
+        return real_write(result, results_dir)
+
+    monkeypatch.setattr(runner, "write_result", full_disk_once)
+    monkeypatch.setattr(runner.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    scenario = write_scenario(tiny_scenario_dict("full"))
+    assert main(["run", str(scenario), "--results-dir", str(tmp_path / "results"), "--no-progress"]) == 2
+    (line,) = errors(capsys)
+    assert "No space left on device" in line and "it was saved to" in line
+    saved = Path(line.split("it was saved to ")[1].split(" instead")[0])
+    assert saved.is_file() and saved.is_relative_to(tmp_path / "tmp" / runner.UNSAVED_DIR)
+    assert load_result(saved).scenario.name == "full"
+
+
+def test_two_load_tests_started_in_the_same_second_keep_their_own_logs(tmp_path):
+    first = unique_folder(tmp_path, "20261129T000000-x-default", suffix=LOADGEN_DIR_SUFFIX)
+    second = unique_folder(tmp_path, "20261129T000000-x-default", suffix=LOADGEN_DIR_SUFFIX)
+    assert first != second and first.is_dir() and second.is_dir()
+    assert first.name.endswith(LOADGEN_DIR_SUFFIX) and second.name.endswith(LOADGEN_DIR_SUFFIX)
+
+
+# -------------------------------------------------------------------------------------------------- NaN
+
+
+@pytest.fixture
+def nan_result(tmp_path: Path) -> Path:
+    data = json.loads(V1_PLAIN.read_text())
+    data["latency"]["samples"]["end_to_end"][3] = float("nan")
+    data["summary"]["latency"]["stages"]["end_to_end"]["p50"] = float("nan")
+    data["summary"]["throughput"]["requests_per_s"]["value"] = float("nan")
+    data["energy"]["joules_per_request"] = float("nan")
+    path = tmp_path / "nan" / "v1-fixture-machine" / V1_PLAIN.name
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_a_nan_metric_fails_its_gate(nan_result, capsys):
+    gates = "latency.p50:50%,energy.per_request:10%,memory.peak_rss:50%"
+    assert main(["check", "--baseline", str(V1_PLAIN), "--fail-on", gates, str(nan_result)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL quickstart [default] latency.p50: not a number in the current result" in out
+    assert "FAIL quickstart [default] energy.per_request: not a number in the current result" in out
+    assert "nan%" not in out
+
+
+def test_show_and_report_print_n_a_for_nan(nan_result, tmp_path, capsys):
+    assert main(["show", str(nan_result)]) == 0
+    out = capsys.readouterr().out.replace(str(nan_result), "")
+    assert "n/a" in out and "nan" not in out.lower()
+    assert main(["report", str(nan_result), "-o", str(tmp_path / "report")]) == 0
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert ">nan<" not in html.lower()
+
+
+def test_input_errors_are_one_line_each(tmp_path):
+    with pytest.raises(InputError) as info:
+        load_result(tmp_path / "absent.json")
+    assert "\n" not in str(info.value)
+
+
+def test_interrupted_cleanup_leaves_machine_folder_readable(tmp_path):
+    folder = tmp_path / "results" / "m"
+    logs = folder / f"20261129T000000-x-default{LOADGEN_DIR_SUFFIX}"
+    logs.mkdir(parents=True)
+    (logs / "mlperf_log_accuracy.json").write_text("[")  # an interrupted run's leftover
+    (folder / V1_PLAIN.name).write_bytes(V1_PLAIN.read_bytes())
+    assert main(["show", str(tmp_path / "results"), "--strict"]) == 0
+
+
+def test_environment_is_not_required_in_tests():
+    assert os.environ.get("RECBENCH_MACHINE") is None or True
