@@ -193,60 +193,63 @@ def _run_until(command: list[str], ready: callable, *, timeout: float = 120) -> 
     return process
 
 
-def test_ctrl_c_during_a_load_test_stops_loadgen_cleanly(tmp_path):
-    # A stand-in system under LoadGen in a child process; SIGINT arrives while LoadGen issues queries from
-    # the main thread (an exception there unwound through LoadGen's C++ and crashed the process).
-    script = tmp_path / "load.py"
-    script.write_text(
-        textwrap.dedent(
-            f"""
-            import sys, time
-            from pathlib import Path
-            from bench.cli import main
-            from bench.load.run import run_loadgen
-            from bench.scenarios.spec import Load
+LOADGEN_CHILD = """
+import sys, time
+from pathlib import Path
+from bench.core.interrupts import EXIT_INTERRUPTED, stop_on_signals
+from bench.load.run import run_loadgen
+from bench.scenarios.spec import Load
 
-            def handler(args):
-                load = Load(mode="server", target_qps=200, min_duration_s=3, max_wall_s=30)
-                Path({str(tmp_path / "started")!r}).write_text("")
-                run_loadgen(load, lambda users: time.sleep(0.002), total_samples=32, outdir=Path({str(tmp_path)!r}),
-                            target_qps=200)
-                return 0
+outdir = Path(sys.argv[1])
+load = Load(mode="server", target_qps=250, min_duration_s=2, max_wall_s=30)
+with stop_on_signals():
+    (outdir / "started").write_text("")
+    try:
+        run_loadgen(load, lambda users: time.sleep(0.002), total_samples=32, outdir=outdir, target_qps=250)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+sys.exit(0)
+"""
 
-            import bench.cli
-            parser = bench.cli.build_parser()
-            args = parser.parse_args(["show", "x"])
-            args.handler = handler
-            bench.cli.build_parser = lambda: type("P", (), {{"parse_args": lambda self, argv: args}})()
-            sys.exit(main([]))
-            """
-        )
+
+@pytest.mark.parametrize("signals", [1, 2], ids=["once: LoadGen ends its run", "twice: quit at once"])
+def test_ctrl_c_during_a_load_test_stops_loadgen_cleanly(tmp_path, signals):
+    # A stand-in system under LoadGen in a child process; SIGINT arrives while LoadGen calls back into Python
+    # from the main thread (an exception there unwound through LoadGen's C++ and crashed the process).
+    process = _run_until(
+        [sys.executable, "-c", LOADGEN_CHILD, str(tmp_path)], lambda: (tmp_path / "started").exists(), timeout=60
     )
-    process = _run_until([sys.executable, str(script)], lambda: (tmp_path / "started").exists())
     time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
+    for _ in range(signals):
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.2)
     _out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "Traceback" not in err and "interrupted: dropping the load test's queries" in err
-    assert not (tmp_path / "mlperf_log_trace.json").exists() and not (tmp_path / "mlperf_log_accuracy.json").exists()
-
-
-def test_sigterm_stops_a_run_like_ctrl_c_and_keeps_finished_points(tmp_path, write_scenario):
-    scenario = write_scenario(
-        tiny_scenario_dict(
-            "term",
-            sweep={"repetitions.min_duration_s": [0, 60, 60]},
-            repetitions={"warmup": 0, "min_iterations": 1},
+    if signals == 2:
+        assert "interrupted again: quitting now" in err
+    else:
+        assert (
+            not (tmp_path / "mlperf_log_trace.json").exists() and not (tmp_path / "mlperf_log_accuracy.json").exists()
         )
-    )
+
+
+def test_sigterm_stops_a_run_like_ctrl_c_and_keeps_finished_points(tmp_path, write_scenario, monkeypatch, capsys):
+    real_run_point = runner.run_point
+
+    def terminated_during_the_second(point, **kwargs):
+        if point.index == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # as a scheduler would; the handler stops the run here
+        return real_run_point(point, **kwargs)
+
+    monkeypatch.setattr(runner, "run_point", terminated_during_the_second)
+    scenario = write_scenario(tiny_scenario_dict("term", sweep={"batch_size": [1, 2, 3]}))
     results = tmp_path / "results"
-    command = [sys.executable, "-m", "bench.cli", "run", str(scenario), "--results-dir", str(results), "--no-progress"]
-    process = _run_until(command, lambda: any(results.rglob("*-term-repetitions.min_duration_s=0.json")), timeout=240)
-    process.send_signal(signal.SIGTERM)
-    _out, err = process.communicate(timeout=60)
-    assert process.returncode == 130, err
+    assert main(["run", str(scenario), "--results-dir", str(results), "--no-progress"]) == 130
+    err = capsys.readouterr().err
     assert "interrupted: results written so far are kept; rerun with --resume" in err and "Traceback" not in err
     assert len([p for p in results.rglob("*.json") if "calibration" not in p.parts]) == 1
+    assert signal.getsignal(signal.SIGTERM) is not None  # main put the previous handler back
 
 
 # --------------------------------------------------------------------------------------------- damaged folders

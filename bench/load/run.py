@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlperf_loadgen as lg
 import numpy as np
@@ -23,10 +23,12 @@ from bench.core.stages import Stage
 from bench.load.batcher import Batcher, BatcherStats, ProcessFn, current_response_ids
 from bench.load.logs import latency_percentiles_s, read_detail_log, time_per_output_token_s
 from bench.load.sut import LoadGenSUT, loadgen_complete, loadgen_first_token
-from bench.loop.pipeline import BatchRecord
 from bench.scenarios.spec import Load
-from bench.trackers.energy import EnergyResult
-from bench.trackers.latency import LatencyResult
+
+if TYPE_CHECKING:  # a LoadGen run itself needs neither torch nor the model
+    from bench.loop.pipeline import BatchRecord
+    from bench.trackers.energy import EnergyResult
+    from bench.trackers.latency import LatencyResult
 
 SCENARIOS = {
     "server": lg.TestScenario.Server,
