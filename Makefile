@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 INSTALLED := $(VENV)/.installed
 RESULTS ?= results
 
-.PHONY: install demo test lint bench bench-check baseline regress schema clean
+.PHONY: install demo test lint bench bench-check baseline regress gpu-check schema clean
 BASELINE ?= quickstart
 # Loose enough for a noisy 2-core machine; a deliberately bigger model still fails them.
 GATES ?= latency.p50:50%,memory.peak_rss:25%,flops:5%
@@ -53,11 +53,28 @@ baseline: $(INSTALLED)
 	$(BIN)/recbench baseline save $$(sed -n 's/^wrote //p' $(VENV)/baseline-run.log) --name $(BASELINE) \
 		--results-dir $(RESULTS) $(FORCE)
 
-# Rerun the quickstart and gate it against the committed baseline for this machine kind.
+# Rerun the quickstart and gate it against this machine's baseline. Baselines are kept per machine key (CPU model,
+# ISA level, cores, memory: `recbench machine`); a machine with none of its own gets one first, from a fresh run,
+# and is told so: a check never compares against other hardware.
 regress: $(INSTALLED)
+	@key=$$($(BIN)/recbench machine --key); \
+	if [ ! -f $(RESULTS)/baselines/$$key/$(BASELINE)/manifest.json ]; then \
+		echo "regress: no '$(BASELINE)' baseline for this machine ($$key); saving one from a fresh run first"; \
+		$(MAKE) --no-print-directory baseline FORCE=--force; \
+	fi
 	$(BIN)/recbench run scenarios/quickstart.yaml --results-dir $(RESULTS) --no-progress | tee $(VENV)/regress-run.log
 	$(BIN)/recbench check --baseline $(BASELINE) --results-dir $(RESULTS) --fail-on "$(GATES)" \
 		$$(sed -n 's/^wrote //p' $(VENV)/regress-run.log)
+
+# On a CUDA machine: the GPU check scenario on the CPU and the GPU, then measured vs projected per stage for the
+# GPU's tier, and the shipped GPU scenarios (under 10 minutes on one H100/H200). Install a CUDA torch first:
+#   make install TORCH_SPEC='torch==2.13.0 --index-url https://download.pytorch.org/whl/cu128'
+GPU_SCENARIOS ?= scenarios/gpu-check.yaml scenarios/gpu-llama-3.2-1b.yaml scenarios/gpu-llama-3.1-8b.yaml
+gpu-check: $(INSTALLED)
+	@$(BIN)/python -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else \
+		'gpu-check: torch sees no CUDA GPU here (torch ' + torch.__version__ + '); on a GPU machine install a CUDA torch: see the Makefile')"
+	$(BIN)/recbench run $(GPU_SCENARIOS) --results-dir $(RESULTS) --no-progress | tee $(VENV)/gpu-check.log
+	$(BIN)/recbench projection-check $$(sed -n 's/^wrote //p' $(VENV)/gpu-check.log)
 
 schema: $(INSTALLED)
 	$(BIN)/recbench schema scenario -o scenarios/scenario.schema.json

@@ -111,6 +111,56 @@ def _cmd_tiers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_machine(args: argparse.Namespace) -> int:
+    from bench.hardware.identify import identify_machine
+    from bench.hardware.tiers import load_tiers
+
+    machine = identify_machine(load_tiers(args.tiers))
+    if args.key:
+        print(machine.key)
+        return 0
+    print(f"machine key:  {machine.key}")
+    print(f"fingerprint:  {machine.fingerprint.describe()} (digest {machine.fingerprint.digest})")
+    cpu = machine.cpu_tier
+    print(f"CPU tier:     {cpu.name if cpu else 'none: measured-only (cost it with --price-per-hour or --tiers)'}")
+    for name, tier in machine.gpu_tiers:
+        print(f"GPU tier:     {name}: {tier.name if tier else 'none in the catalogue'}")
+    return 0
+
+
+def _cmd_validate_projections(args: argparse.Namespace) -> int:
+    from bench.console.terminal import console_for_stdout
+    from bench.console.validation import validation_markdown, validation_table
+    from bench.cost.validation import validate_projections
+    from bench.hardware.tiers import load_tiers
+
+    summary = validate_projections(load_tiers(args.tiers))
+    if args.markdown:
+        print(validation_markdown(summary), end="")
+    else:
+        console_for_stdout().print(validation_table(summary))
+    return 0
+
+
+def _cmd_projection_check(args: argparse.Namespace) -> int:
+    from bench.console.crosscheck import check_table
+    from bench.console.terminal import console_for_stdout
+    from bench.cost.api import load_points
+    from bench.cost.crosscheck import projection_checks
+    from bench.hardware.tiers import load_tiers
+
+    checks = projection_checks(load_points(args.results, strict=args.strict), load_tiers(args.tiers))
+    if not checks:
+        raise InputError(
+            f"{' '.join(map(str, args.results))}: no result measured on a catalogue GPU: projection-check sets GPU "
+            "measurements beside projections (make gpu-check runs them on a CUDA machine)"
+        )
+    console = console_for_stdout()
+    for check in checks:
+        console.print(check_table(check))
+    return 0
+
+
 def _plan_settings(args: argparse.Namespace) -> PlanSettings | None:
     from bench.cost.capacity import PlanSettings
 
@@ -119,7 +169,7 @@ def _plan_settings(args: argparse.Namespace) -> PlanSettings | None:
     if args.qps is None or args.slo_p99_ms is None:
         raise InputError("--qps and --slo-p99-ms go together")
     return PlanSettings(qps=args.qps, slo_p99_ms=args.slo_p99_ms, hours_per_day=args.hours_per_day,
-                        headroom=args.headroom)  # fmt: skip
+                        headroom=args.headroom, include_owned=args.include_owned)  # fmt: skip
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
@@ -134,6 +184,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         tiers=load_tiers(args.tiers),
         settings=settings,
         measured_on=args.measured_on,
+        price_per_hour=args.price_per_hour,
         strict=args.strict,
     )
     console = console_for_stdout()
@@ -157,8 +208,10 @@ def _write_report(args: argparse.Namespace, plan: PlanSettings | None) -> int:
         args.output,
         tiers=load_tiers(args.tiers),
         measured_on=args.measured_on,
+        price_per_hour=args.price_per_hour,
         plan=plan,
         strict=args.strict,
+        figures=not args.no_figures,
     )
     html = next((p for p in written if p.suffix == ".html"), None)
     print(f"wrote {len(written)} files to {args.output}" + (f" (open {html})" if html else ""))
@@ -189,11 +242,19 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 def _cmd_check(args: argparse.Namespace) -> int:
     from bench.compare.baseline import baseline_for
     from bench.compare.gates import check_results, parse_gates
+    from bench.compare.stats import TEST_NAME
 
     gates = parse_gates(args.fail_on)  # before loading anything: a typo in a gate is reported first
     baseline = baseline_for(args.baseline, args.results, results_dir=args.results_dir, strict=args.strict)
-    report = check_results([baseline], args.results, fail_on=gates, alpha=args.alpha, strict=args.strict)
-    print(f"baseline {baseline}; {len(gates)} gate(s); significance: Mann-Whitney U two-sided, alpha {args.alpha:g}")
+    report = check_results(
+        [baseline],
+        args.results,
+        fail_on=gates,
+        alpha=args.alpha,
+        strict=args.strict,
+        allow_different_hardware=args.allow_different_hardware,
+    )
+    print(f"baseline {baseline}; {len(gates)} gate(s); significance: {TEST_NAME}, {1 - args.alpha:.0%} interval")
     for line in report.lines():
         print(line)
     return 0 if report.passed else EXIT_CHECK_FAILED
@@ -236,6 +297,24 @@ def _add_tiers_option(parser: argparse.ArgumentParser) -> None:
 def _add_cost_options(parser: argparse.ArgumentParser) -> None:
     _add_tiers_option(parser)
     parser.add_argument("--measured-on", metavar="TIER", help="catalogue tier the results were measured on")
+    parser.add_argument(
+        "--price-per-hour", type=_price, metavar="USD",
+        help="price a machine the catalogue does not know (its measured-only tier), USD/hour",
+    )  # fmt: skip
+
+
+# A price above this is a typo (the costliest 8-GPU instance in the catalogue is well under it).
+MAX_PRICE_PER_HOUR = 10_000.0
+
+
+def _price(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of USD per hour, got {text!r}") from None
+    if not (0 < value <= MAX_PRICE_PER_HOUR):  # also rejects nan and inf
+        raise argparse.ArgumentTypeError(f"must be in (0, {MAX_PRICE_PER_HOUR:g}] USD per hour, got {text!r}")
+    return value
 
 
 def _add_plan_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
@@ -243,6 +322,10 @@ def _add_plan_options(parser: argparse.ArgumentParser, *, required: bool) -> Non
     parser.add_argument("--slo-p99-ms", type=float, required=required, help="p99 latency bound in ms")
     parser.add_argument("--hours-per-day", type=float, default=24.0, help="hours a day at that load (24)")
     parser.add_argument("--headroom", type=float, default=0.2, help="spare capacity fraction (0.2)")
+    parser.add_argument(
+        "--include-owned", action="store_true",
+        help="let the cheapest tier be owned hardware (amortised purchase); default: rented only",
+    )  # fmt: skip
 
 
 def _add_read_options(parser: argparse.ArgumentParser) -> None:
@@ -297,9 +380,30 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tiers_option(tiers)
     tiers.set_defaults(handler=_cmd_tiers)
 
+    validation = sub.add_parser(
+        "validate-projections", help="project published GPU measurements and print each row's error"
+    )
+    validation.add_argument("--markdown", action="store_true", help="print a Markdown table (as in the README)")
+    _add_tiers_option(validation)
+    validation.set_defaults(handler=_cmd_validate_projections)
+
+    crosscheck = sub.add_parser(
+        "projection-check", help="GPU results beside their projections (from a CPU result, and from themselves)"
+    )
+    crosscheck.add_argument("results", nargs="+", type=Path, metavar="RESULT")
+    _add_tiers_option(crosscheck)
+    _add_strict(crosscheck)
+    crosscheck.set_defaults(handler=_cmd_projection_check)
+
+    machine = sub.add_parser("machine", help="this machine's key, fingerprint and catalogue tier")
+    machine.add_argument("--key", action="store_true", help="print the key alone (results and baselines folder)")
+    _add_tiers_option(machine)
+    machine.set_defaults(handler=_cmd_machine)
+
     report = sub.add_parser("report", help="cost curves, tables and plots (HTML, Markdown, CSV, PNG)")
     report.add_argument("results", nargs="+", type=Path, metavar="RESULT")
     report.add_argument("-o", "--output", type=Path, required=True, metavar="DIR", help="e.g. reports/NAME")
+    report.add_argument("--no-figures", action="store_true", help="skip drawing the PNG figures (faster)")
     _add_cost_options(report)
     _add_strict(report)
     _add_plan_options(report, required=False)
@@ -308,6 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan = sub.add_parser("plan", help="machines and monthly cost per tier for a QPS under a p99 SLO")
     plan.add_argument("results", nargs="+", type=Path, metavar="RESULT")
     plan.add_argument("-o", "--output", type=Path, metavar="DIR", help="also write the report there")
+    plan.add_argument("--no-figures", action="store_true", help="skip drawing the PNG figures (faster)")
     _add_cost_options(plan)
     _add_strict(plan)
     _add_plan_options(plan, required=True)
@@ -345,6 +450,8 @@ def _add_compare_commands(sub: argparse._SubParsersAction) -> None:
         "--fail-on", required=True, metavar="GATES", help='e.g. "latency.p99:10%%,memory.peak_rss:5%%,cost.per_1m:5%%"'
     )
     check.add_argument("--alpha", type=float, default=0.05, help="significance level (default 0.05)")
+    check.add_argument("--allow-different-hardware", action="store_true",
+                       help="gate against a baseline measured on another machine (fingerprint)")  # fmt: skip
     _add_results_dir(check, results_dir_help)
     _add_strict(check)
     check.set_defaults(handler=_cmd_check)

@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -18,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bench.core.device import Device
 from bench.core.errors import InputError
 from bench.core.interrupts import raise_if_stopped
-from bench.hardware.environment import cpu_model, machine_slug
+from bench.hardware.environment import cpu_model, machine_slug, this_machine
 from bench.hardware.tiers import Tier, load_tiers, tier_for_machine
 from bench.measurement.inputs import InputsCache, check_prompts_fit
 from bench.measurement.point import run_point
@@ -77,8 +76,7 @@ def machine_tier(device: str, tiers: dict[str, Tier], override: str | None = Non
         return tiers[override]
     parsed = Device.parse(device)
     name = torch.cuda.get_device_name(parsed.cuda_index) if parsed.is_cuda else cpu_model()
-    cores = psutil.cpu_count(logical=True) or 1
-    return tier_for_machine(device=device, device_name=name, logical_cores=cores, tiers=tiers)
+    return tier_for_machine(device=device, device_name=name, fingerprint=this_machine(), tiers=tiers)
 
 
 def run_scenarios(

@@ -1,49 +1,46 @@
-"""Cost formula, roofline projection, memory fit and capacity plan on hand-computed cases."""
+"""Cost formula, roofline projection, launch floor, memory fit, deterministic calibration, measured-only tiers and
+the capacity plan, on hand-computed cases."""
 
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import replace
 
 import pytest
 
-from bench.core.kinds import EnergyMethod
+from bench.core.kinds import EnergyKind, EnergyMethod
 from bench.cost.capacity import PlanSettings, plan_capacity
-from bench.cost.model import cost_on_tier, cost_table, hourly_cost
-from bench.cost.projection import Efficiency, OperatingPoint, StageWork, calibrate, measured, project
+from bench.cost.model import (
+    MEASURED_ONLY_PREFIX,
+    cost_on_tier,
+    cost_table,
+    efficiency_for,
+    owned_hourly,
+    row_dict,
+)
+from bench.cost.projection import Efficiency, launch_floor_s, measured, project
+from bench.hardware.engines import DEFAULT_ENGINE, load_engines
 from bench.hardware.tiers import HOURS_PER_YEAR, OwnedCost, load_tiers
 from bench.models.analytic import weights_bytes
 from bench.models.presets import get_preset
 from bench.results.model import MemoryEstimate
+from tests.points import UNKNOWN_CPU, llm, point
 
 TIERS = load_tiers()
 
 
-def point(**overrides: object) -> OperatingPoint:
-    base = dict(
-        path="r.json", scenario="s", point="default", spec_hash="h", model="m", params=1, batch_size=4,
-        max_prompt_tokens=512, prompt_tokens_mean=400.0, top_n=10, dtype="float32", device="cpu",
-        device_name="AMD EPYC", logical_cores=2,
-        stages={
-            "preprocess": StageWork(flops=0, bytes_moved=0, measured_s=0.001),
-            "scoring": StageWork(flops=2e12, bytes_moved=4e9, measured_s=9.0),
-        },
-        batch_p50_s=10.0, batch_p99_s=12.0,
-        memory_need=MemoryEstimate(weights_bytes=4_000_000_000, kv_cache_bytes=0, activations_bytes=0,
-                                   total_bytes=4_000_000_000),
-        energy_j_per_batch=None, energy_method=EnergyMethod.MODELLED, hardware_tier=None,
-        workload="default", machine="m", created_at="2026-11-27T00:00:00+00:00", commit=None,
-    )  # fmt: skip
-    base.update(overrides)
-    return OperatingPoint(**base)  # type: ignore[arg-type]
+def rented_only(name: str, price: float) -> object:
+    return replace(TIERS[name], price_per_hour=price, devices_per_instance=1, owned=None)
 
 
 def test_measured_cost_is_price_over_recommendations_per_hour():
-    tier = replace(TIERS["a10g"], price_per_hour=1.0, devices_per_instance=1, owned=None)
+    tier = rented_only("a10g", 1.0)
     row = cost_on_tier(point(), measured(point(), tier), tier)
     # 4 requests / 10 s = 0.4 req/s = 4 recommendations/s = 14,400 per hour; $1/h -> $69.44 per 1M.
     assert row.recommendations_per_s == pytest.approx(4.0)
-    assert row.cost_per_1m_recommendations_usd == pytest.approx(1e6 / 14_400)
+    assert row.rented_cost_per_1m_usd == pytest.approx(1e6 / 14_400)
+    assert row.owned_cost_per_1m_usd is None
 
 
 def test_owned_hardware_adds_energy_at_the_pue():
@@ -52,19 +49,33 @@ def test_owned_hardware_adds_energy_at_the_pue():
     )
     tier = replace(TIERS["rtx-4090"], owned=owned, devices_per_instance=1)
     # $1/h amortised + 0.5 kW x 1.5 x $0.10 = $1.075/h
-    assert hourly_cost(tier, average_watts=500.0) == pytest.approx(1.075)
+    assert owned_hourly(tier, average_watts=500.0) == pytest.approx(1.075)
 
 
-def test_projection_is_the_roofline_time_per_stage():
+def test_rented_and_owned_are_separate_columns():
+    owned = OwnedCost(
+        purchase_price_usd=HOURS_PER_YEAR, lifetime_years=1.0, power_cost_per_kwh=0.10, pue=1.0, source="t", date="d"
+    )
+    tier = replace(TIERS["rtx-4090"], owned=owned, price_per_hour=3.0, devices_per_instance=1, tdp_watts=1000.0)
+    row = cost_on_tier(point(), measured(point(), tier), tier)
+    assert row.rented_hourly_usd == pytest.approx(3.0)
+    assert row.owned_hourly_usd == pytest.approx(1.0 + 0.1)  # TDP x time: 1 kW while busy
+    flat = row_dict(row)
+    assert flat["rented_usd_per_hour"] == pytest.approx(3.0) and flat["owned_usd_per_hour"] == pytest.approx(1.1)
+
+
+def test_projection_is_host_median_plus_the_llm_roofline():
     tier = replace(TIERS["h100-sxm"], peak_flops={"bf16": 1e15}, bandwidth_bytes_per_s=2e12, memory_bytes=80e9)
     efficiency = Efficiency(compute=0.5, memory=0.5, source="test")
-    timing = project(point(), tier, efficiency)
+    p = point(llm=llm(host_s=0.002))
+    timing = project(p, tier, efficiency)
     # bf16 halves the bytes: compute 2e12 / (1e15 * 0.5) = 4 ms; memory 2e9 / (2e12 * 0.5) = 2 ms -> 4 ms,
-    # plus 1 ms of host preprocessing carried over.
+    # plus 1 ms of preprocessing and 2 ms of prompt building kept as measured (medians).
     assert timing.dtype == "bfloat16"
-    assert timing.batch_p50_s == pytest.approx(0.004 + 0.001)
     assert timing.llm_bound == "compute"
-    assert timing.batch_p99_s == pytest.approx(0.005 * 1.2)
+    assert timing.batch_p50_s == pytest.approx(0.004 + 0.001 + 0.002 + 0)
+    assert timing.batch_p99_s == pytest.approx(timing.batch_p50_s * 1.2)
+    assert "measured p99/p50" in timing.p99_basis and "20 batches" in timing.p99_basis
 
 
 def test_memory_bound_projection():
@@ -74,6 +85,20 @@ def test_memory_bound_projection():
     assert timing.batch_p50_s == pytest.approx(2e9 / 1e11 + 0.001)
 
 
+def test_a_small_model_on_a_gpu_is_bound_by_kernel_launches():
+    tiny = point(llm=llm(flops=1e9, bytes_moved=1e8, forwards=2, ops_per_forward=100.0))
+    engine = load_engines()[DEFAULT_ENGINE]
+    tier = TIERS["h100-sxm"]
+    floor = launch_floor_s(tiny, tier)
+    assert floor == pytest.approx(2 * 100 * engine.launch_overhead_us * 1e-6)
+    timing = project(tiny, tier, Efficiency(0.5, 0.5, "test"))
+    assert timing.llm_bound == "launch"
+    assert timing.batch_p50_s == pytest.approx(floor + 0.001)
+    # A measured overhead replaces the cited one; a CPU tier has no launch floor.
+    assert launch_floor_s(tiny, tier, launch_overhead_us=1.0) == pytest.approx(2 * 100 * 1e-6)
+    assert launch_floor_s(tiny, TIERS["aws-c6a.large"]) == 0.0
+
+
 def test_a_70b_fp16_model_does_not_fit_a_24_gb_tier():
     need = weights_bytes(get_preset("llama-3.1-70b"), dtype="bfloat16")
     estimate = MemoryEstimate(weights_bytes=need, kv_cache_bytes=0, activations_bytes=0, total_bytes=need)
@@ -81,34 +106,73 @@ def test_a_70b_fp16_model_does_not_fit_a_24_gb_tier():
     timing = project(big, TIERS["l4"], Efficiency(0.7, 0.7, "test"))
     assert not timing.fits and timing.batch_p50_s is None
     row = cost_on_tier(big, timing, TIERS["l4"])
-    assert row.cost_per_1m_recommendations_usd is None
+    assert row.rented_cost_per_1m_usd is None
     assert project(big, TIERS["b200"], Efficiency(0.7, 0.7, "test")).fits
 
 
-def test_calibration_reproduces_the_measured_llm_time():
-    tier = TIERS["cpu-2vcpu"]
-    slow = point(
-        stages={
-            "preprocess": StageWork(flops=0, bytes_moved=0, measured_s=0.001),
-            "scoring": StageWork(flops=2e12, bytes_moved=4e9, measured_s=20.0),  # slower than the defaults predict
-        }
-    )
-    efficiency = calibrate(slow, tier)
-    assert efficiency.compute < tier.compute_efficiency and "calibrated" in efficiency.source
-    assert project(slow, tier, efficiency).batch_p50_s == pytest.approx(20.0 + 0.001)
+def test_an_avx2_epyc_is_measured_on_its_tier_and_calibration_reproduces_its_llm_time():
+    slow = point(llm=llm(measured_s=20.0))  # slower than the catalogue defaults predict
+    table = cost_table([slow], {"aws-c6a.large": TIERS["aws-c6a.large"], "h100-sxm": TIERS["h100-sxm"]})
+    by_tier = {row.timing.tier: row for row in table.rows}
+    assert by_tier["aws-c6a.large"].basis == "measured" and by_tier["h100-sxm"].basis == "projected"
+    assert by_tier["aws-c6a.large"].projection_error is not None and by_tier["h100-sxm"].projection_error is None
+    [*_, overall] = table.calibrations
+    assert overall.tier == "aws-c6a.large" and overall.results == ("r.json",)
+    efficiency = efficiency_for(TIERS["aws-c6a.large"], "m", table.calibrations)
+    assert "calibrated" in efficiency.source
+    assert project(slow, TIERS["aws-c6a.large"], efficiency).batch_p50_s == pytest.approx(20.0 + 0.001)
+    # A GPU tier is never calibrated from a CPU measurement.
+    assert efficiency_for(TIERS["h100-sxm"], "m", table.calibrations).source == "catalogue default"
 
 
-def test_cost_table_marks_measured_and_projected_and_reports_projection_error():
-    rows = cost_table([point()], {"cpu-2vcpu": TIERS["cpu-2vcpu"], "h100-sxm": TIERS["h100-sxm"]})
-    by_tier = {row.timing.tier: row for row in rows}
-    assert by_tier["cpu-2vcpu"].basis == "measured"
-    assert by_tier["h100-sxm"].basis == "projected"
-    assert by_tier["cpu-2vcpu"].projection_error is not None
-    assert by_tier["h100-sxm"].projection_error is None
+def test_calibration_is_the_median_and_the_order_of_the_inputs_changes_nothing():
+    points = [
+        point(path=f"r{i}.json", batch_size=4 * (i + 1), llm=llm(measured_s=s)) for i, s in enumerate((8, 20, 11))
+    ]
+    tiers = {name: TIERS[name] for name in ("aws-c6a.large", "aws-c7a.large", "t4", "h100-sxm")}
+    reference = cost_table(points, tiers)
+    [overall] = [c for c in reference.calibrations if c.model is None]
+    assert overall.results == ("r0.json", "r1.json", "r2.json")
+    middle = cost_table([points[2]], tiers).calibrations[-1]
+    assert overall.scale == pytest.approx(middle.scale)  # the median point's own scale
+    expected = [row_dict(r) for r in reference.rows]
+    for seed in range(3):
+        shuffled = random.Random(seed).sample(points, len(points))
+        rows = sorted((row_dict(r) for r in cost_table(shuffled, tiers).rows), key=lambda d: (d["result"], d["tier"]))
+        assert rows == sorted(expected, key=lambda d: (d["result"], d["tier"]))
+
+
+def test_an_unknown_cpu_is_a_measured_only_tier_and_is_priced_only_when_asked():
+    unknown = point(fingerprint=UNKNOWN_CPU, device_name=UNKNOWN_CPU.cpu_model, machine="hygon-16c")
+    tiers = {name: TIERS[name] for name in ("aws-c6a.large", "h100-sxm")}
+    table = cost_table([unknown], tiers)
+    home = f"{MEASURED_ONLY_PREFIX}hygon-16c"
+    by_tier = {row.timing.tier: row for row in table.rows}
+    assert by_tier[home].basis == "measured" and by_tier[home].rented_cost_per_1m_usd is None
+    assert "measured-only" in table.tiers[home].notes and "--price-per-hour" in table.tiers[home].notes
+    assert by_tier["aws-c6a.large"].basis == "projected"  # never taken for the machine it was measured on
+    assert table.calibrations == []  # a machine the catalogue does not describe calibrates nothing
+    priced = {r.timing.tier: r for r in cost_table([unknown], tiers, price_per_hour=0.5).rows}
+    assert priced[home].rented_cost_per_1m_usd == pytest.approx(0.5 / (4 / 10.0 * 10 * 3600) * 1e6)
+
+
+def test_energy_has_one_basis_a_meter_only_where_it_was_read():
+    metered = point(energy_j_per_batch=50.0, energy_method=EnergyMethod.RAPL)
+    tiers = {"aws-c6a.large": TIERS["aws-c6a.large"], "h100-sxm": TIERS["h100-sxm"]}
+    by_tier = {r.timing.tier: r for r in cost_table([metered], tiers).rows}
+    assert by_tier["aws-c6a.large"].energy_kind == EnergyKind.MEASURED
+    assert by_tier["aws-c6a.large"].energy_j_per_recommendation == pytest.approx(50.0 / 40)
+    projected = by_tier["h100-sxm"]
+    assert projected.energy_kind == EnergyKind.MODELLED and "TDP" in (projected.energy_basis or "")
+    # Without a meter the measured tier is modelled the same way as every other tier: TDP x batch time.
+    modelled = {r.timing.tier: r for r in cost_table([point(energy_j_per_batch=50.0)], tiers).rows}
+    home = modelled["aws-c6a.large"]
+    assert home.energy_kind == EnergyKind.MODELLED
+    assert home.energy_j_per_recommendation == pytest.approx(TIERS["aws-c6a.large"].tdp_watts * 10.0 / 40)
 
 
 def test_capacity_plan_for_a_known_case():
-    tier = replace(TIERS["a10g"], price_per_hour=2.0, devices_per_instance=1, owned=None)
+    tier = rented_only("a10g", 2.0)
     fast = point(path="b8.json", batch_size=8, batch_p50_s=0.1, batch_p99_s=0.2)  # 80 req/s, p99 200 ms
     slow = point(path="b32.json", batch_size=32, batch_p50_s=0.2, batch_p99_s=0.5)  # 160 req/s, p99 500 ms
     rows = [cost_on_tier(p, measured(p, tier), tier) for p in (fast, slow)]
@@ -116,14 +180,24 @@ def test_capacity_plan_for_a_known_case():
     [line] = plan.tiers
     assert line.meets_slo and line.chosen is not None and line.chosen.point.batch_size == 8
     assert line.machines == math.ceil(1000 * 1.2 / 80)  # 15
-    assert line.monthly_cost_usd == pytest.approx(15 * 2.0 * 24 * 365.25 / 12)
+    assert line.rented_monthly_usd == pytest.approx(15 * 2.0 * 24 * 365.25 / 12)
+    assert line.owned_monthly_usd is None
     assert plan.cheapest is line
+    # 20 batches: the p99 that met the SLO is close to their maximum, and the plan says so.
+    assert line.slo_weak and "weak" in line.slo_basis
     [strict] = plan_capacity(rows, PlanSettings(qps=1000, slo_p99_ms=100))
     assert not strict.tiers[0].meets_slo and "exceeds the SLO" in strict.tiers[0].reason
 
 
+def test_a_p99_from_enough_batches_is_not_flagged():
+    tier = rented_only("a10g", 2.0)
+    p = point(batch_size=8, batch_p50_s=0.1, batch_p99_s=0.2, batches=200)
+    [plan] = plan_capacity([cost_on_tier(p, measured(p, tier), tier)], PlanSettings(qps=10, slo_p99_ms=300))
+    assert not plan.tiers[0].slo_weak and "measured over 200 batches" in plan.tiers[0].slo_basis
+
+
 def test_capacity_plan_prefers_a_load_test_over_batch_latency():
-    tier = replace(TIERS["a10g"], price_per_hour=2.0, devices_per_instance=1, owned=None)
+    tier = rented_only("a10g", 2.0)
     batch_only = point(path="b8.json", batch_size=8, batch_p50_s=0.1, batch_p99_s=0.2)  # 80 req/s isolated
     load_tested = point(path="load.json", batch_size=8, batch_p50_s=0.1, batch_p99_s=0.2,
                         load_sustained_qps=50.0, load_p99_slo_ms=300.0)  # fmt: skip
@@ -132,21 +206,39 @@ def test_capacity_plan_prefers_a_load_test_over_batch_latency():
     [line] = plan.tiers
     assert line.requests_per_s_per_machine == 50.0 and line.reason == "from a load test"
     assert line.machines == math.ceil(1000 * 1.2 / 50)  # 24, not the 15 isolated batches suggest
+    assert not line.slo_weak and "load test" in line.slo_basis
     # A load test judged against a looser bound than the plan's does not count.
     [strict] = plan_capacity(rows, PlanSettings(qps=1000, slo_p99_ms=250, headroom=0.2))
     assert strict.tiers[0].requests_per_s_per_machine == 80.0
 
 
-def test_owned_hardware_pays_its_purchase_around_the_clock():
+def owned_cheap_rented_dear() -> tuple[object, object]:
     owned = OwnedCost(
         purchase_price_usd=HOURS_PER_YEAR, lifetime_years=1.0, power_cost_per_kwh=0.10, pue=1.0, source="t", date="d"
     )
-    tier = replace(TIERS["rtx-4090"], owned=owned, devices_per_instance=1, tdp_watts=1000.0)
-    p = point(batch_size=8, batch_p50_s=0.1, batch_p99_s=0.2, energy_j_per_batch=100.0)  # 1000 W while busy
-    rows = [cost_on_tier(p, measured(p, tier), tier)]
+    dear = replace(TIERS["rtx-4090"], owned=owned, price_per_hour=5.0, devices_per_instance=1, tdp_watts=1000.0)
+    rented = replace(TIERS["a10g"], name="a10g", price_per_hour=2.0, devices_per_instance=1, owned=None)
+    return dear, rented
+
+
+def test_owned_hardware_pays_its_purchase_around_the_clock():
+    owned_tier, _ = owned_cheap_rented_dear()
+    p = point(batch_size=8, batch_p50_s=0.1, batch_p99_s=0.2, energy_j_per_batch=100.0)
+    rows = [cost_on_tier(p, measured(p, owned_tier), owned_tier)]
     [plan] = plan_capacity(rows, PlanSettings(qps=80, slo_p99_ms=300, hours_per_day=8, headroom=0.0))
-    # $1/h amortised all day + 1 kW x $0.10/kWh for the 8 hours in use, one machine.
-    assert plan.tiers[0].monthly_cost_usd == pytest.approx((1.0 * 24 + 0.1 * 8) * 365.25 / 12)
+    # $1/h amortised all day + 1 kW (TDP x time) x $0.10/kWh for the 8 hours in use, one machine.
+    assert plan.tiers[0].owned_monthly_usd == pytest.approx((1.0 * 24 + 0.1 * 8) * 365.25 / 12)
+    assert plan.tiers[0].rented_monthly_usd == pytest.approx(5.0 * 8 * 365.25 / 12)
+
+
+def test_cheapest_is_rented_unless_owned_is_asked_for():
+    owned_tier, rented_tier = owned_cheap_rented_dear()
+    p = point(batch_size=8, batch_p50_s=0.1, batch_p99_s=0.2)
+    rows = [cost_on_tier(p, measured(p, t), t) for t in (owned_tier, rented_tier)]
+    [rented_plan] = plan_capacity(rows, PlanSettings(qps=80, slo_p99_ms=300, headroom=0.0))
+    assert rented_plan.cheapest is not None and rented_plan.cheapest.tier == "a10g"  # $2/h beats $5/h rented
+    [owned_plan] = plan_capacity(rows, PlanSettings(qps=80, slo_p99_ms=300, headroom=0.0, include_owned=True))
+    assert owned_plan.cheapest is not None and owned_plan.cheapest.tier == "rtx-4090"  # $1.1/h owned
 
 
 @pytest.mark.parametrize("bad", [{"qps": float("nan")}, {"slo_p99_ms": 0.0}, {"headroom": float("inf")}])

@@ -1,4 +1,5 @@
 import json
+import os
 import re
 import time
 from pathlib import Path
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 from bench.hardware import environment
-from bench.hardware.environment import collect_environment, cpu_has_native_bf16, machine_slug
+from bench.hardware.environment import collect_environment, cpu_has_native_bf16, environment_fingerprint, machine_slug
 
 SAFE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
@@ -21,10 +22,11 @@ def test_collect_environment_keys_and_speed() -> None:
         "hostname", "os", "platform", "python_version", "cpu_model", "cpu_flags", "cpu_physical_cores",
         "cpu_logical_cores", "ram_total_bytes", "torch_version", "torch_threads", "torch_interop_threads",
         "transformers_version", "numpy_version", "recbench_version", "git_commit", "git_dirty", "cuda",
-        "machine_slug",
+        "machine_slug", "fingerprint",
     ):  # fmt: skip
         assert key in env, key
-    assert set(env["cpu_flags"]) == {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}
+    assert set(env["cpu_flags"]) == {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "sve", "asimd"}
+    assert env["machine_slug"].endswith(env["fingerprint"]["digest"]) or "RECBENCH_MACHINE" in os.environ
     assert all(isinstance(v, bool) for v in env["cpu_flags"].values())
     assert env["torch_threads"] == torch.get_num_threads()
     assert env["cuda"]["available"] == torch.cuda.is_available()
@@ -42,12 +44,25 @@ def test_machine_slug_is_filesystem_safe(monkeypatch: pytest.MonkeyPatch) -> Non
     assert SAFE.match(machine_slug())
     env = {
         "cpu_model": "Intel(R) Xeon(R) Platinum 8481C CPU @ 2.70GHz",
+        "cpu_flags": {"avx2": True, "avx512f": True, "avx512_bf16": True, "amx_bf16": True},
         "cpu_logical_cores": 8,
+        "ram_total_bytes": 64 * 2**30,
+        "torch_version": "2.13.0+cu128",
         "cuda": {"devices": [{"name": "NVIDIA H100 80GB HBM3"}, {"name": "NVIDIA H100 80GB HBM3"}]},
     }
-    assert machine_slug(env) == "intel-xeon-platinum-8481c-8c-2xnvidia-h100-80gb-hbm3"
-    amd = {"cpu_model": "AMD EPYC 7B13 64-Core Processor", "cpu_logical_cores": 2, "cuda": {"devices": []}}
-    assert machine_slug(amd) == "amd-epyc-7b13-2c"
+    slug = machine_slug(environment_fingerprint(env))
+    assert slug.startswith("intel-xeon-platinum-8481c-8c-amx-2xnvidia-h100-80gb-hbm3-") and SAFE.match(slug)
+    amd = {"cpu_model": "AMD EPYC 7B13 64-Core Processor", "cpu_flags": {"avx2": True}, "cpu_logical_cores": 2,
+           "ram_total_bytes": 24 * 2**30, "torch_version": "2.13.0+cpu", "cuda": {"devices": []}}  # fmt: skip
+    avx2 = environment_fingerprint(amd)
+    assert machine_slug(avx2).startswith("amd-epyc-7b13-2c-avx2-")
+    # The same vendor string on another ISA is another machine; another torch build is the same machine.
+    avx512 = environment_fingerprint({**amd, "cpu_flags": {"avx2": True, "avx512f": True, "avx512_bf16": True}})
+    assert avx512.isa == "avx512-bf16" and machine_slug(avx512) != machine_slug(avx2)
+    newer_torch = environment_fingerprint({**amd, "torch_version": "2.14.1+cpu"})
+    assert machine_slug(newer_torch) == machine_slug(avx2) and newer_torch.differences(avx2) == [
+        "torch 2.14.1+cpu vs 2.13.0+cpu"
+    ]
 
 
 def test_machine_slug_env_override(monkeypatch: pytest.MonkeyPatch) -> None:

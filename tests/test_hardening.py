@@ -271,7 +271,7 @@ def results_with_a_damaged_file(tmp_path: Path) -> Path:
     "command",
     [
         ["show"],
-        ["report", "-o", "{out}"],
+        ["report", "-o", "{out}", "--no-figures"],
         ["plan", "--qps", "10", "--slo-p99-ms", "1000"],
         ["compare", str(V1_PLAIN)],
         ["check", "--baseline", str(V1_PLAIN), "--fail-on", "flops:5%"],

@@ -93,7 +93,7 @@ def test_report_writes_self_contained_html_markdown_csv_and_pngs(results, tiers,
 
     columns, rows = read_csv(out / "costs.csv")
     points = [operating_point(stored) for stored in read_results([results])]
-    assert columns == list(row_dict(cost_table(points[:1], tiers)[0]))
+    assert columns == list(row_dict(cost_table(points[:1], tiers).rows[0]))
     assert len(rows) == 2 * len(tiers)
     assert {row["basis"] for row in rows} == {"measured", "projected"}
     assert sum(row["basis"] == "measured" for row in rows) == 2  # each point, on the tier it ran on
@@ -134,14 +134,27 @@ def test_capacity_plan_names_the_cheapest_tier(results, tiers, tmp_path):
     assert {row["tier"] for row in rows} == set(tiers)
     cheapest = [row for row in rows if row["cheapest"] == "True"]
     assert len(cheapest) == 1 and cheapest[0]["meets_slo"] == "True"
-    monthly = [float(row["monthly_cost_usd"]) for row in rows if row["monthly_cost_usd"]]
-    assert float(cheapest[0]["monthly_cost_usd"]) == min(monthly)
+    # Cheapest among rented tiers (owned hardware is listed, not chosen, without --include-owned).
+    monthly = [float(row["rented_monthly_usd"]) for row in rows if row["rented_monthly_usd"]]
+    assert float(cheapest[0]["rented_monthly_usd"]) == min(monthly)
+    assert any(row["owned_monthly_usd"] for row in rows)  # the owned column is there, labelled
 
     html = (out / "report.html").read_text()
     assert f"Cheapest tier meeting the SLO: <strong>{cheapest[0]['tier']}</strong>" in html
     assert "no queueing" in html  # the plan's latency_basis caveat
     md = (out / "report.md").read_text()
     assert f"Cheapest tier meeting the SLO: **{md_escape(cheapest[0]['tier'])}**" in md
+
+
+def test_the_order_of_the_inputs_changes_no_table(results, tiers, tmp_path):
+    files = sorted(iter_result_paths([results]))
+    plan = PlanSettings(qps=100, slo_p99_ms=60_000)
+    write_report(files, tmp_path / "a", tiers=tiers, plan=plan, figures=False)
+    write_report(files[::-1], tmp_path / "b", tiers=tiers, plan=plan, figures=False)
+    for name in ("costs.csv", "plan.csv", "calibration.csv", "energy.csv", "latency.csv", "memory.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    html = (tmp_path / "a" / "report.html").read_text()
+    assert "Calibration" in html and "median" in html
 
 
 def test_tiers_that_do_not_fit_are_left_out_and_named(results, tiers, tmp_path):
@@ -161,7 +174,8 @@ def test_tiers_that_do_not_fit_are_left_out_and_named(results, tiers, tmp_path):
     assert "DOES NOT FIT" not in html  # that is drawn into the memory figure, not written
 
     # No tier meets an impossible SLO: the plan says so rather than naming a cheapest tier.
-    write_report([results], out, tiers=small, measured_on=cpu_tier(tiers), plan=PlanSettings(qps=1, slo_p99_ms=1e-6))
+    impossible = PlanSettings(qps=1, slo_p99_ms=1e-6)
+    write_report([results], out, tiers=small, measured_on=cpu_tier(tiers), plan=impossible, figures=False)
     html = (out / "report.html").read_text()
     assert "No tier meets the SLO" in html and "Cheapest tier meeting the SLO" not in html
 
@@ -224,3 +238,11 @@ def test_report_on_200_results_under_15_s(results, tiers, tmp_path):
     print(f"\nwrite_report on 200 results x {len(tiers)} tiers: {elapsed:.2f} s, {len(written)} files")
     assert elapsed < 15.0
     assert (tmp_path / "report" / "report.html").read_text().count(IMG) == sum(p.suffix == ".png" for p in written)
+
+
+def test_plan_prints_the_chosen_results_warnings_and_a_weak_p99(results, capsys):
+    assert main(["plan", str(results), "--qps", "10", "--slo-p99-ms", "60000"]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
+    assert "warning:" in out and "chance_level" in out  # random weights, recorded in each result
+    assert "weak p99" in out and "isolated batches" in out  # a tiny run's p99 rests on few batches
+    assert "rented $/month" in out and "owned $/month" in out

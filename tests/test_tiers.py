@@ -5,11 +5,12 @@ from rich.console import Console
 
 from bench.console.tiers import tiers_table
 from bench.core.errors import InputError
-from bench.hardware.tiers import load_tiers, match_tier, peak_flops
+from bench.hardware.fingerprint import ISA_LEVELS, Fingerprint
+from bench.hardware.tiers import load_tiers, match_tier, peak_flops, tier_for_machine
 
 GPU_TIERS = {"t4", "l4", "a10g", "l40s", "a100-40gb", "a100-80gb", "h100-sxm", "h100-pcie", "h200", "b200",
              "rtx-4090"}  # fmt: skip
-CPU_TIERS = {"cpu-2vcpu", "aws-c7i.large", "aws-m7g.large"}
+CPU_TIERS = {"aws-c6a.large", "aws-c7a.large", "aws-c7i.large", "aws-m7g.large"}
 
 
 def test_bundled_catalogue_has_every_tier_with_positive_figures_and_dated_prices() -> None:
@@ -28,6 +29,7 @@ def test_bundled_catalogue_has_every_tier_with_positive_figures_and_dated_prices
         assert tier.price_source and tier.price_date, name
         if tier.kind == "cpu":
             assert tier.vcpus and tier.vcpus > 0
+            assert tier.isa in dict(ISA_LEVELS), name  # matched by fingerprint, never by vendor string alone
         else:
             assert tier.match, name
 
@@ -211,17 +213,41 @@ def test_override_error_names_the_user_file(tmp_path: Path) -> None:
         load_tiers([path])
 
 
-def test_tiers_table_renders(tmp_path: Path) -> None:
-    console = Console(record=True, width=250)
+def test_tiers_table_renders_and_fits_80_columns() -> None:
+    console = Console(record=True, width=80)
     console.print(tiers_table(load_tiers()))
     text = console.export_text()
-    assert "h100-sxm" in text and "3.2" in text and "Hyperstack" in text and "2026-09" in text
-    assert "aws-c7i.large" in text and "0.08925*" in text  # unverified price is marked
-    assert "989" in text
+    table = text.split("owned $/h:")[0]
+    assert max(len(line.rstrip()) for line in table.splitlines()) <= 80
+    assert "…" not in table  # nothing truncated
+    assert "h100-sxm" in text and "3.2" in text and "Hyperstack" in text and "2026-08-26" in text
+    assert "aws-c7i.large" in text and "0.682*" in text  # unverified price (rtx-4090) is marked
+    assert "989" in text and "avx512-bf16" in text
 
 
-def test_cpu_tiers_match_cpu_model_names_but_match_tier_is_for_gpus() -> None:
+def cpu(model: str, isa: str, cores: int = 2) -> Fingerprint:
+    return Fingerprint(cpu_model=model, isa=isa, logical_cores=cores, memory_gib=8, gpus=(), torch="2.13.0+cpu")
+
+
+@pytest.mark.parametrize(
+    ("fingerprint", "expected"),
+    [
+        (cpu("AMD EPYC 7R13 Processor", "avx2"), "aws-c6a.large"),  # Zen 3
+        (cpu("AMD EPYC 9R14", "avx512-bf16"), "aws-c7a.large"),  # Zen 4: same vendor string, another tier
+        (cpu("Intel(R) Xeon(R) Platinum 8488C", "amx"), "aws-c7i.large"),
+        (cpu("Neoverse-V1", "sve"), "aws-m7g.large"),
+        (cpu("AMD EPYC 7R13 Processor", "avx2", cores=4), None),  # no 4-vCPU tier: measured-only
+        (cpu("Intel(R) Xeon(R) Platinum 8375C", "avx512"), None),  # AVX-512 without bf16: no tier
+        (cpu("Intel(R) Xeon(R) Platinum 8488C", "avx2"), None),  # a flag-poor VM is not the AMX tier
+    ],
+)
+def test_cpu_tiers_are_matched_by_fingerprint(fingerprint: Fingerprint, expected: str | None) -> None:
+    tier = tier_for_machine(device="cpu", device_name=fingerprint.cpu_model, fingerprint=fingerprint,
+                            tiers=load_tiers())  # fmt: skip
+    assert (tier.name if tier else None) == expected
+
+
+def test_match_tier_is_for_gpus_only() -> None:
     tiers = load_tiers()
-    assert tiers["cpu-2vcpu"].matches("AMD EPYC 7B13 64-Core Processor")
     assert tiers["aws-c7i.large"].matches("Intel(R) Xeon(R) Platinum 8488C")
     assert match_tier("AMD EPYC 7B13 64-Core Processor", tiers) is None

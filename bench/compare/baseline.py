@@ -34,6 +34,7 @@ from bench import __version__
 from bench.compare.pairing import load_side
 from bench.core.errors import InputError
 from bench.core.io import atomic_write_json
+from bench.core.kinds import WarningKind
 from bench.core.names import check_safe_name, inside, is_safe_name
 from bench.results.reader import BASELINES_DIR, MANIFEST, StoredResult
 from bench.results.store import result_filename
@@ -76,6 +77,12 @@ def save_baseline(
         raise InputError(
             f"baseline save: results from {len(machines)} machines ({', '.join(machines)}); save one "
             f"baseline per machine kind"
+        )
+    busy = [r for r in chosen if r.result.warnings_of(WarningKind.BUSY_MACHINE)]
+    if busy and not force:
+        raise InputError(
+            f"baseline save: {busy[0].path} was measured on a busy machine ({len(busy)} of {len(chosen)} results): "
+            "its timings are inflated; rerun on a quiet machine, or pass --force"
         )
     machine = machines[0]
     final = baseline_folder(results_dir, machine, name)

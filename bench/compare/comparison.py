@@ -1,13 +1,16 @@
 """`compare_results`: pair two sets of results and judge every metric of every pair.
 
-Per metric: the ratio current / baseline; for latency (and throughput, which is derived from the end-to-end
-latency) a two-sided Mann-Whitney U test on the raw per-batch samples; the verdict is "same" unless the change
-is at least `min_effect` and, where there is a test, p < alpha. Sample sets with fewer than 5 samples or a
-coefficient of variation above 10% make the verdicts that rest on them weak, and say so.
+Per metric: the ratio current / baseline; for latency quantiles (and throughput, which is batch size over the
+median end-to-end latency) a bootstrap confidence interval of the quantile's relative change, from the raw
+per-batch samples; the verdict is "same" unless the change is at least `min_effect` and, where there is an
+interval, the interval excludes 0. Sample sets with fewer than 5 samples or a coefficient of variation above 10%,
+and a p99 from fewer than 100 samples, make the verdicts that rest on them weak, and say so. Results measured on
+different hardware (fingerprints) are compared only when asked, and the pair says so.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,16 +20,17 @@ from bench.compare.pairing import PairKey, Side, load_side, pair_sides
 from bench.compare.stats import (
     NO_TEST,
     TEST_NAME,
-    TestResult,
+    QuantileChange,
     check_alpha,
     classify,
     geometric_mean,
-    mann_whitney,
     noise_problem,
+    quantile_change,
     ratio,
 )
 from bench.core.errors import InputError
 from bench.core.stages import Stage
+from bench.core.stats import MIN_SAMPLES_FOR_P99
 from bench.results.reader import StoredResult
 
 
@@ -36,8 +40,8 @@ class MetricComparison:
     baseline: float
     current: float
     ratio: float  # current / baseline
-    test: TestResult | None  # None: a scalar metric, no significance test
-    significant: bool | None  # p < alpha; None without a test
+    test: QuantileChange | None  # None: a scalar metric, no significance test
+    significant: bool | None  # the interval excludes 0; None without a test
     direction: int  # +1 up, -1 down, 0 same (after the min-effect and significance rules)
     assessment: str  # "worse", "better" or "same"
     weak: bool  # rests on a noisy or small sample set
@@ -64,6 +68,15 @@ class MetricComparison:
             return NO_TEST
         return f"{TEST_NAME} on the {self.spec.samples_stage} samples"
 
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """The metric's own relative change interval (for throughput, the inverse of the p50's)."""
+        if self.test is None:
+            return None
+        if not self.spec.inverse:
+            return (self.test.low, self.test.high)
+        return (_inverse(self.test.high), _inverse(self.test.low))
+
 
 @dataclass(kw_only=True)
 class Pair:
@@ -74,6 +87,10 @@ class Pair:
     metrics: list[MetricComparison]
     warnings: list[str] = field(default_factory=list)  # noise: weak verdicts
     notes: list[str] = field(default_factory=list)  # metrics only one side has, different machines
+
+    @property
+    def hardware_differs(self) -> bool:
+        return self.baseline.result.environment.fingerprint.digest != self.current.result.environment.fingerprint.digest
 
     @property
     def key(self) -> PairKey:
@@ -141,15 +158,30 @@ def compare_results(
     )
 
 
+def _inverse(change: float) -> float:
+    """The relative change of 1/x for a relative change of x."""
+    return 1 / (1 + change) - 1 if change > -1 else math.inf
+
+
+def _fingerprint_notes(baseline: StoredResult, current: StoredResult) -> list[str]:
+    base = baseline.result.environment.fingerprint.as_fingerprint()
+    cur = current.result.environment.fingerprint.as_fingerprint()
+    differences = base.differences(cur)
+    if not differences:
+        return []
+    return [
+        f"measured on different {'hardware' if base.digest != cur.digest else 'software'}: "
+        f"{'; '.join(differences)} (baseline: {base.describe()}; current: {cur.describe()})"
+    ]
+
+
 def _superseded(side: Side) -> list[tuple[str, StoredResult, list[StoredResult]]]:
     return [(side.name, side.chosen[key], older) for key, older in sorted(side.superseded.items())]
 
 
 def compare_pair(baseline: StoredResult, current: StoredResult, *, min_effect: float, alpha: float) -> Pair:
     specs, notes = metrics_for(baseline, current)
-    if baseline.machine != current.machine:
-        notes.insert(0, f"measured on different machines ({baseline.machine} vs {current.machine})")
-    tests: dict[Stage, TestResult] = {}
+    notes[:0] = _fingerprint_notes(baseline, current)
     weak_stages: set[Stage] = set()
     warnings: list[str] = []
     for side, result in (("baseline", baseline), ("current", current)):
@@ -164,17 +196,19 @@ def compare_pair(baseline: StoredResult, current: StoredResult, *, min_effect: f
                 f"{side} {result.path.name}: noisy samples in {', '.join(problems)}: verdicts on "
                 f"{'this stage' if len(problems) == 1 else 'these stages'} are weak"
             )
+        warnings += [f"{side} {result.path.name}: {w.kind}: {w.message}" for w in result.result.warnings]
     metrics = []
     for spec in specs:
         base_value, cur_value = spec.value(baseline), spec.value(current)
         assert base_value is not None and cur_value is not None  # metrics_for kept only metrics both have
         test = significant = None
-        if spec.samples is not None and spec.samples_stage is not None:
-            stage = spec.samples_stage
-            if stage not in tests:
-                tests[stage] = mann_whitney(spec.samples(baseline) or [], spec.samples(current) or [])
-            test = tests[stage]
-            significant = test.p_value < alpha
+        weak = spec.samples_stage in weak_stages
+        if spec.samples is not None and spec.quantile is not None:
+            base_samples, cur_samples = spec.samples(baseline) or [], spec.samples(current) or []
+            test = quantile_change(base_samples, cur_samples, quantile=spec.quantile, alpha=alpha)
+            significant = test.excludes_zero
+            # A p99 from few samples is one of the largest few: the interval is wide, the verdict weak.
+            weak = weak or (spec.quantile > 0.9 and min(len(base_samples), len(cur_samples)) < MIN_SAMPLES_FOR_P99)
         value_ratio = ratio(base_value, cur_value)
         direction, assessment = classify(
             value_ratio, higher_is_worse=spec.higher_is_worse, min_effect=min_effect, significant=significant
@@ -191,7 +225,7 @@ def compare_pair(baseline: StoredResult, current: StoredResult, *, min_effect: f
                 significant=significant,
                 direction=direction,
                 assessment=assessment,
-                weak=spec.samples_stage in weak_stages,
+                weak=weak,
                 detail=detail,
             )
         )

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from bench.compare.comparison import Comparison, MetricComparison, Pair, compare_results
 from bench.compare.metrics import METRIC_HELP, MetricSpec, resolve_metric
-from bench.compare.stats import TEST_SHORT, format_p, parse_fraction
+from bench.compare.stats import TEST_SHORT, parse_fraction
 from bench.core.errors import InputError
 from bench.core.formatting import format_percent
 
@@ -78,12 +78,16 @@ class Gate:
         assert m is not None  # both sides have a finite value
         worse_by = m.change if spec.higher_is_worse else -m.change
         figures = format_percent(m.change, signed=True)
-        if m.test is not None:
-            figures += f", {TEST_SHORT} {format_p(m.test.p_value)}"
+        if m.test is not None and m.interval is not None:
+            low, high = m.interval
+            figures += (
+                f", {m.test.confidence:.0%} {TEST_SHORT} [{format_percent(low, signed=True)}, "
+                f"{format_percent(high, signed=True)}]"
+            )
         else:
             figures += ", single value, no significance test"
         if m.weak:
-            figures += ", noisy samples: weak verdict"
+            figures += ", weak statistics (few or noisy samples)"
         over = worse_by > self.threshold
         limit = format_percent(self.threshold)
         if over and m.significant is not False:
@@ -130,8 +134,9 @@ class CheckReport:
         return not self.failures
 
     def lines(self) -> list[str]:
-        """FAIL lines first, then skipped gates and unmatched points, then the summary line."""
+        """FAIL lines first, then warnings, skipped gates and unmatched points, then the summary line."""
         out = [o.line() for o in self.failures]
+        out += [f"WARNING {pair.label}: {warning}" for pair in self.comparison.pairs for warning in pair.warnings]
         out += [o.line() for o in self.outcomes if o.status == SKIP]
         c = self.comparison
         out += [f"UNMATCHED {r.label}: in the baseline only ({r.path})" for r in c.unmatched_baseline]
@@ -160,9 +165,11 @@ def check_results(
     min_effect: float = 0.05,
     alpha: float = 0.05,
     strict: bool = False,
+    allow_different_hardware: bool = False,
 ) -> CheckReport:
-    """Compare and evaluate every gate on every matched pair. InputError when no point matches: a gate that
-    checked nothing must not pass."""
+    """Compare and evaluate every gate on every matched pair. InputError when no point matches (a gate that
+    checked nothing must not pass), and when a pair was measured on different hardware, unless allowed: a
+    timing from another CPU is not a regression."""
     gates = parse_gates(fail_on) if isinstance(fail_on, str) else list(fail_on)
     if not gates:
         raise InputError("--fail-on: no gates given")
@@ -172,6 +179,16 @@ def check_results(
         raise InputError(
             f"no result matches a baseline point by (scenario, point): current has {unmatched}; "
             f"baseline has {', '.join(r.label for r in comparison.unmatched_baseline)}"
+        )
+    foreign = [pair for pair in comparison.pairs if pair.hardware_differs]
+    if foreign and not allow_different_hardware:
+        pair = foreign[0]
+        base = pair.baseline.result.environment.fingerprint.as_fingerprint()
+        cur = pair.current.result.environment.fingerprint.as_fingerprint()
+        raise InputError(
+            f"--baseline: {pair.label} was measured on different hardware ({'; '.join(base.differences(cur))}): "
+            "a timing from another machine is not a regression; save a baseline on this machine, or pass "
+            "--allow-different-hardware"
         )
     outcomes = [gate.evaluate(pair) for pair in comparison.pairs for gate in gates]
     return CheckReport(comparison=comparison, gates=gates, outcomes=outcomes)

@@ -41,6 +41,8 @@ class MetricSpec:
     value: Callable[[StoredResult], float | None]
     samples: Callable[[StoredResult], list[float] | None] | None = None  # raw samples for the significance test
     samples_stage: Stage | None = None  # the latency stage whose samples are tested
+    quantile: float | None = None  # the quantile of those samples the metric is (or is derived from)
+    inverse: bool = False  # the metric is proportional to 1 / that quantile (throughput = batch / p50)
     detail: Callable[[StoredResult], str | None] | None = None  # e.g. the tier a cost was computed for
     si_prefix: bool = False  # display with k/M/G/T prefixes (FLOPs span ten orders of magnitude)
 
@@ -84,6 +86,7 @@ def _latency(stage: Stage, percentile: str) -> MetricSpec:
         value=value,
         samples=lambda r: stage_samples(r, stage),
         samples_stage=stage,
+        quantile=int(percentile.removeprefix("p")) / 100,
     )
 
 
@@ -159,9 +162,9 @@ def measured_cost(stored: StoredResult) -> tuple[float, str] | None:
     stat = stored.path.stat()
     key = (str(stored.path), stat.st_mtime_ns, stat.st_size)
     if key not in _COST_CACHE:
-        rows = cost_table(operating_points([stored]), load_tiers())
-        measured = [r for r in rows if r.basis == "measured" and r.cost_per_1m_recommendations_usd is not None]
-        _COST_CACHE[key] = (measured[0].cost_per_1m_recommendations_usd, measured[0].timing.tier) if measured else None
+        rows = cost_table(operating_points([stored]), load_tiers()).rows
+        measured = [r for r in rows if r.basis == "measured" and r.rented_cost_per_1m_usd is not None]
+        _COST_CACHE[key] = (measured[0].rented_cost_per_1m_usd, measured[0].timing.tier) if measured else None
     return _COST_CACHE[key]
 
 
@@ -187,6 +190,8 @@ THROUGHPUT = MetricSpec(
     value=_throughput,
     samples=lambda r: stage_samples(r, Stage.END_TO_END),
     samples_stage=Stage.END_TO_END,
+    quantile=0.5,
+    inverse=True,
 )
 SCALARS = (
     _scalar("memory.peak_rss", "MiB", _rss_peak, scale=1 / 2**20),

@@ -1,9 +1,15 @@
-"""The statistics behind `recbench compare` and `recbench check`: the significance test on raw samples, the
-noise rules, the verdict rule and the geometric mean.
+"""The statistics behind `recbench compare` and `recbench check`: a bootstrap confidence interval of the change in
+a quantile, the noise rules, the verdict rule and the geometric mean.
+
+A latency metric is a quantile (p50, p99) of the raw per-batch samples; what a regression check asks is whether
+that quantile moved. A location test such as Mann-Whitney answers another question (whether one set tends to be
+larger) and cannot see a change in the tail. So both sample sets are resampled with replacement (a fixed seed:
+the same inputs give the same interval), the quantile is taken of each resample, and the percentile interval
+of the relative change current/baseline - 1 is reported. The change is significant when the interval excludes 0.
 
 Verdict rule: a change counts only when it is at least `min_effect` (relative) AND, for metrics with raw
-samples, significant (p < alpha); otherwise the verdict is "same". Scalar metrics (one value per result:
-memory, FLOPs, energy, cost) have no test: only the min-effect rule applies.
+samples, significant; otherwise the verdict is "same". Scalar metrics (one value per result: memory, FLOPs,
+energy, cost) have no interval: only the min-effect rule applies.
 """
 
 from __future__ import annotations
@@ -13,46 +19,62 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import mannwhitneyu
 
 from bench.core.errors import InputError
+from bench.core.formatting import format_percent
 from bench.core.stats import summarize
 
-TEST_NAME = "Mann-Whitney U (two-sided)"
-TEST_SHORT = "Mann-Whitney"
+TEST_NAME = "bootstrap interval of the quantile's change"
+TEST_SHORT = "CI"
 NO_TEST = "no significance test (single value)"
 NOISY_CV = 0.10  # a sample set with a coefficient of variation above this is noisy
 MIN_SAMPLES = 5  # fewer samples than this: any verdict on them is weak
+RESAMPLES = 2000
+SEED = 20261129
 
 
 @dataclass(frozen=True)
-class TestResult:
-    """A two-sided Mann-Whitney U test of baseline against current samples."""
+class QuantileChange:
+    """The bootstrap percentile interval of current/baseline - 1 for one quantile."""
 
-    statistic: float
-    p_value: float  # 1.0 when the test cannot tell anything (e.g. identical constant samples)
+    quantile: float  # 0.5 for p50, 0.99 for p99
+    low: float
+    high: float
+    confidence: float  # e.g. 0.95
     n_baseline: int
     n_current: int
+    resamples: int = RESAMPLES
+
+    @property
+    def excludes_zero(self) -> bool:
+        return self.low > 0 or self.high < 0
+
+    def describe(self) -> str:
+        return (
+            f"{self.confidence:.0%} CI [{format_percent(self.low, signed=True)}, "
+            f"{format_percent(self.high, signed=True)}]"
+        )
 
 
-def mann_whitney(baseline: Sequence[float], current: Sequence[float]) -> TestResult:
-    """Two-sided Mann-Whitney U test (scipy's automatic exact/asymptotic choice, ties corrected).
-
-    It tests whether one sample set tends to be larger than the other (a shift of the distribution); it makes
-    no assumption of normality, which batch latencies (right-skewed, with outliers) rarely satisfy.
-    """
+def quantile_change(
+    baseline: Sequence[float], current: Sequence[float], *, quantile: float, alpha: float
+) -> QuantileChange:
+    """Bootstrap the relative change of a quantile (percentile interval at 1 - alpha)."""
     a = np.asarray(baseline, dtype=np.float64)
     b = np.asarray(current, dtype=np.float64)
     if a.size == 0 or b.size == 0:
-        raise ValueError("mann_whitney needs samples on both sides")
-    result = mannwhitneyu(a, b, alternative="two-sided")
-    p = float(result.pvalue)
-    return TestResult(
-        statistic=float(result.statistic),
-        p_value=1.0 if math.isnan(p) else p,
-        n_baseline=int(a.size),
-        n_current=int(b.size),
-    )
+        raise ValueError("quantile_change needs samples on both sides")
+    rng = np.random.default_rng(SEED)
+    q = 100 * quantile
+    base = np.percentile(a[rng.integers(0, a.size, (RESAMPLES, a.size))], q, axis=1)
+    cur = np.percentile(b[rng.integers(0, b.size, (RESAMPLES, b.size))], q, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        changes = cur / base - 1
+    changes = changes[np.isfinite(changes)]
+    if changes.size == 0:
+        return QuantileChange(quantile, -math.inf, math.inf, 1 - alpha, int(a.size), int(b.size))
+    low, high = np.percentile(changes, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return QuantileChange(quantile, float(low), float(high), 1 - alpha, int(a.size), int(b.size))
 
 
 def noise_problem(samples: Sequence[float]) -> str | None:
@@ -120,7 +142,3 @@ def check_alpha(alpha: float) -> float:
     if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
         raise InputError(f"--alpha: {alpha!r} must be between 0 and 1 (e.g. 0.05)")
     return float(alpha)
-
-
-def format_p(p: float) -> str:
-    return "p<1e-10" if p < 1e-10 else f"p={p:.2g}"

@@ -8,9 +8,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench.compare.comparison import Comparison, MetricComparison, Pair
-from bench.compare.stats import MIN_SAMPLES, NO_TEST, NOISY_CV, TEST_NAME, TEST_SHORT, format_p
+from bench.compare.stats import MIN_SAMPLES, NO_TEST, NOISY_CV, TEST_NAME
 from bench.console.terminal import console_for_stdout
 from bench.core.formatting import format_percent
+from bench.core.stats import MIN_SAMPLES_FOR_P99
 
 _STYLE = {"worse": "red", "better": "green", "same": "dim"}
 
@@ -34,17 +35,17 @@ def render_comparison(comparison: Comparison, console: Console | None = None) ->
         console.print("unmatched points: none")
     console.print(summary_line(comparison))
     console.print(
-        f"[dim]significance: {TEST_NAME} on raw per-batch samples (latency; throughput on end_to_end), "
-        f"alpha {comparison.alpha:g}; memory, FLOPs, energy, cost: {NO_TEST}. Verdict 'same' unless the change "
-        f"is >= {format_percent(comparison.min_effect)} and significant. Weak: < {MIN_SAMPLES} samples or cv > "
-        f"{NOISY_CV:.0%}.[/]"
+        f"[dim]significance: {TEST_NAME} ({1 - comparison.alpha:.0%}, on raw per-batch samples; throughput on "
+        f"the end_to_end p50); memory, FLOPs, energy, cost: {NO_TEST}. Verdict 'same' unless the change is >= "
+        f"{format_percent(comparison.min_effect)} and its interval excludes 0. Weak: < {MIN_SAMPLES} samples, cv > "
+        f"{NOISY_CV:.0%}, or a p99 from < {MIN_SAMPLES_FOR_P99} samples (near the maximum).[/]"
     )
 
 
 def pair_table(pair: Pair) -> Table:
     caption = escape(f"baseline {pair.baseline.path}\ncurrent  {pair.current.path}")
     table = Table(title=escape(pair.label), caption=caption, caption_justify="left")
-    columns = ("metric", "baseline", "current", "ratio", "change", f"{TEST_SHORT} p (n)", "verdict", "better")
+    columns = ("metric", "baseline", "current", "ratio", "change", "change interval (n)", "verdict", "better")
     for column in columns:
         table.add_column(column, justify="right" if column in ("baseline", "current", "ratio", "change") else "left")
     for m in pair.metrics:
@@ -62,9 +63,13 @@ def pair_table(pair: Pair) -> Table:
 
 
 def _test_cell(m: MetricComparison) -> str:
-    if m.test is None:
+    if m.test is None or m.interval is None:
         return "single value"
-    text = f"{format_p(m.test.p_value).removeprefix('p=')} ({m.test.n_baseline}/{m.test.n_current})"
+    low, high = m.interval
+    text = (
+        f"[{format_percent(low, signed=True)}, {format_percent(high, signed=True)}] "
+        f"({m.test.n_baseline}/{m.test.n_current})"
+    )
     return f"[bold]{text}[/]" if m.significant else text
 
 

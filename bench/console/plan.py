@@ -6,21 +6,28 @@ from rich.markup import escape
 from rich.table import Table
 
 from bench.core.formatting import MISSING, format_number, format_usd
-from bench.cost.capacity import CapacityPlan
+from bench.cost.capacity import CapacityPlan, TierPlan, plan_warnings
 
 
 def plan_table(plan: CapacityPlan) -> Table:
     cheapest, settings = plan.cheapest, plan.settings
+    owned = settings.include_owned
+    among = "rented or owned" if owned else "rented; --include-owned to consider owned"
     table = Table(
         title=f"{escape(plan.scenario)}: {settings.qps:g} QPS, p99 <= {settings.slo_p99_ms:g} ms, "
         f"{settings.hours_per_day:g} h/day, headroom {settings.headroom:.0%}",
-        caption=(f"cheapest tier meeting the SLO: {cheapest.tier}" if cheapest else "no tier meets the SLO")
-        + f"\nlatency basis: {plan.latency_basis}",
+        caption=(f"cheapest tier meeting the SLO ({among}): {cheapest.tier}" if cheapest else "no tier meets the SLO")
+        + f"\nlatency basis: {plan.latency_basis}"
+        + _weak_note(plan)
+        + "".join(f"\nwarning: {escape(w)}" for w in plan_warnings(plan)),
     )
     for column in ("tier", "fits", "meets SLO", "basis", "batch", "req/s per machine", "machines",
-                   "$/month", "$ per 1M recs", "note"):  # fmt: skip
+                   "rented $/month", "rented $/1M recs", "owned $/month", "note"):  # fmt: skip
         table.add_column(column, justify="left" if column in ("tier", "basis", "note") else "right")
-    for tier in sorted(plan.tiers, key=lambda t: (t.monthly_cost_usd is None, t.monthly_cost_usd or 0.0)):
+    ordered = sorted(
+        plan.tiers, key=lambda t: (t.monthly_cost_usd(owned) is None, t.monthly_cost_usd(owned) or 0.0, t.tier)
+    )
+    for tier in ordered:
         chosen = tier.chosen
         table.add_row(
             tier.tier,
@@ -30,8 +37,24 @@ def plan_table(plan: CapacityPlan) -> Table:
             str(chosen.point.batch_size) if chosen else MISSING,
             format_number(tier.requests_per_s_per_machine),
             str(tier.machines) if tier.machines is not None else MISSING,
-            format_usd(tier.monthly_cost_usd),
-            format_usd(tier.cost_per_1m_recommendations_usd),
-            escape(tier.reason),
+            format_usd(tier.rented_monthly_usd),
+            format_usd(tier.rented_cost_per_1m_usd),
+            format_usd(tier.owned_monthly_usd),
+            escape(_note(tier)),
         )
     return table
+
+
+def _note(tier: TierPlan) -> str:
+    return "; ".join(part for part in (tier.reason, "weak p99" if tier.slo_weak else "") if part)
+
+
+def _weak_note(plan: CapacityPlan) -> str:
+    weak = [t for t in plan.tiers if t.slo_weak and t.chosen is not None]
+    if not weak:
+        return ""
+    counts = sorted({t.chosen.point.batches for t in weak if t.chosen})
+    return (
+        f"\nweak p99: the SLO check rests on p99s of {', '.join(map(str, counts))} isolated batches, close to "
+        "their maximum; a load test (load: in the scenario) or more iterations gives a tail to plan on"
+    )

@@ -50,8 +50,16 @@ def dtype(name: str) -> Dtype:
     return DTYPES[str(name).removeprefix("torch.")]
 
 
+# Bytes per element of every catalogue precision, including those recbench only projects to (fp8 engines).
+_CATALOGUE_BYTES: Mapping[str, int] = MappingProxyType({"fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "fp8": 1})
+
+
 def dtype_bytes(name: str) -> int:
-    return dtype(name).bytes
+    """Bytes per element of a dtype in any known spelling ("float32", "bf16", "fp8"); KeyError for others."""
+    key = catalogue_key(name)
+    if key is None:
+        raise KeyError(name)
+    return _CATALOGUE_BYTES[key]
 
 
 def catalogue_key(name: str) -> str | None:

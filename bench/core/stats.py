@@ -30,6 +30,11 @@ class Summary:
         return asdict(self)
 
 
+# Below this many samples a p99 is one of the few largest (with 20 it is the maximum): verdicts, plans and SLO
+# checks resting on it are flagged as weak.
+MIN_SAMPLES_FOR_P99 = 100
+
+
 def summarize(samples: Sequence[float]) -> Summary:
     """Summarise raw samples; percentiles use numpy's linear interpolation.
 

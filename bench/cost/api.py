@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bench.core.errors import InputError
 from bench.cost.capacity import CapacityPlan, PlanSettings, plan_capacity
-from bench.cost.model import TierCost, cost_table
+from bench.cost.model import CostTable, cost_table
 from bench.cost.projection import OperatingPoint, operating_point
 from bench.hardware.tiers import Tier
 from bench.results.reader import StoredResult, read_results
@@ -25,9 +25,15 @@ def load_points(paths: Sequence[Path], *, strict: bool = False) -> list[Operatin
 
 
 def costs_for(
-    paths: Sequence[Path], *, tiers: dict[str, Tier], measured_on: str | None = None, strict: bool = False
-) -> list[TierCost]:
-    return cost_table(load_points(paths, strict=strict), tiers, measured_on=measured_on)
+    paths: Sequence[Path],
+    *,
+    tiers: dict[str, Tier],
+    measured_on: str | None = None,
+    price_per_hour: float | None = None,
+    strict: bool = False,
+) -> CostTable:
+    points = load_points(paths, strict=strict)
+    return cost_table(points, tiers, measured_on=measured_on, price_per_hour=price_per_hour)
 
 
 def capacity_plans(
@@ -36,6 +42,8 @@ def capacity_plans(
     tiers: dict[str, Tier],
     settings: PlanSettings,
     measured_on: str | None = None,
+    price_per_hour: float | None = None,
     strict: bool = False,
 ) -> list[CapacityPlan]:
-    return plan_capacity(costs_for(paths, tiers=tiers, measured_on=measured_on, strict=strict), settings)
+    table = costs_for(paths, tiers=tiers, measured_on=measured_on, price_per_hour=price_per_hour, strict=strict)
+    return plan_capacity(table.rows, settings)

@@ -2,8 +2,13 @@
 
 For each tier, among the operating points (usually a batch-size sweep) that fit in memory and whose batch
 p99 meets the SLO, the one with the highest throughput per machine is chosen; machines = ceil(QPS x
-(1 + headroom) / throughput per machine). Until load tests exist, throughput and p99 come from the batch
-latency of isolated batches (measured or projected), which ignores queueing: the plan says so.
+(1 + headroom) / throughput per machine). A server load test's sustained QPS under a p99 bound no looser than
+the plan's beats isolated batches (it includes queueing); where there is none the plan says its SLO check comes
+from isolated batches, and that it is weak when the p99 rests on fewer than 100 batches (close to the maximum).
+
+Two monthly costs, never mixed: rented (on-demand price x machines x hours used) and owned (amortised purchase
+around the clock + electricity for the hours used). "Cheapest" is among rented tiers unless owned tiers are
+asked for (--include-owned).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from dataclasses import dataclass, field
 
 from bench.core.errors import InputError
 from bench.core.kinds import Basis
+from bench.core.stats import MIN_SAMPLES_FOR_P99
 from bench.cost.model import TierCost
 
 DAYS_PER_MONTH = 365.25 / 12
@@ -30,6 +36,7 @@ class PlanSettings:
     slo_p99_ms: float  # p99 latency bound
     hours_per_day: float = 24.0  # hours a day at that load
     headroom: float = 0.2  # spare capacity fraction
+    include_owned: bool = False  # may "cheapest" be an owned tier (amortised purchase) rather than rented
 
     def __post_init__(self) -> None:
         checks = [
@@ -51,10 +58,19 @@ class TierPlan:
     meets_slo: bool
     chosen: TierCost | None = None  # the operating point used
     machines: int | None = None
-    monthly_cost_usd: float | None = None
-    cost_per_1m_recommendations_usd: float | None = None  # at the target load, not at full utilisation
+    rented_monthly_usd: float | None = None
+    rented_cost_per_1m_usd: float | None = None  # at the target load, not at full utilisation
+    owned_monthly_usd: float | None = None
+    owned_cost_per_1m_usd: float | None = None
     reason: str = ""  # why a tier is out, or where its throughput came from
+    slo_basis: str = ""  # where the p99 compared with the SLO came from, and how strong that is
+    slo_weak: bool = False  # the p99 behind the SLO check rests on fewer than MIN_SAMPLES_FOR_P99 batches
     requests_per_s_per_machine: float | None = None
+
+    def monthly_cost_usd(self, include_owned: bool = False) -> float | None:
+        """The cost "cheapest" compares: rented, or the lower of rented and owned when owned is allowed."""
+        costs = [self.rented_monthly_usd] + ([self.owned_monthly_usd] if include_owned else [])
+        return min((c for c in costs if c is not None), default=None)
 
 
 @dataclass(kw_only=True)
@@ -66,8 +82,15 @@ class CapacityPlan:
 
     @property
     def cheapest(self) -> TierPlan | None:
-        eligible = [t for t in self.tiers if t.monthly_cost_usd is not None]
-        return min(eligible, key=lambda t: t.monthly_cost_usd or 0.0, default=None)
+        owned = self.settings.include_owned
+        eligible = [t for t in self.tiers if t.monthly_cost_usd(owned) is not None]
+        return min(eligible, key=lambda t: (t.monthly_cost_usd(owned) or 0.0, t.tier), default=None)
+
+
+def plan_warnings(plan: CapacityPlan) -> list[str]:
+    """The warnings of the results a plan chose from (busy machine, weak statistics...), each once."""
+    chosen = [t.chosen.point for t in plan.tiers if t.chosen is not None]
+    return list(dict.fromkeys(f"{p.scenario} [{p.point}]: {w}" for p in chosen for w in p.warnings))
 
 
 def plan_capacity(rows: list[TierCost], settings: PlanSettings) -> list[CapacityPlan]:
@@ -97,6 +120,7 @@ def _plan_tier(rows: list[TierCost], settings: PlanSettings) -> TierPlan:
         chosen = max(load_tested, key=lambda r: _load_test_qps(r, settings) or 0.0)
         per_machine = _load_test_qps(chosen, settings) or 0.0
         note = "from a load test"
+        slo_basis = f"load test p99 under a {chosen.point.load_p99_slo_ms:g} ms bound (queueing included)"
     else:
         within = [r for r in fitting if (r.timing.batch_p99_s or math.inf) * 1e3 <= settings.slo_p99_ms]
         if not within:
@@ -107,21 +131,33 @@ def _plan_tier(rows: list[TierCost], settings: PlanSettings) -> TierPlan:
         chosen = max(within, key=lambda r: r.requests_per_s or 0.0)
         per_machine = chosen.requests_per_s or 0.0
         note = ""
+        slo_basis = isolated_batch_slo_basis(chosen)
     if per_machine <= 0:
         return TierPlan(tier=tier, fits=True, meets_slo=False, reason="the load test found no QPS meeting its SLO")
     machines = math.ceil(settings.qps * (1 + settings.headroom) / per_machine)
-    found = {"tier": tier, "fits": True, "meets_slo": True, "chosen": chosen, "machines": machines,
-             "requests_per_s_per_machine": per_machine}  # fmt: skip
-    if chosen.hourly_cost_usd is None:
-        return TierPlan(**found, reason="no price in the catalogue")
-    # Rented machines are paid for the hours used; owned ones amortise their price around the clock.
-    fixed = chosen.amortised_hourly_usd or 0.0
+    plan = TierPlan(tier=tier, fits=True, meets_slo=True, chosen=chosen, machines=machines, reason=note,
+                    slo_basis=slo_basis, slo_weak=not load_tested and chosen.point.batches < MIN_SAMPLES_FOR_P99,
+                    requests_per_s_per_machine=per_machine)  # fmt: skip
     hours = settings.hours_per_day
-    monthly = machines * (fixed * 24 + (chosen.hourly_cost_usd - fixed) * hours) * DAYS_PER_MONTH
-    served = settings.qps * chosen.point.top_n * 3600 * hours * DAYS_PER_MONTH
-    return TierPlan(
-        **found, monthly_cost_usd=monthly, cost_per_1m_recommendations_usd=monthly / served * 1e6, reason=note
-    )
+    served_per_month = settings.qps * chosen.point.top_n * 3600 * hours * DAYS_PER_MONTH
+    if chosen.rented_hourly_usd is not None:  # rented: paid for the hours used
+        plan.rented_monthly_usd = machines * chosen.rented_hourly_usd * hours * DAYS_PER_MONTH
+        plan.rented_cost_per_1m_usd = plan.rented_monthly_usd / served_per_month * 1e6
+    if chosen.owned_hourly_usd is not None:  # owned: the purchase amortises around the clock
+        fixed = chosen.amortised_hourly_usd or 0.0
+        plan.owned_monthly_usd = machines * (fixed * 24 + (chosen.owned_hourly_usd - fixed) * hours) * DAYS_PER_MONTH
+        plan.owned_cost_per_1m_usd = plan.owned_monthly_usd / served_per_month * 1e6
+    if plan.rented_monthly_usd is None and plan.owned_monthly_usd is None:
+        plan.reason = "no price in the catalogue"
+    return plan
+
+
+def isolated_batch_slo_basis(row: TierCost) -> str:
+    """How much the p99 that met the SLO can be trusted, in words."""
+    basis = f"batch p99 of isolated batches, {row.timing.p99_basis} (no queueing)"
+    if row.point.batches < MIN_SAMPLES_FOR_P99:
+        basis += f"; weak: p99 of {row.point.batches} batches is close to their maximum"
+    return basis
 
 
 def _load_test_qps(row: TierCost, settings: PlanSettings) -> float | None:

@@ -1,15 +1,29 @@
 """Dollar cost per recommendation on each tier, from measured or projected batch latency.
 
 cost per 1M recommendations = hourly cost / recommendations per hour x 1e6, at the operating point's batch
-size with batches served back to back. The hourly cost is the on-demand price, or for owned hardware the
-purchase price spread over its lifetime plus energy x PUE x electricity price.
+size with batches served back to back. Two hourly costs, never mixed: RENTED (the on-demand price) and OWNED
+(the purchase price spread over its lifetime plus energy x PUE x electricity price), each where the catalogue
+has it.
+
+Energy has one basis everywhere: an energy counter's reading on the tier a result was measured on, where the
+machine has one (NVML, RAPL); otherwise, on every tier alike, TDP x batch time (an estimate).
+
+Calibration (deterministic: the order results are given in changes nothing): each point measured on a tier says
+how far the catalogue's default efficiencies are from what was measured; per tier and model the median of those
+scales calibrates the tier (per tier over all models when a model has no point there); a tier with no point of its
+own takes the median scale of the measured tiers of its kind; a GPU tier is never calibrated from a CPU.
 """
 
 from __future__ import annotations
 
+import statistics
+from collections import defaultdict
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
+from bench.core.device import Device
+from bench.core.dtypes import catalogue_key
 from bench.core.errors import InputError
 from bench.core.formatting import to_ms
 from bench.core.kinds import Basis, EnergyKind
@@ -17,12 +31,15 @@ from bench.cost.projection import (
     Efficiency,
     OperatingPoint,
     TierTiming,
-    calibrate,
+    calibration_scale,
     default_efficiency,
     measured,
+    measured_launch_overhead_us,
     project,
 )
 from bench.hardware.tiers import Tier, tier_for_machine
+
+MEASURED_ONLY_PREFIX = "measured-"  # the name of a tier made for a machine the catalogue does not know
 
 
 @dataclass(kw_only=True)
@@ -31,27 +48,53 @@ class TierCost:
     timing: TierTiming
     requests_per_s: float | None = None
     recommendations_per_s: float | None = None
-    hourly_cost_usd: float | None = None
-    cost_per_1m_recommendations_usd: float | None = None
+    rented_hourly_usd: float | None = None  # rented: the on-demand price per device
+    rented_cost_per_1m_usd: float | None = None  # rented
+    owned_hourly_usd: float | None = None  # owned: amortised purchase + energy at this point's draw
+    owned_cost_per_1m_usd: float | None = None
+    amortised_hourly_usd: float | None = None  # owned: the part of the hourly cost paid around the clock
     energy_j_per_recommendation: float | None = None
-    energy_basis: str | None = None  # the tracker's method, or "modelled: TDP x projected time" (an estimate)
+    energy_basis: str | None = None
     energy_kind: EnergyKind | None = None
-    projection_error: float | None = None  # projected / measured - 1, where both exist
+    projection_error: float | None = None  # uncalibrated projection / measured - 1, on the measured tier
     notes: list[str] = field(default_factory=list)
-    amortised_hourly_usd: float | None = None  # owned hardware: the part of the hourly cost paid around the clock
 
     @property
     def basis(self) -> Basis:
         return self.timing.basis
 
 
-def hourly_cost(tier: Tier, average_watts: float | None) -> float | None:
-    """USD per device-hour: for owned hardware, amortised purchase + energy x PUE x electricity price (at the
-    measured or modelled draw); otherwise the on-demand price split over the instance's devices."""
-    if tier.owned is not None:
-        watts = average_watts if average_watts is not None else tier.tdp_watts
-        return tier.owned.amortised_per_hour + tier.owned.energy_cost_per_hour(watts)
+@dataclass(frozen=True, kw_only=True)
+class Calibration:
+    """What calibrated a tier: the median scale of the points measured on it, and which results they are."""
+
+    tier: str
+    kind: str  # cpu or gpu: a calibration carries only to tiers of its kind
+    model: str | None  # None: every model measured on the tier
+    scale: float  # default-efficiency projection / measured LLM time (median)
+    efficiency: Efficiency
+    results: tuple[str, ...]
+
+
+@dataclass(kw_only=True)
+class CostTable:
+    rows: list[TierCost]
+    tiers: dict[str, Tier]  # the catalogue plus any measured-only tier made for an unknown machine
+    calibrations: list[Calibration]
+    launch_overhead_us: float | None = None  # measured on a GPU result, replacing the catalogue's figure
+
+
+def rented_hourly(tier: Tier) -> float | None:
+    """On-demand USD per device-hour (the instance price split over its devices)."""
     return tier.price_per_device_hour
+
+
+def owned_hourly(tier: Tier, average_watts: float | None) -> float | None:
+    """USD per device-hour to own: amortised purchase + energy x PUE x electricity price at `average_watts`."""
+    if tier.owned is None:
+        return None
+    watts = average_watts if average_watts is not None else tier.tdp_watts
+    return tier.owned.amortised_per_hour + tier.owned.energy_cost_per_hour(watts)
 
 
 def cost_on_tier(point: OperatingPoint, timing: TierTiming, tier: Tier) -> TierCost:
@@ -61,93 +104,184 @@ def cost_on_tier(point: OperatingPoint, timing: TierTiming, tier: Tier) -> TierC
     if timing.basis == Basis.MEASURED and point.load_sustained_qps:
         requests_per_s = point.load_sustained_qps  # a load test's sustained QPS, not isolated batches
     recommendations_per_s = requests_per_s * point.top_n
-    if timing.basis == Basis.MEASURED and point.energy_j_per_batch is not None:
-        joules_per_batch = point.energy_j_per_batch
-        energy_basis = f"{point.energy_method}{'' if point.energy_method.measured else ' (estimate)'}"
-        energy_kind = EnergyKind.MEASURED if point.energy_method.measured else EnergyKind.MODELLED
-    else:
-        joules_per_batch = tier.tdp_watts * timing.batch_p50_s
-        energy_basis = f"modelled: TDP x {timing.basis} batch time (estimate)"
-        energy_kind = EnergyKind.MODELLED
-    average_watts = joules_per_batch / timing.batch_p50_s
-    hourly = hourly_cost(tier, average_watts)
-    per_1m = hourly / (recommendations_per_s * 3600) * 1e6 if hourly is not None else None
+    joules_per_batch, energy_basis, energy_kind = _energy(point, timing, tier)
+    average_watts = joules_per_batch / timing.batch_p50_s if joules_per_batch is not None else None
+    rented, owned = rented_hourly(tier), owned_hourly(tier, average_watts)
+    per_hour = recommendations_per_s * 3600
     return TierCost(
-        amortised_hourly_usd=tier.owned.amortised_per_hour if tier.owned is not None else None,
         point=point,
         timing=timing,
         requests_per_s=requests_per_s,
         recommendations_per_s=recommendations_per_s,
-        hourly_cost_usd=hourly,
-        cost_per_1m_recommendations_usd=per_1m,
-        energy_j_per_recommendation=joules_per_batch / (point.batch_size * point.top_n),
+        rented_hourly_usd=rented,
+        rented_cost_per_1m_usd=rented / per_hour * 1e6 if rented is not None else None,
+        owned_hourly_usd=owned,
+        owned_cost_per_1m_usd=owned / per_hour * 1e6 if owned is not None else None,
+        amortised_hourly_usd=tier.owned.amortised_per_hour if tier.owned is not None else None,
+        energy_j_per_recommendation=(
+            joules_per_batch / (point.batch_size * point.top_n) if joules_per_batch is not None else None
+        ),
         energy_basis=energy_basis,
         energy_kind=energy_kind,
         notes=list(timing.notes),
     )
 
 
+def _energy(point: OperatingPoint, timing: TierTiming, tier: Tier) -> tuple[float | None, str | None, EnergyKind]:
+    """(joules per batch, basis, kind): a meter's reading where the point was measured on a machine with one,
+    else TDP x batch time, the same estimate on every tier."""
+    if timing.basis == Basis.MEASURED and point.energy_method.measured and point.energy_j_per_batch is not None:
+        return point.energy_j_per_batch, f"measured: {point.energy_method}", EnergyKind.MEASURED
+    if tier.tdp_watts <= 0 or timing.batch_p50_s is None:
+        return None, "no TDP for this machine: no energy figure", EnergyKind.MODELLED
+    return (
+        tier.tdp_watts * timing.batch_p50_s,
+        f"modelled: TDP x {timing.basis} batch time (estimate)",
+        (EnergyKind.MODELLED),
+    )
+
+
 def measured_tier(point: OperatingPoint, tiers: dict[str, Tier], override: str | None = None) -> Tier | None:
-    """The catalogue tier a result was measured on: the override, the tier recorded in the result, or the
-    one its machine matches."""
+    """The catalogue tier a result was measured on: the override, or the one its machine's fingerprint matches
+    (a GPU by name). None when the catalogue does not know the machine."""
     if override:
         if override not in tiers:
             raise InputError(f"--measured-on: unknown tier {override!r}; known tiers: {', '.join(tiers)}")
         return tiers[override]
-    if point.hardware_tier in tiers:
-        return tiers[point.hardware_tier]
     return tier_for_machine(
-        device=point.device, device_name=point.device_name, logical_cores=point.logical_cores, tiers=tiers
+        device=point.device, device_name=point.device_name, fingerprint=point.fingerprint, tiers=tiers
+    )
+
+
+def measured_only_tier(point: OperatingPoint, price_per_hour: float | None) -> Tier:
+    """A tier for a machine the catalogue does not know: its own measured figures, priced from --price-per-hour
+    (or nothing), never another CPU's figures."""
+    fingerprint = point.fingerprint
+    gpu = Device.parse(point.device).is_cuda
+    key = catalogue_key(point.dtype) or "fp32"
+    return Tier(
+        name=f"{MEASURED_ONLY_PREFIX}{point.machine}",
+        kind="gpu" if gpu else "cpu",
+        description=f"this machine, not in the catalogue: {fingerprint.describe()}",
+        match=(),
+        exclude=(),
+        peak_flops=MappingProxyType({key: point.gemm_peak_flops_per_s}),
+        memory_bytes=point.memory_need.total_bytes if gpu else fingerprint.memory_gib * 2**30,
+        bandwidth_bytes_per_s=0.0,
+        tdp_watts=0.0,
+        devices_per_instance=1,
+        vcpus=None if gpu else fingerprint.logical_cores,
+        isa=None if gpu else fingerprint.isa,
+        price_per_hour=price_per_hour,
+        price_source="--price-per-hour" if price_per_hour is not None else None,
+        price_date=None,
+        owned=None,
+        compute_efficiency=1.0,
+        memory_efficiency=1.0,
+        efficiency_source="measured-only: nothing is projected onto this tier",
+        source="measured on this machine (its GEMM peak); the catalogue has no tier for its fingerprint",
+        date=point.created_at[:10],
+        unverified=frozenset(),
+        notes=(
+            "a measured-only tier: the catalogue knows no CPU of this fingerprint"
+            + ("" if price_per_hour is not None else "; give --price-per-hour (or a tiers file) to cost it")
+        ),
+        origin="measured",
     )
 
 
 def cost_table(
-    points: list[OperatingPoint], tiers: dict[str, Tier], *, measured_on: str | None = None
-) -> list[TierCost]:
-    """Every point on every tier: measured where it was measured, projected elsewhere (with efficiencies
-    calibrated from a measurement on that tier when one exists), and the projection error where both exist."""
-    home = {p.path: measured_tier(p, tiers, measured_on) for p in points}
-    calibrated = _calibrations(points, home)
+    points: list[OperatingPoint],
+    tiers: dict[str, Tier],
+    *,
+    measured_on: str | None = None,
+    price_per_hour: float | None = None,
+) -> CostTable:
+    """Every point on every tier: measured where it was measured (a measured-only tier for a machine the catalogue
+    does not know), projected elsewhere, with the uncalibrated projection's error on the measured tier."""
+    tiers = dict(tiers)
+    home: dict[str, Tier] = {}
+    for point in points:
+        tier = measured_tier(point, tiers, measured_on) or measured_only_tier(point, price_per_hour)
+        tiers.setdefault(tier.name, tier)
+        home[point.path] = tier
+    calibrations = _calibrations(points, home)
+    overhead = _measured_launch_overhead(points, home)
     rows: list[TierCost] = []
     for point in points:
         for tier in tiers.values():
             if home[point.path] is tier:
                 row = cost_on_tier(point, measured(point, tier), tier)
+                if tier.name.startswith(MEASURED_ONLY_PREFIX):
+                    row.notes.append(tier.notes)
+                    rows.append(row)
+                    continue
                 uncalibrated = project(point, tier, default_efficiency(tier))
                 if uncalibrated.batch_p50_s and row.timing.batch_p50_s:
                     row.projection_error = uncalibrated.batch_p50_s / row.timing.batch_p50_s - 1
+            elif tier.name.startswith(MEASURED_ONLY_PREFIX):
+                continue  # nothing is projected onto a machine the catalogue does not describe
             else:
-                row = cost_on_tier(point, project(point, tier, _efficiency_for(tier, calibrated)), tier)
+                efficiency = efficiency_for(tier, point.model, calibrations)
+                row = cost_on_tier(point, project(point, tier, efficiency, launch_overhead_us=overhead), tier)
+                if overhead is not None and tier.kind == "gpu":
+                    row.notes.append(f"launch overhead {overhead:.3g} us per operator, measured on a GPU result")
             rows.append(row)
-    return rows
+    return CostTable(rows=rows, tiers=tiers, calibrations=calibrations, launch_overhead_us=overhead)
 
 
-def _calibrations(points: list[OperatingPoint], home: dict[str, Tier | None]) -> dict[str, tuple[Tier, Efficiency]]:
-    """The first measured point on each tier calibrates that tier."""
-    calibrated: dict[str, tuple[Tier, Efficiency]] = {}
+def _calibrations(points: list[OperatingPoint], home: dict[str, Tier]) -> list[Calibration]:
+    """Per (tier, model) and per tier: the median scale of the points measured there, in a fixed order."""
+    scales: dict[tuple[str, str | None], list[tuple[str, float]]] = defaultdict(list)
+    tiers: dict[str, Tier] = {}
     for point in points:
         tier = home[point.path]
-        if tier is not None and tier.name not in calibrated:
-            calibrated[tier.name] = (tier, calibrate(point, tier))
-    return calibrated
+        scale = calibration_scale(point, tier)
+        if scale is None or tier.name.startswith(MEASURED_ONLY_PREFIX):
+            continue
+        tiers[tier.name] = tier
+        scales[(tier.name, point.model)].append((point.path, scale))
+        scales[(tier.name, None)].append((point.path, scale))
+    calibrations = []
+    for (name, model), found in sorted(scales.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")):
+        tier = tiers[name]
+        scale = statistics.median(s for _, s in found)
+        paths = tuple(sorted(p for p, _ in found))
+        efficiency = Efficiency(
+            compute=min(1.0, tier.compute_efficiency * scale),
+            memory=min(1.0, tier.memory_efficiency * scale),
+            source=f"calibrated: median of {len(paths)} point(s) measured on {name}"
+            + (f" with {model}" if model else ""),
+        )
+        calibrations.append(
+            Calibration(tier=name, kind=tier.kind, model=model, scale=scale, efficiency=efficiency, results=paths)
+        )
+    return calibrations
 
 
-def _efficiency_for(tier: Tier, calibrated: dict[str, tuple[Tier, Efficiency]]) -> Efficiency:
-    """The tier's own calibration; else a measured tier of the same kind (same software stack, e.g. torch on a
-    CPU) scales this tier's defaults by the factor it found; else the catalogue defaults."""
-    if tier.name in calibrated:
-        return calibrated[tier.name][1]
-    same_kind = [(t, e) for t, e in calibrated.values() if t.kind == tier.kind]
+def efficiency_for(tier: Tier, model: str, calibrations: list[Calibration]) -> Efficiency:
+    """The tier's own calibration for this model, else for any model; else the median scale of the measured
+    tiers of its kind applied to its defaults; else the catalogue defaults."""
+    own = {c.model: c for c in calibrations if c.tier == tier.name}
+    if model in own:
+        return own[model].efficiency
+    if None in own:
+        return own[None].efficiency
+    same_kind = [c for c in calibrations if c.model is None and c.kind == tier.kind]
     if not same_kind:
         return default_efficiency(tier)
-    reference, efficiency = same_kind[0]
-    compute_scale = efficiency.compute / reference.compute_efficiency
-    memory_scale = efficiency.memory / reference.memory_efficiency
+    scale = statistics.median(c.scale for c in same_kind)
     return Efficiency(
-        compute=min(1.0, tier.compute_efficiency * compute_scale),
-        memory=min(1.0, tier.memory_efficiency * memory_scale),
-        source=f"{efficiency.source}, scaled from {reference.name} (same kind)",
+        compute=min(1.0, tier.compute_efficiency * scale),
+        memory=min(1.0, tier.memory_efficiency * scale),
+        source=f"default x {scale:.3g}, the median calibration of {', '.join(c.tier for c in same_kind)} (same kind)",
     )
+
+
+def _measured_launch_overhead(points: list[OperatingPoint], home: dict[str, Tier]) -> float | None:
+    """The median per-launch overhead GPU results show, replacing the catalogue's cited figure."""
+    found = [o for p in points if (o := measured_launch_overhead_us(p, home[p.path])) is not None]
+    return statistics.median(found) if found else None
 
 
 def row_dict(row: TierCost) -> dict[str, Any]:
@@ -169,15 +303,32 @@ def row_dict(row: TierCost) -> dict[str, Any]:
         "memory_capacity_gb": timing.memory_capacity_bytes / 1e9,
         "batch_p50_ms": to_ms(timing.batch_p50_s),
         "batch_p99_ms": to_ms(timing.batch_p99_s),
+        "p99_basis": timing.p99_basis,
         "requests_per_s": row.requests_per_s,
         "recommendations_per_s": row.recommendations_per_s,
-        "hourly_cost_usd": row.hourly_cost_usd,
-        "cost_per_1m_recommendations_usd": row.cost_per_1m_recommendations_usd,
+        "rented_usd_per_hour": row.rented_hourly_usd,
+        "rented_cost_per_1m_recommendations_usd": row.rented_cost_per_1m_usd,
+        "owned_usd_per_hour": row.owned_hourly_usd,
+        "owned_cost_per_1m_recommendations_usd": row.owned_cost_per_1m_usd,
         "energy_j_per_recommendation": row.energy_j_per_recommendation,
         "energy_basis": row.energy_basis,
         "energy_kind": str(row.energy_kind) if row.energy_kind else None,
         "llm_bound": timing.llm_bound,
         "efficiency_source": timing.efficiency.source if timing.efficiency else None,
         "projection_error": row.projection_error,
+        "notes": "; ".join(row.notes),
         "result": point.path,
+    }
+
+
+def calibration_dict(calibration: Calibration) -> dict[str, Any]:
+    """A flat, CSV-ready view of one calibration: which results set which tier's efficiencies."""
+    return {
+        "tier": calibration.tier,
+        "kind": calibration.kind,
+        "model": calibration.model or "(all models)",
+        "scale": calibration.scale,
+        "compute_efficiency": calibration.efficiency.compute,
+        "memory_efficiency": calibration.efficiency.memory,
+        "results": " ".join(calibration.results),
     }

@@ -1,32 +1,52 @@
-"""What a measured operating point would take on another hardware tier: a roofline projection of the
-measured work, never a guess.
+"""What a measured operating point would take on another hardware tier: a projection of the measured work,
+labelled as an estimate everywhere it appears.
 
-Per stage with FLOPs: time = max(FLOPs / (peak x compute efficiency), bytes / (bandwidth x memory
-efficiency)) (the roofline model, Williams, Waterman & Patterson, CACM 2009), summed over stages; stages with
-no FLOPs (preprocessing in Python) are host work and keep their measured time. FLOPs and bytes per batch are
-the analytic figures for the batches that were timed (checked against FlopCounterMode in the result).
-Efficiencies come from the tier catalogue, or are calibrated from a result measured on that tier.
+A batch is split into what runs on the host and what the LLM does:
+- host work: the loop's stages other than scoring (preprocess, interest, candidates, rank_feedback) and the part
+  of scoring outside the LLM's forwards (building prompts, padding, reading the scores), each carried over by its
+  MEDIAN per batch, as measured (the target's host CPU is taken to be as fast as the benchmark machine's);
+- LLM work: per batch, max(FLOPs / (peak x compute efficiency), bytes / (bandwidth x memory efficiency))
+  (the roofline model, Williams, Waterman & Patterson, CACM 2009), and on a GPU never less than the time to launch
+  its kernels: forwards x operators per forward x the engine's per-launch overhead (bench/hardware/engines.yaml).
+
+FLOPs and bytes per batch are the analytic figures for the batches that were timed (checked against
+FlopCounterMode in the result). Efficiencies come from the tier catalogue, or are calibrated from results
+measured on a tier (bench.cost.model: the median over every point measured there, so the order results are given
+in changes nothing). The projected p99 is the projected p50 times the measured p99/p50 ratio, and says so.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from bench.core.dtypes import dtype_bytes
 from bench.core.kinds import Basis, EnergyMethod, LoadVerdict
 from bench.core.stages import LOOP_STAGES, Stage
+from bench.core.stats import MIN_SAMPLES_FOR_P99
+from bench.hardware.engines import DEFAULT_ENGINE, Engine, load_engines
+from bench.hardware.fingerprint import Fingerprint
 from bench.hardware.tiers import Tier, peak_flops
-from bench.results.model import LoadSection, MemoryEstimate
+from bench.results.model import LoadSection, MemoryEstimate, Result
 from bench.results.reader import StoredResult
 
-LLM_STAGE = Stage.SCORING
+HOST_STAGES = tuple(stage for stage in LOOP_STAGES if stage is not Stage.SCORING)
+# Operators outside the decoder layers in one forward (embedding, final norm, LM head, rotary set-up): counted
+# 9 in a forward of a 4-layer Llama here; used with an engine's per-layer count where a result has no count.
+OPS_OUTSIDE_LAYERS = 9
 
 
 @dataclass(frozen=True, kw_only=True)
-class StageWork:
-    flops: float  # per batch, mean over timed batches
-    bytes_moved: float | None  # per batch, mean over timed batches (estimate); None: not recorded
-    measured_s: float  # per batch, mean of the stage's samples
+class LlmWork:
+    """The LLM's share of one batch."""
+
+    flops: float  # per batch, mean over the timed batches (analytic)
+    bytes_moved: float | None  # per batch, mean (estimate); None where an older result did not record it
+    measured_s: float  # median over batches of the LLM's forwards' time (the llm_* stages)
+    host_s: float  # median over batches of scoring's time outside the forwards (prompts, padding, scores)
+    forwards: int  # model forwards per batch
+    ops_per_forward: float | None  # counted operator calls per forward (None: an older result)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +58,7 @@ class OperatingPoint:
     point: str
     spec_hash: str
     model: str
+    layers: int
     params: int
     batch_size: int
     max_prompt_tokens: int
@@ -46,41 +67,47 @@ class OperatingPoint:
     dtype: str
     device: str
     device_name: str  # CPU model or GPU name, for matching a catalogue tier
-    logical_cores: int
-    stages: dict[Stage, StageWork]
+    fingerprint: Fingerprint
+    host_stages_s: dict[Stage, float]  # median per batch of each host stage
+    llm: LlmWork
     batch_p50_s: float
     batch_p99_s: float
+    batches: int  # how many batches the percentiles come from
     memory_need: MemoryEstimate  # analytic estimate: weights, KV cache, activations
+    gemm_peak_flops_per_s: float  # the benchmark machine's measured GEMM peak in its dtype
     energy_j_per_batch: float | None
     energy_method: EnergyMethod
     hardware_tier: str | None  # the catalogue tier recorded at run time, if any
     workload: str  # the point's sweep values other than batch_size: points that differ only in batch size share it
+    sweep_values: Mapping[str, str]  # the point's sweep values, as text
     machine: str
     created_at: str
     commit: str | None
+    warnings: tuple[str, ...] = ()  # "kind: message" from the result (busy machine, weak statistics...)
     load_sustained_qps: float | None = None  # server load test: highest VALID QPS (peak search or the target)
     load_p99_slo_ms: float | None = None  # the p99 bound that load test was judged against
+    load_p99_s: float | None = None  # that load test's p99 (served queries, queueing included)
+
+    @property
+    def host_s(self) -> float:
+        """Every host-side second of a batch: the host stages and scoring's work outside the forwards."""
+        return sum(self.host_stages_s.values()) + self.llm.host_s
 
 
 def operating_point(stored: StoredResult) -> OperatingPoint:
     result = stored.result
     summary, scenario = result.summary, result.scenario
     latency = summary.latency.stages
-    stages = {
-        stage: StageWork(
-            flops=figures.timed_batches_flops_mean,
-            bytes_moved=figures.timed_batches_bytes_moved_estimate_mean,
-            measured_s=latency[stage].mean,
-        )
-        for stage, figures in summary.flops.stages.items()
-        if stage in LOOP_STAGES
-    }
+    flops = summary.flops.stages
+    scoring = flops[Stage.SCORING]
+    fingerprint = result.environment.fingerprint.as_fingerprint()
     return OperatingPoint(
         path=str(stored.path),
         scenario=scenario.name,
         point=result.point.key,
         spec_hash=result.point.spec_hash,
         model=result.model.label,
+        layers=result.model.architecture.num_layers,
         params=result.model.params_total,
         batch_size=scenario.batch_size,
         max_prompt_tokens=scenario.max_prompt_tokens,
@@ -89,26 +116,54 @@ def operating_point(stored: StoredResult) -> OperatingPoint:
         dtype=result.model.dtype,
         device=scenario.device,
         device_name=result.device_name,
-        logical_cores=result.environment.cpu_logical_cores or 1,
-        stages=stages,
+        fingerprint=fingerprint,
+        host_stages_s={stage: latency[stage].p50 for stage in HOST_STAGES if stage in latency},
+        llm=_llm_work(result, scoring.timed_batches_flops_mean, scoring.timed_batches_bytes_moved_estimate_mean),
         batch_p50_s=result.end_to_end.p50,
         batch_p99_s=result.end_to_end.p99,
+        batches=result.end_to_end.n,
         memory_need=result.memory.analytic_estimate,
-        energy_j_per_batch=_energy_per_batch(stored),
+        gemm_peak_flops_per_s=result.peak.gemm.flops_per_s,
+        energy_j_per_batch=_energy_per_batch(result),
         energy_method=result.energy.method,
         hardware_tier=result.hardware_tier.name if result.hardware_tier else None,
         workload=",".join(f"{k}={v}" for k, v in result.point.values.items() if k != "batch_size") or "default",
+        sweep_values={k: str(v) for k, v in result.point.values.items()},
         machine=result.machine,
         created_at=result.created_at.isoformat(),
         commit=result.environment.git_commit,
+        warnings=tuple(f"{w.kind}: {w.message}" for w in result.warnings),
         **_load_test_figures(result.load),
     )
 
 
-def _energy_per_batch(stored: StoredResult) -> float | None:
+def _llm_work(result: Result, flops: float, bytes_moved: float | None) -> LlmWork:
+    """Per batch: the forwards' time (each llm_* stage's samples split into the batches they belong to) and the
+    rest of scoring, each by its median over batches."""
+    samples = result.latency.samples
+    scoring = samples[Stage.SCORING]
+    n = len(scoring)
+    llm_per_batch = [0.0] * n
+    for stage, values in samples.items():
+        if stage.is_llm and values and len(values) % n == 0:
+            per = len(values) // n  # generate: new_tokens - 1 decode steps per batch
+            for i in range(n):
+                llm_per_batch[i] += sum(values[i * per : (i + 1) * per])
+    forwards = len(result.flops.calibration_batch.forwards)
+    ops = result.flops.counted.ops_per_batch
+    return LlmWork(
+        flops=flops,
+        bytes_moved=bytes_moved,
+        measured_s=statistics.median(llm_per_batch),
+        host_s=max(0.0, statistics.median(s - llm for s, llm in zip(scoring, llm_per_batch, strict=True))),
+        forwards=forwards,
+        ops_per_forward=ops[Stage.SCORING] / forwards if ops and Stage.SCORING in ops else None,
+    )
+
+
+def _energy_per_batch(result: Result) -> float | None:
     """Joules per batch of `batch_size` requests. A load test's window includes idle gaps between arrivals and
     batches of varying size, so its per-request figure is used instead of joules / batches."""
-    result = stored.result
     if result.load is not None and result.load.energy_joules_per_request is not None:
         return result.load.energy_joules_per_request * result.scenario.batch_size
     joules = result.energy.joules
@@ -122,14 +177,18 @@ def _load_test_figures(load: LoadSection | None) -> dict[str, float | None]:
     sustained = load.peak_qps
     if sustained is None and load.verdict == LoadVerdict.VALID:
         sustained = load.target_qps
-    return {"load_sustained_qps": sustained, "load_p99_slo_ms": load.settings.p99_slo_ms}
+    return {
+        "load_sustained_qps": sustained,
+        "load_p99_slo_ms": load.settings.p99_slo_ms,
+        "load_p99_s": load.latency_s.get("p99"),
+    }
 
 
 @dataclass(frozen=True)
 class Efficiency:
     compute: float
     memory: float
-    source: str  # "catalogue default" or "calibrated from <result path>"
+    source: str  # "catalogue default", or which results calibrated it
 
 
 @dataclass(kw_only=True)
@@ -141,11 +200,13 @@ class TierTiming:
     dtype: str
     fits: bool
     memory_need_bytes: int
-    memory_capacity_bytes: int
-    batch_p50_s: float | None
-    batch_p99_s: float | None
-    llm_bound: str | None  # "compute" or "memory" (projected), None when measured
-    efficiency: Efficiency | None
+    memory_capacity_bytes: float
+    batch_p50_s: float | None = None
+    batch_p99_s: float | None = None
+    p99_basis: str = ""  # how the p99 was obtained (measured over n batches, or projected from the measured ratio)
+    llm_bound: str | None = None  # "compute", "memory" or "launch" (projected), None when measured
+    llm_s: float | None = None  # the LLM forwards' share of batch_p50_s (projected, or measured median)
+    efficiency: Efficiency | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -165,48 +226,93 @@ def default_efficiency(tier: Tier) -> Efficiency:
     return Efficiency(tier.compute_efficiency, tier.memory_efficiency, "catalogue default")
 
 
-def project(point: OperatingPoint, tier: Tier, efficiency: Efficiency) -> TierTiming:
+def ops_per_forward(point: OperatingPoint, engine: Engine) -> float:
+    """The operators one forward launches: counted in the result when it has the count (eager mode, the engine
+    recbench runs), else the engine's per-layer figure."""
+    if point.llm.ops_per_forward is not None and engine is load_engines()[DEFAULT_ENGINE]:
+        return point.llm.ops_per_forward
+    return point.layers * engine.ops_per_layer + OPS_OUTSIDE_LAYERS
+
+
+@dataclass(frozen=True)
+class LlmTime:
+    seconds: float
+    bound: str  # "compute", "memory" or "launch"
+
+
+def llm_time(
+    *,
+    flops: float,
+    bytes_moved: float | None,
+    peak: float,
+    bandwidth: float,
+    efficiency: Efficiency,
+    launch_floor_s: float = 0.0,
+) -> LlmTime:
+    """The roofline time of the LLM's work, never below the launch floor; and what bounds it."""
+    candidates = {
+        "compute": flops / (peak * efficiency.compute),
+        # No bandwidth figure (a measured-only machine): the compute roofline alone.
+        "memory": bytes_moved / (bandwidth * efficiency.memory) if bytes_moved is not None and bandwidth > 0 else 0.0,
+        "launch": launch_floor_s,
+    }
+    bound = max(candidates, key=lambda k: candidates[k])
+    return LlmTime(candidates[bound], bound)
+
+
+def project(
+    point: OperatingPoint, tier: Tier, efficiency: Efficiency, *, launch_overhead_us: float | None = None
+) -> TierTiming:
+    """The point's batch latency on `tier` (an estimate). `launch_overhead_us` replaces the engine's cited
+    per-launch overhead where a GPU measurement gave one."""
     dtype = target_dtype(point, tier)
-    need = memory_need(point, dtype)
-    capacity = tier.memory_bytes
-    unprojected = {"tier": tier.name, "basis": Basis.PROJECTED, "dtype": dtype, "memory_need_bytes": need,
-                   "memory_capacity_bytes": capacity, "batch_p50_s": None, "batch_p99_s": None, "llm_bound": None,
-                   "efficiency": efficiency}  # fmt: skip
-    if need > capacity:
-        return TierTiming(fits=False, **unprojected)
+    base = TierTiming(
+        tier=tier.name,
+        basis=Basis.PROJECTED,
+        dtype=dtype,
+        fits=True,
+        memory_need_bytes=memory_need(point, dtype),
+        memory_capacity_bytes=tier.memory_bytes,
+        efficiency=efficiency,
+    )
+    if base.memory_need_bytes > tier.memory_bytes:
+        base.fits = False
+        return base
     peak = peak_flops(tier, dtype)
     if not peak:
-        return TierTiming(fits=True, notes=[f"no {dtype} peak in the catalogue"], **unprojected)
-    total, bound = 0.0, None
-    notes = ["host-side stages (no FLOPs) keep their measured time"]
-    for name, work in point.stages.items():
-        if work.flops <= 0:
-            total += work.measured_s  # host work: carried over from the measurement
-            continue
-        compute_s, memory_s = _roofline(work, point, tier, efficiency, dtype=dtype, peak=peak)
-        total += max(compute_s, memory_s)
-        if name == LLM_STAGE:
-            bound = "compute" if compute_s >= memory_s else "memory"
-        if work.bytes_moved is None and not notes[1:]:
-            notes.append("bytes moved not recorded in the result: compute roofline only")
-    # The measured spread (p99 / p50) is assumed to carry over to the tier.
-    tail = point.batch_p99_s / point.batch_p50_s
-    return TierTiming(
-        **{**unprojected, "batch_p50_s": total, "batch_p99_s": total * tail, "llm_bound": bound},
-        fits=True,
-        notes=notes,
-    )
-
-
-def _roofline(
-    work: StageWork, point: OperatingPoint, tier: Tier, efficiency: Efficiency, *, dtype: str, peak: float
-) -> tuple[float, float]:
-    """(compute seconds, memory seconds) of one stage's work on `tier`, in `dtype`."""
-    compute_s = work.flops / (peak * efficiency.compute)
-    if work.bytes_moved is None:
-        return compute_s, 0.0
+        base.notes.append(f"no {dtype} peak in the catalogue")
+        return base
     byte_scale = dtype_bytes(dtype) / dtype_bytes(point.dtype)
-    return compute_s, work.bytes_moved * byte_scale / (tier.bandwidth_bytes_per_s * efficiency.memory)
+    llm = llm_time(
+        flops=point.llm.flops,
+        bytes_moved=point.llm.bytes_moved * byte_scale if point.llm.bytes_moved is not None else None,
+        peak=peak,
+        bandwidth=tier.bandwidth_bytes_per_s,
+        efficiency=efficiency,
+        launch_floor_s=launch_floor_s(point, tier, launch_overhead_us),
+    )
+    base.batch_p50_s = point.host_s + llm.seconds
+    base.llm_s = llm.seconds
+    base.llm_bound = llm.bound
+    # The measured spread (p99 / p50) is assumed to carry over to the tier.
+    base.batch_p99_s = base.batch_p50_s * point.batch_p99_s / point.batch_p50_s
+    base.p99_basis = f"projected p50 x measured p99/p50 ({point.batches} batches)"
+    base.notes.append("host-side work (non-LLM stages, prompt building) keeps its measured median")
+    if point.llm.bytes_moved is None:
+        base.notes.append("bytes moved not recorded in the result: compute roofline only")
+    return base
+
+
+def launch_floor_s(point: OperatingPoint, tier: Tier, launch_overhead_us: float | None = None) -> float:
+    """GPU tiers only (a CPU tier's calibration already carries its operator overhead): the time to launch the
+    batch's kernels in eager mode."""
+    if tier.kind != "gpu":
+        return 0.0
+    engine = load_engines()[DEFAULT_ENGINE]
+    ops = ops_per_forward(point, engine)
+    if launch_overhead_us is not None:
+        engine = engine.model_copy(update={"launch_overhead_us": launch_overhead_us})
+    return engine.floor_s(forwards=point.llm.forwards, ops_per_forward=ops)
 
 
 def measured(point: OperatingPoint, tier: Tier) -> TierTiming:
@@ -219,33 +325,43 @@ def measured(point: OperatingPoint, tier: Tier) -> TierTiming:
         memory_capacity_bytes=tier.memory_bytes,
         batch_p50_s=point.batch_p50_s,
         batch_p99_s=point.batch_p99_s,
-        llm_bound=None,
-        efficiency=None,
+        llm_s=point.llm.measured_s,
+        p99_basis=f"measured over {point.batches} batches"
+        + (f" (near the maximum: fewer than {MIN_SAMPLES_FOR_P99})" if point.batches < MIN_SAMPLES_FOR_P99 else ""),
     )
 
 
-def calibrate(point: OperatingPoint, tier: Tier) -> Efficiency:
-    """Scale the tier's default efficiencies so that projecting `point` onto its own tier reproduces the
-    measured LLM time; later projections of other points onto this tier use the calibrated figures."""
-    default = default_efficiency(tier)
-    projected_llm = _llm_seconds(point, tier, default)
-    work = point.stages.get(LLM_STAGE)
-    if not projected_llm or work is None or work.measured_s <= 0:
-        return default
-    measured_llm = work.measured_s
-    scale = projected_llm / measured_llm
-    return replace(
-        default,
-        compute=min(1.0, default.compute * scale),
-        memory=min(1.0, default.memory * scale),
-        source=f"calibrated from {point.path}",
-    )
-
-
-def _llm_seconds(point: OperatingPoint, tier: Tier, efficiency: Efficiency) -> float | None:
+def calibration_scale(point: OperatingPoint, tier: Tier) -> float | None:
+    """How much faster (>1) or slower (<1) the catalogue's default efficiencies would project this point's LLM
+    work than was measured on `tier`, its own tier; None when there is nothing to compare."""
     dtype = target_dtype(point, tier)
     peak = peak_flops(tier, dtype)
-    work = point.stages.get(LLM_STAGE)
-    if not peak or work is None:
+    if not peak or point.llm.measured_s <= 0:
         return None
-    return max(_roofline(work, point, tier, efficiency, dtype=dtype, peak=peak))
+    return measured_llm_roofline(point, tier, peak, default_efficiency(tier)) / point.llm.measured_s
+
+
+def measured_llm_roofline(point: OperatingPoint, tier: Tier, peak: float, efficiency: Efficiency) -> float:
+    """The roofline time of a point's LLM work on its own tier, in the dtype it was measured in."""
+    return llm_time(
+        flops=point.llm.flops,
+        bytes_moved=point.llm.bytes_moved,
+        peak=peak,
+        bandwidth=tier.bandwidth_bytes_per_s,
+        efficiency=efficiency,
+    ).seconds
+
+
+def measured_launch_overhead_us(point: OperatingPoint, tier: Tier) -> float | None:
+    """A GPU result's own per-launch overhead: the LLM time beyond the roofline at the catalogue's best-case
+    efficiency, per launched operator; None on a CPU, or where the roofline explains the whole time."""
+    if tier.kind != "gpu":
+        return None
+    peak = peak_flops(tier, point.dtype)
+    engine = load_engines()[DEFAULT_ENGINE]
+    launches = point.llm.forwards * ops_per_forward(point, engine)
+    if not peak or launches <= 0:
+        return None
+    roofline = measured_llm_roofline(point, tier, peak, Efficiency(1.0, 1.0, "peak"))
+    beyond = point.llm.measured_s - roofline
+    return beyond / launches * 1e6 if beyond > 0 else None

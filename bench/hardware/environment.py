@@ -10,31 +10,28 @@ import functools
 import importlib.metadata
 import os
 import platform
-import re
 import socket
 import subprocess
-from collections import Counter
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 import bench
+from bench.hardware.fingerprint import Fingerprint, fingerprint_of, machine_key, slugify
 
 # The project checkout: bench/hardware/environment.py -> repo root. Tests monkeypatch this.
 REPO_DIR: Path = Path(__file__).resolve().parents[2]
 
 CPUINFO_PATH = "/proc/cpuinfo"
 
-# Flags that decide which CPU kernels (and hence which dtypes) are fast on this machine.
-RELEVANT_CPU_FLAGS: tuple[str, ...] = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+# Flags that decide which CPU kernels (and hence which dtypes) are fast on this machine (x86 `flags`, Arm
+# `Features` in /proc/cpuinfo).
+RELEVANT_CPU_FLAGS: tuple[str, ...] = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "sve", "asimd")
 
 MACHINE_ENV_VAR = "RECBENCH_MACHINE"
-_SLUG_MAX_LEN = 96
 _GIT_TIMEOUT_S = 5.0
-
-# Marketing noise in CPU model strings that only lengthens folder names.
-_CPU_NOISE = re.compile(r"\((?:r|tm)\)|\bcpu\b|\bprocessor\b|@.*$|\b\d+-core\b", re.IGNORECASE)
 
 
 @functools.cache
@@ -61,7 +58,8 @@ def cpu_model() -> str:
 
 
 def cpu_flags() -> dict[str, bool]:
-    flags = set(_cpuinfo().get("flags", "").split())
+    info = _cpuinfo()
+    flags = set((info.get("flags") or info.get("Features") or "").split())
     return {flag: flag in flags for flag in RELEVANT_CPU_FLAGS}
 
 
@@ -185,8 +183,36 @@ def collect_environment() -> dict[str, Any]:
         **git_state(),
         "cuda": cuda_environment(),
     }
-    env["machine_slug"] = machine_slug(env)
+    fingerprint = environment_fingerprint(env)
+    env["fingerprint"] = {**asdict(fingerprint), "digest": fingerprint.digest}
+    env["machine_slug"] = machine_slug(fingerprint)
     return env
+
+
+def environment_fingerprint(env: dict[str, Any]) -> Fingerprint:
+    """The fingerprint of the machine an environment dict describes (a fresh one, or one read from a result)."""
+    return fingerprint_of(
+        cpu_model=env.get("cpu_model") or "unknown-cpu",
+        flags=env.get("cpu_flags") or {},
+        logical_cores=env.get("cpu_logical_cores"),
+        ram_bytes=env.get("ram_total_bytes") or 0,
+        gpu_names=[d["name"] for d in (env.get("cuda") or {}).get("devices", [])],
+        torch_version=env.get("torch_version") or "unknown",
+    )
+
+
+def this_machine() -> Fingerprint:
+    """This machine's fingerprint (imports torch: for its version and the GPUs it sees)."""
+    import torch
+
+    return fingerprint_of(
+        cpu_model=cpu_model(),
+        flags=cpu_flags(),
+        logical_cores=psutil.cpu_count(logical=True),
+        ram_bytes=int(psutil.virtual_memory().total),
+        gpu_names=[d["name"] for d in _cuda_devices()],
+        torch_version=torch.__version__,
+    )
 
 
 def _torch_cpu_capability() -> str | None:
@@ -199,30 +225,14 @@ def _torch_cpu_capability() -> str | None:
         return None
 
 
-def _slugify(text: str) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return slug[:_SLUG_MAX_LEN].rstrip("-")
-
-
-def machine_slug(env: dict[str, Any] | None = None) -> str:
-    """Short filesystem-safe hardware name for results folders.
-
-    E.g. "amd-epyc-7b13-2c" or "intel-xeon-platinum-8481c-8c-1xnvidia-h100-80gb-hbm3".
-    The RECBENCH_MACHINE environment variable overrides it (still slugified, so it stays a safe name).
-    """
+def machine_slug(fingerprint: Fingerprint | None = None) -> str:
+    """The results folder name of this machine (or of `fingerprint`): readable hardware plus the fingerprint's
+    digest (bench.hardware.fingerprint.machine_key). The RECBENCH_MACHINE environment variable overrides it
+    (slugified, so it stays a safe name)."""
     override = os.environ.get(MACHINE_ENV_VAR, "").strip()
     if override:
-        return _slugify(override) or "machine"
-    if env is None:
-        model, cores = cpu_model(), psutil.cpu_count(logical=True)
-        gpu_names = [d["name"] for d in _cuda_devices()]
-    else:
-        model, cores = env.get("cpu_model") or "unknown-cpu", env.get("cpu_logical_cores")
-        gpu_names = [d["name"] for d in env.get("cuda", {}).get("devices", [])]
-    # Logical cores: that is what the benchmark's threads get, and what a cloud VM is sold by.
-    parts = [_CPU_NOISE.sub(" ", model), f"{cores or 0}c"]
-    parts += [f"{count}x{name}" for name, count in Counter(gpu_names).items()]
-    return _slugify(" ".join(parts)) or "machine"
+        return slugify(override) or "machine"
+    return machine_key(fingerprint or this_machine())
 
 
 def other_processes_cpu_fraction(window_s: float = 0.25) -> float:

@@ -29,6 +29,7 @@ from bench.core.dtypes import CATALOGUE_KEYS, catalogue_key, known_spellings
 from bench.core.errors import InputError
 from bench.core.validation import allowed_keys_hint
 from bench.core.yaml_files import read_yaml
+from bench.hardware.fingerprint import ISA_LEVELS, Fingerprint
 
 TIERS_PATH = Path(__file__).with_name("tiers.yaml")
 
@@ -76,6 +77,7 @@ class Tier:
     tdp_watts: float  # per device; for CPU tiers the instance's share of the host CPU
     devices_per_instance: int
     vcpus: int | None
+    isa: str | None  # CPU tiers: the ISA level a machine must have (bench.hardware.fingerprint)
     price_per_hour: float | None  # on-demand USD/hour for the instance as priced
     price_source: str | None
     price_date: str | None
@@ -276,6 +278,7 @@ class TierSpec(_Strict):
     tdp_watts: Positive
     devices_per_instance: Count = 1
     vcpus: Count = Field(default=None, validate_default=True)
+    isa: str | None = Field(default=None, validate_default=True)
     compute_efficiency: Fraction = 0.7
     memory_efficiency: Fraction = 0.7
     efficiency_source: Text = "default 0.7 (no measurement)"
@@ -305,6 +308,16 @@ class TierSpec(_Strict):
     def _vcpus_for_cpu(cls, value: int | None, info: ValidationInfo) -> int | None:
         if value is None and info.data.get("kind") == "cpu":
             raise ValueError("required for a 'cpu' tier (the instance's vCPU count)")
+        return value
+
+    @field_validator("isa")
+    @classmethod
+    def _isa_for_cpu(cls, value: str | None, info: ValidationInfo) -> str | None:
+        known = [name for name, _ in ISA_LEVELS]
+        if info.data.get("kind") == "cpu" and value not in known:
+            raise ValueError(f"a 'cpu' tier needs its ISA level, one of {', '.join(known)} (got {value!r})")
+        if info.data.get("kind") == "gpu" and value is not None:
+            raise ValueError("only 'cpu' tiers have an ISA level")
         return value
 
     @field_validator("price")
@@ -424,6 +437,7 @@ def _to_tier(name: str, spec: TierSpec, origin: str) -> Tier:
         tdp_watts=float(spec.tdp_watts),
         devices_per_instance=int(spec.devices_per_instance or 1),
         vcpus=spec.vcpus,
+        isa=spec.isa,
         price_per_hour=None if price is None else float(price.per_hour),
         price_source=None if price is None else price.source,
         price_date=None if price is None else price.date,
@@ -453,12 +467,17 @@ def _contains(haystack: str, needle: str) -> bool:
     return re.search(pattern, haystack, flags=re.IGNORECASE) is not None
 
 
-def tier_for_machine(*, device: str, device_name: str, logical_cores: int, tiers: Mapping[str, Tier]) -> Tier | None:
-    """The catalogue tier a machine is: a GPU matched by name, or a CPU tier whose match strings fit the
-    CPU model and whose vCPU count equals the logical cores."""
+def tier_for_machine(
+    *, device: str, device_name: str, fingerprint: Fingerprint, tiers: Mapping[str, Tier]
+) -> Tier | None:
+    """The catalogue tier a machine is: a GPU matched by name; a CPU tier by fingerprint (the same ISA level,
+    as many vCPUs as the machine has logical cores, and its match strings in the CPU model, where it has
+    any). None when nothing fits: a wrong match would price and project with another CPU's figures."""
     if Device.parse(device).is_cuda:
         return match_tier(device_name, tiers)
     for tier in tiers.values():
-        if tier.kind == "cpu" and tier.vcpus == logical_cores and tier.matches(device_name):
+        if tier.kind != "cpu" or tier.isa != fingerprint.isa or tier.vcpus != fingerprint.logical_cores:
+            continue
+        if not tier.match or tier.matches(fingerprint.cpu_model):
             return tier
     return None

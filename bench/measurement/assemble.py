@@ -67,6 +67,7 @@ def assemble_result(
     )
     work = derive.work_done(records)
     latency_summary = derive.latency_summary(samples)
+    quality = derive.quality(records, scenario, prepared.loaded.weights)
     device_name = result_device_name(environment, Device.parse(scenario.device))
     calibration = prepared.calibration
     return Result(
@@ -102,7 +103,11 @@ def assemble_result(
             analytic_basis="estimate: largest forward of the calibration and timed batches",
         ),
         flops=Flops(
-            counted=CountedFlops(method=prepared.flops.method, per_batch=counted),
+            counted=CountedFlops(
+                method=prepared.flops.method,
+                per_batch=counted,
+                ops_per_batch={Stage(name): n for name, n in prepared.flops.ops_per_stage.items()},
+            ),
             calibration_batch=CalibrationBatch(
                 users=calibration.users,
                 prompt_tokens=calibration.prompt_tokens,
@@ -115,9 +120,9 @@ def assemble_result(
         hardware_tier=HardwareTier(name=tier.name, tdp_watts=tier.tdp_watts) if tier else None,
         peak=Peak(gemm=peak),
         work=work,
-        quality=derive.quality(records, scenario, prepared.loaded.weights),
+        quality=quality,
         load=measurement.load,
-        warnings=prepared.warnings,
+        warnings=[*prepared.warnings, *derive.statistical_warnings(latency_summary, quality)],
         wall_time_s=wall_s,
         summary=Summary(
             latency=latency_summary,

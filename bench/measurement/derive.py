@@ -5,9 +5,9 @@ utilisation, prompt sharing, the work done, ranking quality and energy per reque
 from __future__ import annotations
 
 from bench.core.device import Device
-from bench.core.kinds import EnergyMethod
+from bench.core.kinds import EnergyMethod, WarningKind
 from bench.core.stages import Stage
-from bench.core.stats import summarize
+from bench.core.stats import MIN_SAMPLES_FOR_P99, summarize
 from bench.hardware.devices import lookup_device_peak
 from bench.loop.pipeline import BatchRecord
 from bench.loop.ranking import chance_hit_rate, chance_ndcg
@@ -23,6 +23,7 @@ from bench.results.model import (
     LlmFlops,
     PromptSharing,
     Quality,
+    ResultWarning,
     StageFlops,
     Throughput,
     Work,
@@ -235,6 +236,28 @@ def quality(records: list[BatchRecord], scenario: Scenario, weights: str) -> Qua
             else None
         ),
     )
+
+
+def statistical_warnings(latency: LatencySummary, quality_: Quality) -> list[ResultWarning]:
+    """What a reader must know before trusting the figures: chance-level quality, a p99 from few batches."""
+    found = []
+    if quality_.chance_level:
+        found.append(
+            ResultWarning(
+                kind=WarningKind.CHANCE_LEVEL,
+                message="random weights: hit rate and NDCG are chance-level by construction",
+            )
+        )
+    n = latency.stages[Stage.END_TO_END].n
+    if n < MIN_SAMPLES_FOR_P99:
+        found.append(
+            ResultWarning(
+                kind=WarningKind.WEAK_STATISTICS,
+                message=f"p99 from {n} batches is near the maximum: a load test, or repetitions.min_iterations >= "
+                f"{MIN_SAMPLES_FOR_P99}, gives a tail to plan on",
+            )
+        )
+    return found
 
 
 def energy_section(energy: EnergyResult, records: list[BatchRecord], scenario: Scenario, *, window: str) -> Energy:

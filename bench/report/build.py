@@ -19,7 +19,7 @@ from bench.core.errors import InputError
 from bench.core.formatting import format_ms, format_number, to_ms
 from bench.core.stages import LOOP_STAGES, Stage
 from bench.cost.capacity import CapacityPlan, PlanSettings, plan_capacity
-from bench.cost.model import TierCost, cost_table, row_dict
+from bench.cost.model import TierCost, calibration_dict, cost_table, row_dict
 from bench.cost.projection import OperatingPoint, operating_point
 from bench.report.figures import LatencyBar, plan_figures
 from bench.report.render import (
@@ -83,9 +83,13 @@ PLAN_COLUMNS = [
     "chosen_batch_p99_ms",
     "requests_per_s_per_machine",
     "machines",
-    "monthly_cost_usd",
-    "cost_per_1m_recommendations_usd",
+    "rented_monthly_usd",
+    "rented_cost_per_1m_recommendations_usd",
+    "owned_monthly_usd",
+    "owned_cost_per_1m_recommendations_usd",
+    "include_owned",
     "reason",
+    "slo_basis",
     "latency_basis",
 ]
 
@@ -96,15 +100,18 @@ def write_report(
     *,
     tiers: Mapping[str, Tier],
     measured_on: str | None = None,
+    price_per_hour: float | None = None,
     plan: PlanSettings | None = None,
     strict: bool = False,
+    figures: bool = True,
 ) -> list[Path]:
     """Write the report for `result_paths` (files, or folders searched recursively) into `output_dir`;
     returns the paths written: report.html, report.md, the CSV tables, the PNG figures.
 
-    `measured_on` names the catalogue tier the results were measured on (default: matched from the
-    results); `plan` adds a capacity plan; `strict` makes a damaged result file an error instead of a
-    warning.
+    `measured_on` names the catalogue tier the results were measured on (default: matched from the results'
+    fingerprints); `price_per_hour` prices a machine the catalogue does not know; `plan` adds a capacity plan;
+    `strict` makes a damaged result file an error instead of a warning; `figures=False` skips drawing the PNGs
+    (the tables and text are the same).
     """
     from bench.report.plots import DPI, draw, tier_colors
 
@@ -120,7 +127,8 @@ def write_report(
     points = {id(stored): operating_point(stored) for stored in loaded}
     loaded.sort(key=lambda stored: _order(points[id(stored)]))
     ordered_points = [points[id(stored)] for stored in loaded]
-    rows = cost_table(ordered_points, tiers, measured_on=measured_on)
+    table = cost_table(ordered_points, tiers, measured_on=measured_on, price_per_hour=price_per_hour)
+    rows = table.rows
     plans = plan_capacity(rows, plan) if plan is not None else []
 
     output_dir = Path(output_dir)
@@ -135,6 +143,7 @@ def write_report(
         ("latency.csv", LATENCY_COLUMNS, [row for stored in loaded for row in _latency_rows(stored)]),
         ("memory.csv", MEMORY_COLUMNS, [_memory_row(stored) for stored in loaded]),
         ("energy.csv", ENERGY_COLUMNS, [_energy_row(r) for r in rows]),
+        ("calibration.csv", None, [calibration_dict(c) for c in table.calibrations]),
     ]
     if plan is not None:
         tables.append(("plan.csv", PLAN_COLUMNS, [row for p in plans for row in _plan_rows(p)]))
@@ -148,9 +157,10 @@ def write_report(
     ]
     _dedupe_labels(bars, [stored.result.created_at.isoformat() for stored in loaded])
     measured_memory = {str(s.path): m for s in loaded if (m := _measured_memory(s.result)) is not None}
-    colors = tier_colors({name: tier.kind for name, tier in tiers.items()})
-    figures = []
-    for figure_plan in plan_figures(rows, list(tiers), bars, measured_memory=measured_memory):
+    colors = tier_colors({name: tier.kind for name, tier in table.tiers.items()})
+    drawn = []
+    figure_plans = plan_figures(rows, list(table.tiers), bars, measured_memory=measured_memory) if figures else []
+    for figure_plan in figure_plans:
         figure = draw(figure_plan, colors)
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png", dpi=DPI)
@@ -159,13 +169,16 @@ def write_report(
         filename = f"{figure_plan.name}.png"
         (output_dir / filename).write_bytes(png)
         written.append(output_dir / filename)
-        figures.append(FigureFile(figure_plan.name, figure_plan.title, filename, png, figure_plan.caption))
+        drawn.append(FigureFile(figure_plan.name, figure_plan.title, filename, png, figure_plan.caption))
 
     content = ReportContent(
         results=[_result_info(stored, point) for stored, point in zip(loaded, ordered_points, strict=True)],
         rows=rows,
+        calibrations=table.calibrations,
+        launch_overhead_us=table.launch_overhead_us,
         plans=plans,
-        figures=figures,
+        figures=drawn,
+        figures_skipped=not figures,
         tables=[name for name, _, _ in tables],
         generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         generator_version=__version__,
@@ -308,9 +321,13 @@ def _plan_rows(plan: CapacityPlan) -> list[dict[str, Any]]:
                 "chosen_batch_p99_ms": to_ms(chosen.timing.batch_p99_s) if chosen else None,
                 "requests_per_s_per_machine": t.requests_per_s_per_machine,
                 "machines": t.machines,
-                "monthly_cost_usd": t.monthly_cost_usd,
-                "cost_per_1m_recommendations_usd": t.cost_per_1m_recommendations_usd,
+                "rented_monthly_usd": t.rented_monthly_usd,
+                "rented_cost_per_1m_recommendations_usd": t.rented_cost_per_1m_usd,
+                "owned_monthly_usd": t.owned_monthly_usd,
+                "owned_cost_per_1m_recommendations_usd": t.owned_cost_per_1m_usd,
+                "include_owned": settings.include_owned,
                 "reason": t.reason,
+                "slo_basis": t.slo_basis,
                 "latency_basis": plan.latency_basis,
             }
         )
@@ -363,10 +380,7 @@ def _load_test_info(stored: StoredResult) -> LoadTestInfo:
 
 def _result_info(stored: StoredResult, point: OperatingPoint) -> ResultInfo:
     env = stored.result.environment
-    if stored.result.device.is_cuda:
-        hardware = point.device_name
-    else:
-        hardware = f"{point.device_name}, {env.cpu_logical_cores or '?'} logical cores"
+    hardware = point.device_name if stored.result.device.is_cuda else point.fingerprint.describe()
     return ResultInfo(
         path=point.path,
         scenario=point.scenario,

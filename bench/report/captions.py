@@ -32,7 +32,7 @@ def cost_panels(left_out: Mapping[str, set[str]], skipped_groups: int, max_panel
 
 
 def cost_bars(rows: Sequence[TierCost], max_points: int, why_no_cost: Callable[[TierCost], str]) -> str:
-    missing = sorted({f"{r.timing.tier} ({why_no_cost(r)})" for r in rows if r.cost_per_1m_recommendations_usd is None})
+    missing = sorted({f"{r.timing.tier} ({why_no_cost(r)})" for r in rows if r.rented_cost_per_1m_usd is None})
     points = {id(r.point) for r in rows}
     text = "No variable (batch size, model size, sequence length) varies across these results."
     if len(points) > max_points:

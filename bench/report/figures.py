@@ -131,7 +131,7 @@ def cost_panels(rows: Sequence[TierCost], axis: Axis, tier_order: Sequence[str])
         cells: dict[tuple[str, Any], list[TierCost]] = defaultdict(list)
         for p in usable[key]:
             for r in by_point[id(p)]:
-                if r.cost_per_1m_recommendations_usd is None:
+                if r.rented_cost_per_1m_usd is None:
                     left_out[r.timing.tier].add(why_no_cost(r))
                     continue
                 cells[(r.timing.tier, axis.knob(p))].append(r)
@@ -144,7 +144,7 @@ def cost_panels(rows: Sequence[TierCost], axis: Axis, tier_order: Sequence[str])
             for k in knobs:
                 cell = cells[(tier, k)]  # repeated runs of one configuration: the median
                 xs.append(statistics.median(axis.x(r.point) for r in cell))
-                costs.append(statistics.median(r.cost_per_1m_recommendations_usd or 0.0 for r in cell))
+                costs.append(statistics.median(r.rented_cost_per_1m_usd or 0.0 for r in cell))
                 measured.append(all(r.basis == "measured" for r in cell))
             curves.append(Curve(tier, xs, costs, measured))
         panels.append(Panel(label, curves))

@@ -120,7 +120,7 @@ def plot_cost_bars(rows: Sequence[TierCost], colors: dict[str, Any], tier_order:
     for j, p in enumerate(points):
         for i, tier in enumerate(tiers):
             r = costs.get((tier, id(p)))
-            value = r.cost_per_1m_recommendations_usd if r else None
+            value = r.rented_cost_per_1m_usd if r else None
             y = i + (j - (n - 1) / 2) * height
             if value is None:
                 ax.text(

@@ -26,7 +26,7 @@ from bench.core.formatting import (
 )
 from bench.core.kinds import EnergyKind
 from bench.cost.capacity import CapacityPlan, TierPlan
-from bench.cost.model import TierCost
+from bench.cost.model import Calibration, TierCost
 from bench.report.figures import energy_bases
 
 # ------------------------------------------------------------------------------------- document structure
@@ -134,8 +134,11 @@ class ReportContent:
     results: list[ResultInfo]
     rows: list[TierCost]
     plans: list[CapacityPlan]
+    calibrations: list[Calibration] = field(default_factory=list)
+    launch_overhead_us: float | None = None  # measured on a GPU result
     figures: list[FigureFile]
     tables: list[str]  # CSV file names written next to the report
+    figures_skipped: bool = False  # --no-figures
     generated_at: str
     generator_version: str
     measured_on: str | None = None
@@ -149,6 +152,8 @@ def compose(content: ReportContent) -> Document:
     doc.blocks.append(Facts(_header(content)))
     doc.blocks.append(Heading("How to read this"))
     doc.blocks.extend(_how_to_read(content))
+    if content.figures_skipped:
+        doc.blocks.append(Paragraph(["Figures were not drawn (--no-figures); the tables below hold every figure."]))
     if content.figures:
         doc.blocks.append(Heading("Figures"))
         for fig in content.figures:
@@ -156,6 +161,7 @@ def compose(content: ReportContent) -> Document:
             doc.blocks.append(Image(fig.title, fig.filename, fig.png, fig.caption))
     doc.blocks.append(Heading("Cost per tier"))
     doc.blocks.append(_cost_table(content.rows))
+    doc.blocks.extend(_calibration_blocks(content))
     for plan in content.plans:
         doc.blocks.extend(_plan_blocks(plan))
     if content.load_tests:
@@ -228,7 +234,6 @@ def _header(c: ReportContent) -> list[tuple[str, str]]:
 def _how_to_read(c: ReportContent) -> list[Block]:
     homes = _distinct([r.timing.tier for r in c.rows if r.basis == "measured"])
     projected = _distinct([r.timing.tier for r in c.rows if r.basis == "projected"])
-    kinds = {r.energy_kind for r in c.rows if r.energy_j_per_recommendation is not None}
     parts: list[Inline] = [
         "Measured on the benchmark machine: ",
         Span("latency per stage, end-to-end latency, memory use"),
@@ -241,24 +246,21 @@ def _how_to_read(c: ReportContent) -> list[Block]:
             ") use that measured latency and the catalogue price.",
         ]
     else:
-        parts += [
-            " No catalogue tier was identified as the benchmark machine",
-            " (name one with measured_on), so every cost below is projected.",
-        ]
+        parts += [" No tier was identified as the benchmark machine, so every cost below is projected."]
     parts += [
         " Costs on every other tier are ",
-        Span("projected"),
-        ": a roofline model of the measured work (FLOPs and bytes moved per stage against the tier's catalogue "
-        "peak and bandwidth, times an efficiency: calibrated from the measurement on the measured tier, and "
-        "scaled by the same factor on other tiers of its kind (CPU or GPU); catalogue defaults elsewhere); "
-        "host-side stages keep their measured time, and per-kernel launch overheads are not modelled, so "
-        "projections for small models on GPUs are optimistic. Projections are estimates",
+        Span("projected (estimates)"),
+        ": host-side work (the stages other than scoring, and scoring's prompt building and score reading) keeps "
+        "its measured median; the LLM's forwards take the roofline time of their FLOPs and bytes against the "
+        "tier's catalogue peak and bandwidth times an efficiency (calibrated as the next section says), and on a "
+        "GPU never less than its kernels x the engine's per-launch overhead. A projected p99 is the projected p50 "
+        "times the measured p99/p50 ratio",
     ]
     errors = [r.projection_error for r in c.rows if r.projection_error is not None]
     if errors:
         worst = max(errors, key=abs)
         parts.append(
-            f"; on the measured tier the uncalibrated projection was off by up to {worst:+.0%} "
+            f". On the measured tier the uncalibrated projection was off by up to {worst:+.0%} "
             "(the projection error column)"
         )
     parts.append(".")
@@ -269,30 +271,52 @@ def _how_to_read(c: ReportContent) -> list[Block]:
         "Memory need (weights, KV cache, activations) is an analytic estimate, checked against each tier's "
         "catalogue capacity; tiers where it does not fit get no latency or cost."
     )
-    if kinds <= {EnergyKind.MODELLED}:
-        energy = (
-            "Energy per recommendation is modelled everywhere (no energy counter in these results): estimates "
-            "from TDP, not measurements."
-        )
-    else:
-        energy = (
-            "Energy per recommendation is measured by an energy counter on the benchmark machine where the energy "
-            "column says measured, and modelled from TDP (an estimate) elsewhere."
-        )
     bases = "; ".join(f"“{basis}” on {', '.join(tiers)}" for basis, tiers in energy_bases(c.rows).items())
-    if bases:
-        energy += f" Energy bases: {bases}."
+    energy = "Energy per recommendation has one basis per row, stated in the energy column"
+    energy += f": {bases}." if bases else "."
+    if not any(r.energy_kind == EnergyKind.MEASURED for r in c.rows):
+        energy += " No energy counter was read: every energy figure is an estimate from TDP."
     blocks.append(Paragraph([memory, " ", energy]))
     blocks.append(
         Paragraph(
             [
-                "Cost per 1M recommendations = hourly cost / recommendations per hour x 1e6, with batches "
-                "served back to back at the point's batch size (full utilisation); the hourly cost is the "
-                "catalogue's on-demand price, or for owned hardware the amortised purchase plus energy."
+                "Cost per 1M recommendations = hourly cost / recommendations per hour x 1e6, with batches served "
+                "back to back at the point's batch size (full utilisation). Two hourly costs, never mixed: ",
+                Span("rented"),
+                " (the catalogue's on-demand price) and ",
+                Span("owned"),
+                " (purchase price amortised over the hardware's life, plus electricity x PUE at this point's draw).",
             ],
             note=True,
         )
     )
+    return blocks
+
+
+def _calibration_blocks(c: ReportContent) -> list[Block]:
+    """Which results calibrated which tier, and the rule, so a reader can check every projection's source."""
+    rule = (
+        "Calibration: for each point measured on a catalogue tier, scale = (projection at the catalogue's default "
+        "efficiencies) / (measured LLM time). A tier's efficiencies are its defaults x the median scale of the "
+        "points measured on it with the same model (all models where that model was not measured there); a tier "
+        "with no measurement of its own takes the median scale of the measured tiers of its kind (CPU or GPU); "
+        "otherwise the catalogue defaults. The order of the input files changes nothing."
+    )
+    blocks: list[Block] = [Heading("Calibration"), Paragraph([rule], note=True)]
+    if c.calibrations:
+        rows = [
+            [cal.tier, cal.model or "(all models)", format_number(cal.scale), format_percent(cal.efficiency.compute),
+             format_percent(cal.efficiency.memory), str(len(cal.results))]
+            for cal in c.calibrations
+        ]  # fmt: skip
+        columns = ["tier", "model", "scale", "compute efficiency", "memory efficiency", "results"]
+        blocks.append(Table(columns, rows, "The results behind each row: calibration.csv.", frozenset({2, 3, 4, 5})))
+    else:
+        blocks.append(Paragraph(["No result was measured on a catalogue tier: catalogue defaults throughout."]))
+    if c.launch_overhead_us is not None:
+        blocks.append(
+            Paragraph([f"Per-launch overhead measured on a GPU result: {c.launch_overhead_us:.3g} µs per operator."])
+        )
     return blocks
 
 
@@ -309,8 +333,10 @@ COST_COLUMNS = [
     "batch p50 ms",
     "batch p99 ms",
     "requests/s",
-    "USD/hour",
-    "USD per 1M recs",
+    "rented USD/h",
+    "rented USD per 1M recs",
+    "owned USD/h",
+    "owned USD per 1M recs",
     "J per rec",
     "energy",
     "projection error",
@@ -318,8 +344,12 @@ COST_COLUMNS = [
 ]
 
 
+def _cheapest_cost(row: TierCost) -> float | None:
+    return row.rented_cost_per_1m_usd if row.rented_cost_per_1m_usd is not None else row.owned_cost_per_1m_usd
+
+
 def _cost_table(rows: Sequence[TierCost]) -> Table:
-    """Every point on every tier, cheapest first within a point; tiers without a cost last."""
+    """Every point on every tier, cheapest rented first within a point (owned-only tiers after); no cost last."""
     order: dict[int, int] = {}
     for row in rows:
         order.setdefault(id(row.point), len(order))
@@ -327,8 +357,10 @@ def _cost_table(rows: Sequence[TierCost]) -> Table:
         rows,
         key=lambda r: (
             order[id(r.point)],
-            r.cost_per_1m_recommendations_usd is None,
-            r.cost_per_1m_recommendations_usd or 0.0,
+            r.rented_cost_per_1m_usd is None,
+            _cheapest_cost(r) is None,
+            _cheapest_cost(r) or 0.0,
+            r.timing.tier,
         ),
     )
     body, strong = [], set()
@@ -337,7 +369,7 @@ def _cost_table(rows: Sequence[TierCost]) -> Table:
         t = row.timing
         first = id(row.point) != previous
         previous = id(row.point)
-        if first and row.cost_per_1m_recommendations_usd is not None:
+        if first and row.rented_cost_per_1m_usd is not None:
             strong.add(len(body))
         fit = f"{format_bytes(t.memory_need_bytes)} / {format_bytes(t.memory_capacity_bytes)}"
         body.append(
@@ -350,20 +382,23 @@ def _cost_table(rows: Sequence[TierCost]) -> Table:
                 format_ms(t.batch_p50_s),
                 format_ms(t.batch_p99_s),
                 format_number(row.requests_per_s),
-                format_usd(row.hourly_cost_usd),
-                format_usd(row.cost_per_1m_recommendations_usd),
+                format_usd(row.rented_hourly_usd),
+                format_usd(row.rented_cost_per_1m_usd),
+                format_usd(row.owned_hourly_usd),
+                format_usd(row.owned_cost_per_1m_usd),
                 format_energy(row.energy_j_per_recommendation),
                 str(row.energy_kind) if row.energy_kind else MISSING,
                 format_percent(row.projection_error, signed=True) if row.projection_error is not None else "",
                 t.llm_bound or "",
             ]
         )
+    p99_bases = "; ".join(_distinct([f"{r.timing.basis}: {r.timing.p99_basis}" for r in rows if r.timing.p99_basis]))
     caption = (
-        "Per point, the cheapest tier first (in bold). basis: measured = latency measured on that tier, "
+        "Per point, the cheapest rented tier first (in bold). basis: measured = latency measured on that tier, "
         "projected = roofline estimate. projection error = uncalibrated projection / measurement - 1, on the "
-        "measured tier. All rows, unrounded, in costs.csv."
+        f"measured tier. p99: {p99_bases or MISSING}. All rows, unrounded, in costs.csv."
     )
-    return Table(COST_COLUMNS, body, caption, frozenset(range(5, 13)), frozenset(strong))
+    return Table(COST_COLUMNS, body, caption, frozenset(range(5, 15)), frozenset(strong))
 
 
 PLAN_COLUMNS = [
@@ -376,50 +411,60 @@ PLAN_COLUMNS = [
     "batch p99 ms",
     "throughput per machine (req/s)",
     "machines",
-    "monthly cost",
-    "USD per 1M recs",
+    "rented monthly",
+    "rented USD per 1M recs",
+    "owned monthly",
+    "owned USD per 1M recs",
+    "SLO checked on",
     "note",
 ]
 
 
 def _plan_blocks(plan: CapacityPlan) -> list[Block]:
     cheapest, settings = plan.cheapest, plan.settings
+    owned = settings.include_owned
     ordered = sorted(
         plan.tiers,
-        key=lambda t: (t.monthly_cost_usd is None, t.monthly_cost_usd or 0.0, not t.meets_slo, not t.fits),
-    )
+        key=lambda t: (t.monthly_cost_usd(owned) is None, t.monthly_cost_usd(owned) or 0.0, not t.meets_slo,
+                       not t.fits, t.tier),
+    )  # fmt: skip
     body, strong = [], set()
     for i, t in enumerate(ordered):
         if cheapest is not None and t is cheapest:
             strong.add(i)
         body.append(_plan_row(t))
+    among = (
+        "rented and owned tiers" if owned else "rented tiers (owned hardware is listed, not chosen: --include-owned)"
+    )
     blocks: list[Block] = [
         Heading(f"Capacity plan: {plan.scenario}"),
         Paragraph(
             [
                 f"Target {settings.qps:g} requests/s with batch p99 at most {settings.slo_p99_ms:g} ms, "
                 f"{settings.hours_per_day:g} hours a day, {settings.headroom:.0%} headroom. Per tier, the operating "
-                "point that meets the SLO with the highest throughput per machine is chosen."
+                f"point that meets the SLO with the highest throughput per machine is chosen; cheapest among {among}."
             ]
         ),
     ]
     if cheapest is not None:
         chosen = cheapest.chosen
+        monthly = cheapest.monthly_cost_usd(owned)
+        kind = "rented" if monthly == cheapest.rented_monthly_usd else "owned"
+        per_1m = cheapest.rented_cost_per_1m_usd if kind == "rented" else cheapest.owned_cost_per_1m_usd
         blocks.append(
             Paragraph(
                 [
                     "Cheapest tier meeting the SLO: ",
                     Span(cheapest.tier),
-                    f" — {cheapest.machines} machine{'s' if cheapest.machines != 1 else ''}, "
-                    f"{format_usd(cheapest.monthly_cost_usd)} a month, "
-                    f"{format_usd(cheapest.cost_per_1m_recommendations_usd)} per 1M recommendations"
+                    f" — {cheapest.machines} machine{'s' if cheapest.machines != 1 else ''}, {kind}, "
+                    f"{format_usd(monthly)} a month, {format_usd(per_1m)} per 1M recommendations"
                     + (f" ({chosen.basis} latency at batch {chosen.point.batch_size})." if chosen else "."),
                 ]
             )
         )
     else:
         blocks.append(Paragraph([Span("No tier meets the SLO"), " with the measured or projected operating points."]))
-    blocks.append(Table(PLAN_COLUMNS, body, "", frozenset({3, 6, 7, 8, 9, 10}), frozenset(strong)))
+    blocks.append(Table(PLAN_COLUMNS, body, "", frozenset({3, 6, 7, 8, 9, 10, 11, 12}), frozenset(strong)))
     blocks.append(Paragraph([f"Latency basis: {plan.latency_basis}."], note=True))
     return blocks
 
@@ -434,10 +479,13 @@ def _plan_row(t: TierPlan) -> list[str]:
         chosen.point.point if chosen else "",
         str(chosen.basis) if chosen else "",
         format_ms(chosen.timing.batch_p99_s) if chosen else "",
-        format_number(chosen.requests_per_s) if chosen else "",
+        format_number(t.requests_per_s_per_machine) if t.requests_per_s_per_machine else "",
         str(t.machines) if t.machines is not None else "",
-        format_usd(t.monthly_cost_usd) if t.monthly_cost_usd is not None else "",
-        format_usd(t.cost_per_1m_recommendations_usd) if t.cost_per_1m_recommendations_usd is not None else "",
+        format_usd(t.rented_monthly_usd) if t.rented_monthly_usd is not None else "",
+        format_usd(t.rented_cost_per_1m_usd) if t.rented_cost_per_1m_usd is not None else "",
+        format_usd(t.owned_monthly_usd) if t.owned_monthly_usd is not None else "",
+        format_usd(t.owned_cost_per_1m_usd) if t.owned_cost_per_1m_usd is not None else "",
+        t.slo_basis,
         t.reason,
     ]
 

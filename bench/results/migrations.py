@@ -7,9 +7,11 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
 
 from bench.core.kinds import WarningKind
+from bench.hardware.environment import environment_fingerprint
 
 Migration = Callable[[dict[str, Any]], dict[str, Any]]
 NOT_RECORDED = "not recorded"
@@ -22,6 +24,8 @@ def _v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(data)
     out["schema_version"] = 2
     _fill_early_v1(out)
+    fingerprint = environment_fingerprint(out["environment"])  # v1 kept every field it is made of
+    out["environment"]["fingerprint"] = {**asdict(fingerprint), "digest": fingerprint.digest}
     out["quality"] = _quality_v2(out["quality"], top_n=out["scenario"]["workload"]["top_n"])
     out["summary"]["throughput"] = {
         name: figure["value"] if isinstance(figure, dict) else figure

@@ -19,6 +19,7 @@ from bench.core.dtypes import DtypeName
 from bench.core.kinds import EnergyMethod, LoadVerdict, WarningKind
 from bench.core.names import SAFE_NAME_PATTERN
 from bench.core.stages import Stage
+from bench.hardware.fingerprint import Fingerprint
 from bench.models.analytic import ForwardShape
 from bench.models.architecture import Architecture
 from bench.scenarios.spec import Load, Scenario
@@ -55,6 +56,21 @@ class CudaInfo(Section):
     driver_version: str | None
 
 
+class FingerprintInfo(Section):
+    """What makes two machines the same for timing purposes (bench.hardware.fingerprint)."""
+
+    cpu_model: str
+    isa: str = Field(description="ISA level: amx, avx512-bf16, avx512, avx2, sve, neon or baseline")
+    logical_cores: int
+    memory_gib: int
+    gpus: tuple[str, ...]
+    torch: str
+    digest: str = Field(description="8 hex digits of the hardware part (torch excluded): part of the machine key")
+
+    def as_fingerprint(self) -> Fingerprint:
+        return Fingerprint(**self.model_dump(exclude={"digest"}))
+
+
 class Environment(Section):
     """The machine and software stack the point ran on (captured in the process that measured it)."""
 
@@ -81,6 +97,7 @@ class Environment(Section):
     git_commit: str | None
     git_dirty: bool | None
     cuda: CudaInfo
+    fingerprint: FingerprintInfo
     machine_slug: str
 
 
@@ -167,6 +184,11 @@ class CountedFlops(Section):
     method: str
     unit: Literal["FLOP"] = "FLOP"
     per_batch: dict[Stage, int] = Field(description="FLOPs of one calibration batch per loop stage")
+    ops_per_batch: dict[Stage, int] | None = Field(
+        None,
+        description="ATen operator calls (views excluded) of the calibration batch per loop stage: each is at "
+        "least one kernel launch on a GPU in eager mode (None: not recorded by an older release)",
+    )
 
 
 class CalibrationBatch(Section):

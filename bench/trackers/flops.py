@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 
@@ -33,6 +34,22 @@ class FlopResult:
         "rectangle, causal mask ignored; CPU flash attention mapped to torch's SDPA formula)"
     )
     per_stage: dict[str, int] = field(default_factory=dict)  # FLOPs of one batch, by stage
+    # ATen operator calls of one batch by stage, views excluded: in eager mode on a GPU each is at least one
+    # kernel launch, which is what a per-launch overhead multiplies.
+    ops_per_stage: dict[str, int] = field(default_factory=dict)
+
+
+class _OpCounter(TorchDispatchMode):
+    """Counts the operator calls that reach the kernels (views only re-describe memory: not counted)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if not func.is_view:
+            self.calls += 1
+        return func(*args, **(kwargs or {}))
 
 
 class FlopTracker:
@@ -45,6 +62,7 @@ class FlopTracker:
     def __init__(self, count: Iterable[str]) -> None:
         self.count = frozenset(count)
         self.per_stage: dict[str, int] = {}
+        self.ops_per_stage: dict[str, int] = {}
         self._active = False
 
     @contextmanager
@@ -53,13 +71,15 @@ class FlopTracker:
             yield
             return
         counter = FlopCounterMode(display=False, custom_mapping=_EXTRA_FORMULAS)
+        ops = _OpCounter()
         self._active = True
         try:
-            with counter:
+            with counter, ops:
                 yield
         finally:
             self._active = False
         self.per_stage[name] = self.per_stage.get(name, 0) + counter.get_total_flops()
+        self.ops_per_stage[name] = self.ops_per_stage.get(name, 0) + ops.calls
 
     def result(self) -> FlopResult:
-        return FlopResult(per_stage=dict(self.per_stage))
+        return FlopResult(per_stage=dict(self.per_stage), ops_per_stage=dict(self.ops_per_stage))
