@@ -177,7 +177,8 @@ class Load(_Strict):
     p99_slo_ms: PositiveFloat = Field(
         500.0, le=MAX_SECONDS * 1e3, description="server: p99 latency bound (queueing included)"
     )
-    # Defaults: MLPerf Inference's llama3.1-8b server bounds (FACTS.md §4: TTFT 2000 ms, TPOT 100 ms, p99).
+    # Defaults: MLPerf Inference's llama3.1-8b server bounds, p99 TTFT 2000 ms and TPOT 100 ms (llama3_1-8b.Server in
+    # https://github.com/mlcommons/inference/blob/001712e9daf80386e0dda43f97b8f36981d792c4/loadgen/mlperf.conf).
     ttft_p99_ms: PositiveFloat = Field(
         2000.0,
         le=MAX_SECONDS * 1e3,
