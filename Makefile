@@ -47,11 +47,12 @@ bench-check: $(INSTALLED)
 	$(BIN)/pytest -q -m benchmark_run tests/benchmarks/test_hot_paths.py --benchmark-enable \
 		--benchmark-compare --benchmark-compare-fail=median:10%
 
-# Save this machine's quickstart result as baseline $(BASELINE) (FORCE=--force replaces it).
+# Save this machine's quickstart result as baseline $(BASELINE) (FORCE=--force replaces it; a run on a busy machine
+# is refused unless ALLOW_BUSY=--allow-busy).
 baseline: $(INSTALLED)
 	$(BIN)/recbench run scenarios/quickstart.yaml --results-dir $(RESULTS) --no-progress | tee $(VENV)/baseline-run.log
 	$(BIN)/recbench baseline save $$(sed -n 's/^wrote //p' $(VENV)/baseline-run.log) --name $(BASELINE) \
-		--results-dir $(RESULTS) $(FORCE)
+		--results-dir $(RESULTS) $(FORCE) $(ALLOW_BUSY)
 
 # Rerun the quickstart and gate it against this machine's baseline. Baselines are kept per machine key (CPU model,
 # ISA level, cores, memory: `recbench machine`); a machine with none of its own gets one first, from a fresh run,
@@ -60,7 +61,9 @@ regress: $(INSTALLED)
 	@key=$$($(BIN)/recbench machine --key); \
 	if [ ! -f $(RESULTS)/baselines/$$key/$(BASELINE)/manifest.json ]; then \
 		echo "regress: no '$(BASELINE)' baseline for this machine ($$key); saving one from a fresh run first"; \
-		$(MAKE) --no-print-directory baseline FORCE=--force; \
+		echo "regress: (if that run says the machine was busy, the baseline's timings are inflated: replace it"; \
+		echo "regress:  from a quiet run with make baseline FORCE=--force)"; \
+		$(MAKE) --no-print-directory baseline ALLOW_BUSY=--allow-busy; \
 	fi
 	$(BIN)/recbench run scenarios/quickstart.yaml --results-dir $(RESULTS) --no-progress | tee $(VENV)/regress-run.log
 	$(BIN)/recbench check --baseline $(BASELINE) --results-dir $(RESULTS) --fail-on "$(GATES)" \

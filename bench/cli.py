@@ -13,7 +13,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from bench import __version__
 from bench.core.errors import InputError
@@ -265,7 +265,12 @@ def _cmd_baseline_save(args: argparse.Namespace) -> int:
     from bench.results.reader import MANIFEST
 
     folder = save_baseline(
-        args.results, name=args.name, results_dir=args.results_dir, force=args.force, strict=args.strict
+        args.results,
+        name=args.name,
+        results_dir=args.results_dir,
+        force=args.force,
+        allow_busy=args.allow_busy,
+        strict=args.strict,
     )
     stored = sum(1 for p in folder.glob("*.json") if p.name != MANIFEST)
     print(f"saved baseline {args.name!r}: {stored} result(s) in {folder}")
@@ -347,8 +352,15 @@ def _add_results_dir(parser: argparse.ArgumentParser, help_text: str = "default:
     parser.add_argument("--results-dir", type=Path, default=Path("results"), help=help_text)
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """A command-line mistake is one line naming the flag (and `--help` for the rest), exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="recbench", description="Hardware-cost benchmarks for LLM-based recommender systems."
     )
     parser.add_argument("--version", action="version", version=f"recbench {__version__}")
@@ -463,6 +475,7 @@ def _add_compare_commands(sub: argparse._SubParsersAction) -> None:
     save.add_argument("--name", required=True, help="baseline name, e.g. main")
     _add_results_dir(save)
     save.add_argument("--force", action="store_true", help="replace an existing baseline of that name")
+    save.add_argument("--allow-busy", action="store_true", help="save results measured on a busy machine anyway")
     _add_strict(save)
     save.set_defaults(handler=_cmd_baseline_save)
     listing = actions.add_parser("list", help="list saved baselines")

@@ -387,4 +387,4 @@ def test_warnings_recorded_in_results_reach_check_and_block_a_baseline(real_resu
     save = ["baseline", "save", str(cur), "--name", "busy", "--results-dir", str(tmp_path / "r")]
     assert compare_cli(save) == 2
     assert "measured on a busy machine" in capsys.readouterr().err
-    assert compare_cli([*save, "--force"]) == 0
+    assert compare_cli([*save, "--allow-busy"]) == 0

@@ -19,13 +19,20 @@ from bench.cost.model import (
     owned_hourly,
     row_dict,
 )
-from bench.cost.projection import Efficiency, launch_floor_s, measured, project
+from bench.cost.projection import (
+    Efficiency,
+    calibration_scale,
+    launch_floor_s,
+    measured,
+    measured_launch_overhead_us,
+    project,
+)
 from bench.hardware.engines import DEFAULT_ENGINE, load_engines
 from bench.hardware.tiers import HOURS_PER_YEAR, OwnedCost, load_tiers
 from bench.models.analytic import weights_bytes
 from bench.models.presets import get_preset
 from bench.results.model import MemoryEstimate
-from tests.points import UNKNOWN_CPU, llm, point
+from tests.points import AVX2_EPYC, UNKNOWN_CPU, llm, point
 
 TIERS = load_tiers()
 
@@ -248,3 +255,70 @@ def test_plan_settings_are_checked_one_field_at_a_time(bad):
     settings = {"qps": 10.0, "slo_p99_ms": 100.0, **bad}
     with pytest.raises(InputError, match=f"--{next(iter(bad)).replace('_', '-')}"):
         PlanSettings(**settings)
+
+
+# ------------------------------------------------------------------------- GPU results, unknown machines
+
+H100_HOST = replace(AVX2_EPYC, gpus=("NVIDIA H100 80GB HBM3",))
+
+
+def gpu(**overrides: object):
+    base = dict(device="cuda", device_name="NVIDIA H100 80GB HBM3", fingerprint=H100_HOST, dtype="bfloat16")
+    base.update(overrides)
+    return point(**base)
+
+
+def test_only_a_launch_bound_gpu_result_measures_the_launch_overhead():
+    tier = TIERS["h100-sxm"]
+    launch_bound = gpu(llm=llm(flops=1e9, bytes_moved=1e8, measured_s=0.003, ops_per_forward=169.0))
+    assert measured_launch_overhead_us(launch_bound, tier) == pytest.approx(
+        (0.003 - max(1e9 / (989e12 * tier.compute_efficiency), 1e8 / (3.35e12 * tier.memory_efficiency))) / 169 * 1e6
+    )
+    # Half of peak on a big forward is inefficiency, not 385 us per launch.
+    compute_heavy = gpu(llm=llm(flops=4.9e14, bytes_moved=1.6e10, measured_s=1.0, forwards=2, ops_per_forward=649.0))
+    assert measured_launch_overhead_us(compute_heavy, tier) is None
+    # ...and a launch-bound point calibrates nothing, while the compute-heavy one does.
+    assert calibration_scale(launch_bound, tier) is None
+    assert calibration_scale(compute_heavy, tier) == pytest.approx(
+        (4.9e14 / (989e12 * tier.compute_efficiency)) / (1.0 - launch_floor_s(compute_heavy, tier))
+    )
+
+
+def test_a_float32_gpu_result_is_calibrated_against_the_float32_peak():
+    tier = TIERS["h100-sxm"]
+    fp32 = gpu(dtype="float32", llm=llm(flops=6.7e12, bytes_moved=1e9, measured_s=0.2))
+    expected = (6.7e12 / (67e12 * tier.compute_efficiency)) / (0.2 - launch_floor_s(fp32, tier))
+    assert calibration_scale(fp32, tier) == pytest.approx(expected)
+
+
+def test_results_of_unknown_machines_each_keep_their_own_tier_in_any_order():
+    p100_host = replace(AVX2_EPYC, gpus=("Tesla P100-PCIE-16GB",))
+    a = gpu(path="a.json", device_name="Tesla P100-PCIE-16GB", fingerprint=p100_host, machine="p100-box")
+    b = replace(a, path="b.json")
+    rows = cost_table([a, b], {"h100-sxm": TIERS["h100-sxm"]}).rows
+    assert [(r.point.path, r.timing.tier) for r in rows if r.basis == "measured"] == [
+        ("a.json", "measured-p100-box"), ("b.json", "measured-p100-box")]  # fmt: skip
+    hygon = point(path="h.json", fingerprint=UNKNOWN_CPU, device_name=UNKNOWN_CPU.cpu_model, machine="hygon")
+    xeon_fp = replace(UNKNOWN_CPU, cpu_model="Intel(R) Xeon(R) CPU E5-2680 v4")
+    xeon = point(path="x.json", fingerprint=xeon_fp, device_name=xeon_fp.cpu_model, machine="xeon")
+    for order in ([hygon, xeon], [xeon, hygon]):
+        homes = {r.point.path: r.timing.tier for r in cost_table(order, {}).rows if r.basis == "measured"}
+        assert homes == {"h.json": "measured-hygon", "x.json": "measured-xeon"}
+
+
+def test_a_plan_on_isolated_batches_uses_their_throughput_not_a_looser_load_test():
+    tier = rented_only("a10g", 2.0)
+    p = point(batch_size=4, batch_p50_s=0.1, batch_p99_s=0.15, load_sustained_qps=80.0, load_p99_slo_ms=1000.0)
+    rows = [cost_on_tier(p, measured(p, tier), tier)]
+    [plan] = plan_capacity(rows, PlanSettings(qps=100, slo_p99_ms=200, headroom=0.0))
+    assert plan.tiers[0].requests_per_s_per_machine == pytest.approx(40.0)  # 4 / 0.1 s, not the load test's 80
+    assert plan.tiers[0].machines == 3
+
+
+def test_plan_settings_bound_what_would_overflow():
+    from bench.core.errors import InputError
+
+    with pytest.raises(InputError, match="--qps"):
+        PlanSettings(qps=1e308, slo_p99_ms=100)
+    with pytest.raises(InputError, match="--headroom"):
+        PlanSettings(qps=10, slo_p99_ms=100, headroom=1e6)

@@ -62,12 +62,14 @@ def save_baseline(
     name: str,
     results_dir: Path | str = Path("results"),
     force: bool = False,
+    allow_busy: bool = False,
     strict: bool = False,
 ) -> Path:
     """Copy results into results_dir/baselines/<machine>/<name>/ with a manifest; returns that folder.
 
     The folder is built beside its final place and renamed into it, so it appears whole or not at all.
-    Refuses (InputError) an existing name unless `force`, results from more than one machine, and no results.
+    Refuses (InputError) an existing name unless `force`, results measured on a busy machine unless
+    `allow_busy`, results from more than one machine, and no results.
     """
     check_name(name)
     side = load_side(results, name="baseline save", strict=strict)
@@ -79,10 +81,10 @@ def save_baseline(
             f"baseline per machine kind"
         )
     busy = [r for r in chosen if r.result.warnings_of(WarningKind.BUSY_MACHINE)]
-    if busy and not force:
+    if busy and not allow_busy:
         raise InputError(
             f"baseline save: {busy[0].path} was measured on a busy machine ({len(busy)} of {len(chosen)} results): "
-            "its timings are inflated; rerun on a quiet machine, or pass --force"
+            "its timings are inflated; rerun on a quiet machine, or pass --allow-busy"
         )
     machine = machines[0]
     final = baseline_folder(results_dir, machine, name)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.markup import escape
 from rich.table import Table
 
 from bench.core.formatting import MISSING, format_number, format_usd
+from bench.core.kinds import Basis
 from bench.cost.capacity import CapacityPlan, TierPlan, plan_warnings
 
 
@@ -14,28 +16,35 @@ def plan_table(plan: CapacityPlan) -> Table:
     owned = settings.include_owned
     among = "rented or owned" if owned else "rented; --include-owned to consider owned"
     table = Table(
+        box=box.SIMPLE_HEAD,
+        padding=(0, 0),
+        pad_edge=False,
+        show_edge=False,
         title=f"{escape(plan.scenario)}: {settings.qps:g} QPS, p99 <= {settings.slo_p99_ms:g} ms, "
         f"{settings.hours_per_day:g} h/day, headroom {settings.headroom:.0%}",
         caption=(f"cheapest tier meeting the SLO ({among}): {cheapest.tier}" if cheapest else "no tier meets the SLO")
         + f"\nlatency basis: {plan.latency_basis}"
         + _weak_note(plan)
+        + "\nreq/s: per machine, * projected (an estimate), else measured; rented/mo, $/1M (rented) and owned/mo"
+        + " at the target load (machines x hours used), not at full utilisation"
         + "".join(f"\nwarning: {escape(w)}" for w in plan_warnings(plan)),
     )
-    for column in ("tier", "fits", "meets SLO", "basis", "batch", "req/s per machine", "machines",
-                   "rented $/month", "rented $/1M recs", "owned $/month", "note"):  # fmt: skip
-        table.add_column(column, justify="left" if column in ("tier", "basis", "note") else "right")
+    for column in ("tier", "SLO", "batch", "req/s", "machines", "rented/mo", "$/1M", "owned/mo", "note"):
+        left = column in ("tier", "SLO", "note")
+        widths = {"tier": 13, "SLO": 6}
+        table.add_column(column, justify="left" if left else "right", overflow="fold", no_wrap=not left,
+                         min_width=widths.get(column))  # fmt: skip
     ordered = sorted(
         plan.tiers, key=lambda t: (t.monthly_cost_usd(owned) is None, t.monthly_cost_usd(owned) or 0.0, t.tier)
     )
     for tier in ordered:
         chosen = tier.chosen
+        projected = chosen is not None and chosen.basis == Basis.PROJECTED
         table.add_row(
             tier.tier,
-            "yes" if tier.fits else "no",
-            "yes" if tier.meets_slo else "no",
-            str(chosen.basis) if chosen else MISSING,
+            "meets" if tier.meets_slo else ("no fit" if not tier.fits else "over"),
             str(chosen.point.batch_size) if chosen else MISSING,
-            format_number(tier.requests_per_s_per_machine),
+            format_number(tier.requests_per_s_per_machine) + ("*" if projected else ""),
             str(tier.machines) if tier.machines is not None else MISSING,
             format_usd(tier.rented_monthly_usd),
             format_usd(tier.rented_cost_per_1m_usd),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -20,6 +21,7 @@ from bench.core.formatting import (
     format_percent,
     format_si,
 )
+from bench.core.kinds import WarningKind
 from bench.core.stages import Stage, display_order
 from bench.results.model import Energy, LoadSection, Quality, Result, Summary, Throughput
 from bench.results.reader import StoredResult, read_results
@@ -42,21 +44,30 @@ def show_results(
 
 
 def summary_table(stored: list[StoredResult]) -> Table:
-    table = Table(title=f"{len(stored)} results", caption="p99 over n batches; with n < 100 it is near the maximum")
-    for column in ("result", "p50 / p99 ms (n)", "req/s", "peak RSS", "load test", "quality", "warnings", "file"):
-        table.add_column(column, justify="right" if column in ("p50 / p99 ms (n)", "req/s", "peak RSS") else "left")
+    # Five columns, no vertical rules, long text folded rather than cut: the table reads at 80 columns.
+    table = Table(
+        title=f"{len(stored)} results",
+        caption="p99 over n batches; with n < 100 it is near the maximum",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 0),
+        pad_edge=False,
+        show_edge=False,
+    )
+    for column in ("result (file)", "p50 / p99 ms (n)", "req/s", "peak RSS", "load test, quality, warnings"):
+        numeric = column in ("p50 / p99 ms (n)", "req/s", "peak RSS")
+        table.add_column(column, justify="right" if numeric else "left", overflow="fold", no_wrap=numeric)
     for item in stored:
         result = item.result
         e2e = result.end_to_end
+        notes = [_load_cell(result.load), _quality_cell(result.quality)]
+        kinds = sorted({str(w.kind) for w in result.warnings if w.kind != WarningKind.CHANCE_LEVEL})  # said above
+        notes += [f"[yellow]{escape(kind)}[/]" for kind in kinds]
         table.add_row(
-            escape(result.label),
+            f"{escape(result.label)}\n[dim]{escape(item.path.name)}[/]",
             f"{format_ms(e2e.p50)} / {format_ms(e2e.p99)} ({e2e.n})",
             format_number(result.summary.throughput.requests_per_s),
             format_bytes(result.memory.measured.rss_peak, binary=True),
-            _load_cell(result.load),
-            _quality_cell(result.quality),
-            escape(", ".join(sorted({str(w.kind) for w in result.warnings}))) or "",
-            escape(item.path.name),
+            "; ".join(note for note in notes if note),
         )
     return table
 
@@ -71,8 +82,10 @@ def _load_cell(load: LoadSection | None) -> str:
 
 
 def _quality_cell(quality: Quality) -> str:
+    if quality.chance_level:
+        return "chance level [dim](random weights)[/]"
     text = f"HR@{quality.top_n} {format_number(quality.hit_rate)} (chance {format_number(quality.chance_hit_rate)})"
-    return escape(text) + (" [dim]random weights[/]" if quality.chance_level else "")
+    return escape(text)
 
 
 def render_result(stored: StoredResult, console: Console) -> None:
@@ -84,8 +97,8 @@ def render_result(stored: StoredResult, console: Console) -> None:
             f"{stored.path}\nmodel {model.label} ({format_count(model.params_total)} params, {model.dtype}, "
             f"{model.weights} weights) on {scenario.device} | machine {result.machine} | "
             f"batch {scenario.batch_size} | max prompt {scenario.max_prompt_tokens} tokens | "
-            f"scoring {scenario.scoring.mode} | {result.latency.iterations} batches after "
-            f"{result.latency.warmup_iterations} warm-up ({result.latency.window}) | "
+            f"scoring {scenario.scoring.mode} | {result.latency.iterations} timed batches after "
+            f"{result.latency.warmup_iterations} warm-up | "
             f"commit {result.environment.git_commit}"
         )
     )
@@ -141,6 +154,16 @@ def _latency_table(summary: Summary) -> Table:
         table.caption += (
             f" LLM: {format_si(llm.achieved_flops_per_s, 'FLOP/s')} achieved, MFU {format_percent(llm.mfu)} "
             f"({llm.mfu_basis or 'datasheet peak'})"
+        )
+    if llm.padding_waste is not None:
+        table.caption += (
+            f"\nPadding: {format_percent(llm.padding_waste)} of the LLM's FLOPs; on useful FLOPs "
+            f"{format_si(llm.useful_achieved_flops_per_s, 'FLOP/s')}"
+            + (
+                f", {format_percent(llm.useful_fraction_of_measured_gemm_peak)} of the measured GEMM peak"
+                if llm.useful_fraction_of_measured_gemm_peak is not None
+                else ""
+            )
         )
     return table
 

@@ -35,6 +35,18 @@ class Summary:
 MIN_SAMPLES_FOR_P99 = 100
 
 
+def typical_batch(samples: Sequence[float], window: int = 1) -> float:
+    """A typical batch's time: the median over batches, or with `window` > 1 (batches bucketed by prompt length
+    within windows, so short and long batches alternate by design) the median over windows of each window's
+    mean batch: robust to noise like a median, and unbiased by bucketing. An incomplete last window is left out
+    when a complete one exists."""
+    if window <= 1 or len(samples) < window:
+        return float(np.median(samples))
+    complete = len(samples) // window * window
+    means = [float(np.mean(samples[i : i + window])) for i in range(0, complete, window)]
+    return float(np.median(means))
+
+
 def summarize(samples: Sequence[float]) -> Summary:
     """Summarise raw samples; percentiles use numpy's linear interpolation.
 

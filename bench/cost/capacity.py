@@ -22,6 +22,9 @@ from bench.core.stats import MIN_SAMPLES_FOR_P99
 from bench.cost.model import TierCost
 
 DAYS_PER_MONTH = 365.25 / 12
+# Upper bounds: beyond them a figure is a typo, and machine counts would overflow.
+MAX_QPS = 1e9
+MAX_HEADROOM = 100.0
 LATENCY_BASIS = (
     "a server load test's peak QPS under its p99 bound (LoadGen) where the tier has one at an SLO no looser than "
     "the plan's; elsewhere the batch latency of isolated batches (no queueing)"
@@ -40,10 +43,10 @@ class PlanSettings:
 
     def __post_init__(self) -> None:
         checks = [
-            ("--qps", self.qps, lambda v: v > 0, "a finite number > 0"),
+            ("--qps", self.qps, lambda v: 0 < v <= MAX_QPS, f"in (0, {MAX_QPS:g}]"),
             ("--slo-p99-ms", self.slo_p99_ms, lambda v: v > 0, "a finite number > 0"),
             ("--hours-per-day", self.hours_per_day, lambda v: 0 < v <= 24, "in (0, 24]"),
-            ("--headroom", self.headroom, lambda v: v >= 0, "a finite number >= 0"),
+            ("--headroom", self.headroom, lambda v: 0 <= v <= MAX_HEADROOM, f"in [0, {MAX_HEADROOM:g}]"),
         ]
         for flag, value, ok, expected in checks:
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -128,8 +131,9 @@ def _plan_tier(rows: list[TierCost], settings: PlanSettings) -> TierPlan:
             return TierPlan(
                 tier=tier, fits=True, meets_slo=False, reason=f"best batch p99 {best:.0f} ms exceeds the SLO"
             )
-        chosen = max(within, key=lambda r: r.requests_per_s or 0.0)
-        per_machine = chosen.requests_per_s or 0.0
+        # Isolated batches judged the SLO, so their throughput is what a machine does (not a looser load test's).
+        chosen = max(within, key=lambda r: r.isolated_requests_per_s or 0.0)
+        per_machine = chosen.isolated_requests_per_s or 0.0
         note = ""
         slo_basis = isolated_batch_slo_basis(chosen)
     if per_machine <= 0:

@@ -56,7 +56,9 @@ def _device_free(point: OperatingPoint) -> tuple[str, tuple[tuple[str, str], ...
 
 def projection_checks(points: list[OperatingPoint], tiers: dict[str, Tier]) -> list[ProjectionCheck]:
     """One or two checks per GPU result (see the module doc), in the order the results are given."""
-    cpu = {_device_free(p): p for p in points if not Device.parse(p.device).is_cuda}
+    # Several CPU results of one point: the newest is the partner (as `report` uses the newest run of a point).
+    cpu_points = sorted((p for p in points if not Device.parse(p.device).is_cuda), key=lambda p: (p.created_at, p.path))
+    cpu = {_device_free(p): p for p in cpu_points}
     checks = []
     for gpu in points:
         if not Device.parse(gpu.device).is_cuda:

@@ -17,6 +17,7 @@ own takes the median scale of the measured tiers of its kind; a GPU tier is neve
 from __future__ import annotations
 
 import statistics
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -46,7 +47,8 @@ MEASURED_ONLY_PREFIX = "measured-"  # the name of a tier made for a machine the 
 class TierCost:
     point: OperatingPoint
     timing: TierTiming
-    requests_per_s: float | None = None
+    requests_per_s: float | None = None  # what the cost is computed at: a load test's sustained QPS where measured
+    isolated_requests_per_s: float | None = None  # batch size / batch p50: isolated batches, no queueing
     recommendations_per_s: float | None = None
     rented_hourly_usd: float | None = None  # rented: the on-demand price per device
     rented_cost_per_1m_usd: float | None = None  # rented
@@ -100,18 +102,21 @@ def owned_hourly(tier: Tier, average_watts: float | None) -> float | None:
 def cost_on_tier(point: OperatingPoint, timing: TierTiming, tier: Tier) -> TierCost:
     if not timing.fits or timing.batch_p50_s is None:
         return TierCost(point=point, timing=timing, notes=list(timing.notes))
-    requests_per_s = point.batch_size / timing.batch_p50_s
+    isolated = point.batch_size / timing.batch_p50_s
+    requests_per_s = isolated
     if timing.basis == Basis.MEASURED and point.load_sustained_qps:
         requests_per_s = point.load_sustained_qps  # a load test's sustained QPS, not isolated batches
     recommendations_per_s = requests_per_s * point.top_n
     joules_per_batch, energy_basis, energy_kind = _energy(point, timing, tier)
-    average_watts = joules_per_batch / timing.batch_p50_s if joules_per_batch is not None else None
+    # Draw while serving at the rate the cost is computed at: joules per request x requests per second.
+    average_watts = joules_per_batch / point.batch_size * requests_per_s if joules_per_batch is not None else None
     rented, owned = rented_hourly(tier), owned_hourly(tier, average_watts)
     per_hour = recommendations_per_s * 3600
     return TierCost(
         point=point,
         timing=timing,
         requests_per_s=requests_per_s,
+        isolated_requests_per_s=isolated,
         recommendations_per_s=recommendations_per_s,
         rented_hourly_usd=rented,
         rented_cost_per_1m_usd=rented / per_hour * 1e6 if rented is not None else None,
@@ -127,13 +132,15 @@ def cost_on_tier(point: OperatingPoint, timing: TierTiming, tier: Tier) -> TierC
     )
 
 
-def _energy(point: OperatingPoint, timing: TierTiming, tier: Tier) -> tuple[float | None, str | None, EnergyKind]:
+def _energy(
+    point: OperatingPoint, timing: TierTiming, tier: Tier
+) -> tuple[float | None, str | None, EnergyKind | None]:
     """(joules per batch, basis, kind): a meter's reading where the point was measured on a machine with one,
     else TDP x batch time, the same estimate on every tier."""
     if timing.basis == Basis.MEASURED and point.energy_method.measured and point.energy_j_per_batch is not None:
         return point.energy_j_per_batch, f"measured: {point.energy_method}", EnergyKind.MEASURED
     if tier.tdp_watts <= 0 or timing.batch_p50_s is None:
-        return None, "no TDP for this machine: no energy figure", EnergyKind.MODELLED
+        return None, "no TDP for this machine: no energy figure", None
     return (
         tier.tdp_watts * timing.batch_p50_s,
         f"modelled: TDP x {timing.basis} batch time (estimate)",
@@ -199,12 +206,14 @@ def cost_table(
 ) -> CostTable:
     """Every point on every tier: measured where it was measured (a measured-only tier for a machine the catalogue
     does not know), projected elsewhere, with the uncalibrated projection's error on the measured tier."""
-    tiers = dict(tiers)
+    catalogue, tiers = dict(tiers), dict(tiers)
     home: dict[str, Tier] = {}
     for point in points:
-        tier = measured_tier(point, tiers, measured_on) or measured_only_tier(point, price_per_hour)
-        tiers.setdefault(tier.name, tier)
-        home[point.path] = tier
+        # Matched against the catalogue only: a measured-only tier belongs to its own machine, never to another.
+        tier = measured_tier(point, catalogue, measured_on) or measured_only_tier(point, price_per_hour)
+        home[point.path] = tiers.setdefault(tier.name, tier)
+    if price_per_hour is not None and not any(t.name.startswith(MEASURED_ONLY_PREFIX) for t in home.values()):
+        warnings.warn("--price-per-hour is not used: every result was measured on a catalogue tier", stacklevel=2)
     calibrations = _calibrations(points, home)
     overhead = _measured_launch_overhead(points, home)
     rows: list[TierCost] = []
@@ -216,7 +225,7 @@ def cost_table(
                     row.notes.append(tier.notes)
                     rows.append(row)
                     continue
-                uncalibrated = project(point, tier, default_efficiency(tier))
+                uncalibrated = project(point, tier, default_efficiency(tier), dtype=point.dtype)
                 if uncalibrated.batch_p50_s and row.timing.batch_p50_s:
                     row.projection_error = uncalibrated.batch_p50_s / row.timing.batch_p50_s - 1
             elif tier.name.startswith(MEASURED_ONLY_PREFIX):
@@ -280,7 +289,12 @@ def efficiency_for(tier: Tier, model: str, calibrations: list[Calibration]) -> E
 
 def _measured_launch_overhead(points: list[OperatingPoint], home: dict[str, Tier]) -> float | None:
     """The median per-launch overhead GPU results show, replacing the catalogue's cited figure."""
-    found = [o for p in points if (o := measured_launch_overhead_us(p, home[p.path])) is not None]
+    found = [
+        overhead
+        for p in points
+        if not home[p.path].name.startswith(MEASURED_ONLY_PREFIX)  # no bandwidth figure to separate memory time
+        and (overhead := measured_launch_overhead_us(p, home[p.path])) is not None
+    ]
     return statistics.median(found) if found else None
 
 

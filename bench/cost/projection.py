@@ -4,7 +4,9 @@ labelled as an estimate everywhere it appears.
 A batch is split into what runs on the host and what the LLM does:
 - host work: the loop's stages other than scoring (preprocess, interest, candidates, rank_feedback) and the part
   of scoring outside the LLM's forwards (building prompts, padding, reading the scores), each carried over by its
-  MEDIAN per batch, as measured (the target's host CPU is taken to be as fast as the benchmark machine's);
+  MEDIAN per batch (with bucketed batching, whose batches differ in length by design, the median over windows
+  of the window's mean batch: bench.core.stats.typical_batch), as measured (the target's host CPU is taken to
+  be as fast as the benchmark machine's);
 - LLM work: per batch, max(FLOPs / (peak x compute efficiency), bytes / (bandwidth x memory efficiency))
   (the roofline model, Williams, Waterman & Patterson, CACM 2009), and on a GPU never less than the time to launch
   its kernels: forwards x operators per forward x the engine's per-launch overhead (bench/hardware/engines.yaml).
@@ -17,14 +19,13 @@ in changes nothing). The projected p99 is the projected p50 times the measured p
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bench.core.dtypes import dtype_bytes
 from bench.core.kinds import Basis, EnergyMethod, LoadVerdict
 from bench.core.stages import LOOP_STAGES, Stage
-from bench.core.stats import MIN_SAMPLES_FOR_P99
+from bench.core.stats import MIN_SAMPLES_FOR_P99, typical_batch
 from bench.hardware.engines import DEFAULT_ENGINE, Engine, load_engines
 from bench.hardware.fingerprint import Fingerprint
 from bench.hardware.tiers import Tier, peak_flops
@@ -101,6 +102,7 @@ def operating_point(stored: StoredResult) -> OperatingPoint:
     flops = summary.flops.stages
     scoring = flops[Stage.SCORING]
     fingerprint = result.environment.fingerprint.as_fingerprint()
+    window = scenario.batching.typical_window  # medians per batch, or per bucketing window (core.stats)
     return OperatingPoint(
         path=str(stored.path),
         scenario=scenario.name,
@@ -117,9 +119,13 @@ def operating_point(stored: StoredResult) -> OperatingPoint:
         device=scenario.device,
         device_name=result.device_name,
         fingerprint=fingerprint,
-        host_stages_s={stage: latency[stage].p50 for stage in HOST_STAGES if stage in latency},
+        host_stages_s={
+            stage: typical_batch(result.latency.samples[stage], window)
+            for stage in HOST_STAGES
+            if stage in latency and result.latency.samples.get(stage)
+        },
         llm=_llm_work(result, scoring.timed_batches_flops_mean, scoring.timed_batches_bytes_moved_estimate_mean),
-        batch_p50_s=result.end_to_end.p50,
+        batch_p50_s=typical_batch(result.latency.samples[Stage.END_TO_END], window),
         batch_p99_s=result.end_to_end.p99,
         batches=result.end_to_end.n,
         memory_need=result.memory.analytic_estimate,
@@ -139,8 +145,9 @@ def operating_point(stored: StoredResult) -> OperatingPoint:
 
 def _llm_work(result: Result, flops: float, bytes_moved: float | None) -> LlmWork:
     """Per batch: the forwards' time (each llm_* stage's samples split into the batches they belong to) and the
-    rest of scoring, each by its median over batches."""
+    rest of scoring, each by its median over batches (or bucketing windows)."""
     samples = result.latency.samples
+    window = result.scenario.batching.typical_window
     scoring = samples[Stage.SCORING]
     n = len(scoring)
     llm_per_batch = [0.0] * n
@@ -154,8 +161,8 @@ def _llm_work(result: Result, flops: float, bytes_moved: float | None) -> LlmWor
     return LlmWork(
         flops=flops,
         bytes_moved=bytes_moved,
-        measured_s=statistics.median(llm_per_batch),
-        host_s=max(0.0, statistics.median(s - llm for s, llm in zip(scoring, llm_per_batch, strict=True))),
+        measured_s=typical_batch(llm_per_batch, window),
+        host_s=max(0.0, typical_batch([s - llm for s, llm in zip(scoring, llm_per_batch, strict=True)], window)),
         forwards=forwards,
         ops_per_forward=ops[Stage.SCORING] / forwards if ops and Stage.SCORING in ops else None,
     )
@@ -261,11 +268,17 @@ def llm_time(
 
 
 def project(
-    point: OperatingPoint, tier: Tier, efficiency: Efficiency, *, launch_overhead_us: float | None = None
+    point: OperatingPoint,
+    tier: Tier,
+    efficiency: Efficiency,
+    *,
+    launch_overhead_us: float | None = None,
+    dtype: str | None = None,
 ) -> TierTiming:
     """The point's batch latency on `tier` (an estimate). `launch_overhead_us` replaces the engine's cited
-    per-launch overhead where a GPU measurement gave one."""
-    dtype = target_dtype(point, tier)
+    per-launch overhead where a GPU measurement gave one; `dtype` overrides the tier's usual dtype (the
+    measured tier is projected in the dtype the point ran in, to compare like with like)."""
+    dtype = dtype or target_dtype(point, tier)
     base = TierTiming(
         tier=tier.name,
         basis=Basis.PROJECTED,
@@ -331,14 +344,24 @@ def measured(point: OperatingPoint, tier: Tier) -> TierTiming:
     )
 
 
+# On a GPU, a point whose roofline time (at catalogue efficiencies) is below this share of its measured LLM time is
+# launch-bound: it gives the launch overhead and calibrates no efficiency; above it, the reverse.
+MIN_ROOFLINE_SHARE = 0.2
+
+
 def calibration_scale(point: OperatingPoint, tier: Tier) -> float | None:
     """How much faster (>1) or slower (<1) the catalogue's default efficiencies would project this point's LLM
-    work than was measured on `tier`, its own tier; None when there is nothing to compare."""
-    dtype = target_dtype(point, tier)
-    peak = peak_flops(tier, dtype)
-    if not peak or point.llm.measured_s <= 0:
+    work than was measured on `tier`, its own tier, in the dtype it ran in and net of the kernel-launch floor;
+    None when there is nothing to compare, or when launches dominate the measured time."""
+    peak = peak_flops(tier, point.dtype)
+    measured_s = point.llm.measured_s
+    if not peak or measured_s <= 0:
         return None
-    return measured_llm_roofline(point, tier, peak, default_efficiency(tier)) / point.llm.measured_s
+    roofline = measured_llm_roofline(point, tier, peak, default_efficiency(tier))
+    if tier.kind == "gpu" and roofline < MIN_ROOFLINE_SHARE * measured_s:
+        return None  # launch-bound: it measures the launch overhead instead (measured_launch_overhead_us)
+    net_s = measured_s - launch_floor_s(point, tier)  # a CPU tier has no floor: its scale carries operator overhead
+    return roofline / net_s if net_s > 0 else None
 
 
 def measured_llm_roofline(point: OperatingPoint, tier: Tier, peak: float, efficiency: Efficiency) -> float:
@@ -353,15 +376,17 @@ def measured_llm_roofline(point: OperatingPoint, tier: Tier, peak: float, effici
 
 
 def measured_launch_overhead_us(point: OperatingPoint, tier: Tier) -> float | None:
-    """A GPU result's own per-launch overhead: the LLM time beyond the roofline at the catalogue's best-case
-    efficiency, per launched operator; None on a CPU, or where the roofline explains the whole time."""
+    """A launch-bound GPU result's own per-launch overhead: its LLM time beyond the roofline (at the catalogue's
+    efficiencies), per launched operator. None on a CPU, or where the roofline accounts for more than
+    MIN_ROOFLINE_SHARE of the time: a slow, compute-heavy forward is not launch overhead."""
     if tier.kind != "gpu":
         return None
     peak = peak_flops(tier, point.dtype)
     engine = load_engines()[DEFAULT_ENGINE]
     launches = point.llm.forwards * ops_per_forward(point, engine)
-    if not peak or launches <= 0:
+    if not peak or launches <= 0 or point.llm.measured_s <= 0:
         return None
-    roofline = measured_llm_roofline(point, tier, peak, Efficiency(1.0, 1.0, "peak"))
-    beyond = point.llm.measured_s - roofline
-    return beyond / launches * 1e6 if beyond > 0 else None
+    roofline = measured_llm_roofline(point, tier, peak, default_efficiency(tier))
+    if roofline > MIN_ROOFLINE_SHARE * point.llm.measured_s:
+        return None
+    return (point.llm.measured_s - roofline) / launches * 1e6

@@ -43,8 +43,8 @@ from bench.models.presets import get_preset
 
 MEASUREMENTS_PATH = Path(__file__).parents[1] / "hardware" / "published_gpu_measurements.yaml"
 # The share of GPU memory an engine gives weights + KV cache: vLLM's gpu_memory_utilization defaults to 0.9
-# (https://docs.vllm.ai/en/latest/configuration/engine_args.html, read 2026-11); TensorRT-LLM's
-# free_gpu_memory_fraction (of what the weights leave) also defaults to 0.9.
+# (https://docs.vllm.ai/en/latest/configuration/engine_args.html, read 2026-11). That rule is applied to every
+# `max` row; TensorRT-LLM's free_gpu_memory_fraction takes 0.9 of what the weights leave, slightly more.
 MEMORY_FRACTION = 0.9
 TARGET_MEDIAN_ABS_ERROR = 0.30  # the goal for the median absolute error
 EXPLAIN_BEYOND = 2.0  # rows projected more than this factor away from the published figure need an explanation
@@ -181,7 +181,9 @@ def _batch(row: PublishedMeasurement, arch: Architecture, tier: Tier) -> int:
         return row.batch
     kv_per_sequence = kv_cache_bytes(arch, tokens=row.input_tokens + row.output_tokens, dtype=row.dtype)
     room = tier.memory_bytes * MEMORY_FRACTION - weights_bytes(arch, dtype=row.dtype)
-    return max(1, math.floor(room / kv_per_sequence))
+    if room < kv_per_sequence:
+        raise InputError(f"published measurement {row.id}: {row.preset} in {row.dtype} leaves no room for one sequence")
+    return math.floor(room / kv_per_sequence)
 
 
 def _forward_time(arch: Architecture, shape: ForwardShape, dtype: str, tier: Tier, engine: Engine) -> tuple[float, str]:

@@ -11,6 +11,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from bench.core.stages import Stage
 from bench.data.interactions import Interactions
+from bench.loop.batching import BatchPlanner
 from bench.loop.candidates import retrieve_candidates
 from bench.loop.embeddings import item_embeddings
 from bench.loop.interest import user_interest
@@ -32,6 +33,7 @@ class BatchRecord:
     held_out_in_candidates: int
     prompt_tokens: list[int]
     forwards: list[ForwardShape]
+    useful_forwards: list[ForwardShape]  # the same requests' work without padding (one shape per request)
     generated_tokens: int
     interest_shape: tuple[int, int, int]  # (B, H, d)
     retrieval_shape: tuple[int, int, int]  # (B, I, d)
@@ -94,17 +96,25 @@ class RecommendationLoop:
             device=device,
             new_tokens=scenario.scoring.new_tokens,
         )
-        self._next_user = 0
+        self.batches = BatchPlanner(
+            n_users=interactions.n_users,
+            batch_size=scenario.batch_size,
+            padding=scenario.batching.padding,
+            window=scenario.batching.window,
+            prompt_length=self._history_prompt_tokens,
+        )
+
+    def _history_prompt_tokens(self, user: int) -> int:
+        """The part of a user's prompt that differs between users most: its history lines."""
+        row, mask = self.state.recent_items[user], self.state.recent_mask[user]
+        return self.prompts.history_tokens(row[mask].tolist())
 
     def _setup_timer(self, name: str) -> _Timer:
         return _Timer(self.setup.seconds, name)
 
     def next_users(self) -> torch.Tensor:
-        """The next batch of users, cycling through all of them in order."""
-        n_users = self.interactions.n_users
-        batch = [(self._next_user + i) % n_users for i in range(self.scenario.batch_size)]
-        self._next_user = (self._next_user + self.scenario.batch_size) % n_users
-        return torch.tensor(batch, dtype=torch.long, device=self.device)
+        """The next batch of users: in arrival order, or bucketed by prompt length (bench.loop.batching)."""
+        return torch.tensor(self.batches.next_batch(), dtype=torch.long, device=self.device)
 
     @torch.inference_mode()
     def run_batch(self, users: torch.Tensor, stage: StageContext) -> BatchRecord:
@@ -133,6 +143,7 @@ class RecommendationLoop:
             held_out_in_candidates=int(outcome.held_out_in_candidates.sum()),
             prompt_tokens=scored.prompt_tokens,
             forwards=scored.forwards,
+            useful_forwards=scored.useful_forwards,
             generated_tokens=scored.generated_tokens,
             interest_shape=(len(users), batch.recent_items.shape[1], dim),
             retrieval_shape=(len(users), n_items, dim),

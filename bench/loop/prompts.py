@@ -84,6 +84,10 @@ class PromptBuilder:
         fixed = len(self.header) + len(self.likelihood_question)
         return self.header + self._history_lines(history, fixed) + self.likelihood_question
 
+    def history_tokens(self, history: list[int]) -> int:
+        """Tokens the history lines of a prompt take (before the budget for the rest of the prompt is known)."""
+        return len(self._history_lines(history, fixed=0))
+
     def continuation(self, item: int) -> list[int]:
         return self.titles[item]
 

@@ -35,6 +35,7 @@ class ScoreOutput:
     scores: torch.Tensor  # (B, K): higher is more likely
     forwards: list[ForwardShape]
     prompt_tokens: list[int]  # unpadded prompt length of each request
+    useful_forwards: list[ForwardShape] = field(default_factory=list)  # the same work per request, unpadded
     generated_tokens: int = 0  # tokens decoded (generate mode)
     extra: dict[str, float] = field(default_factory=dict)
 
@@ -79,6 +80,9 @@ class VerbalizerScorer(Scorer):
             scores=self._letter_scores(logits, candidates.shape[1]),
             forwards=[ForwardShape(batch=len(prompts), new_tokens=width, context=width, logits=1, keeps_cache=False)],
             prompt_tokens=batch.lengths,
+            useful_forwards=[
+                ForwardShape(batch=1, new_tokens=n, context=n, logits=1, keeps_cache=False) for n in batch.lengths
+            ],
         )
 
 
@@ -127,10 +131,16 @@ class LikelihoodScorer(Scorer):
                 logits=cont_width,
             ),
         ]
+        title_lengths = [len(c) for c in continuations]
+        useful = [ForwardShape(batch=1, new_tokens=n, context=n, logits=1) for n in batch.lengths] + [
+            ForwardShape(batch=1, new_tokens=t, context=batch.lengths[i // k] + t, logits=t)
+            for i, t in enumerate(title_lengths)
+        ]
         return ScoreOutput(
             scores=mean_logp.view(n_requests, k),
             forwards=forwards,
             prompt_tokens=batch.lengths,
+            useful_forwards=useful,
             extra={"continuation_tokens": float(cont_width)},
         )
 
@@ -170,10 +180,16 @@ class GenerateScorer(Scorer):
                 )
                 next_token = out.logits[:, -1, :].argmax(dim=-1, keepdim=True)
             forwards.append(ForwardShape(batch=n_requests, new_tokens=1, context=width + step, logits=1))
+        useful = [ForwardShape(batch=1, new_tokens=n, context=n, logits=1) for n in batch.lengths] + [
+            ForwardShape(batch=1, new_tokens=1, context=n + step, logits=1)
+            for n in batch.lengths
+            for step in range(1, self.new_tokens)
+        ]
         return ScoreOutput(
             scores=scores,
             forwards=forwards,
             prompt_tokens=batch.lengths,
+            useful_forwards=useful,
             generated_tokens=n_requests * self.new_tokens,
         )
 

@@ -126,7 +126,9 @@ def assemble_result(
         wall_time_s=wall_s,
         summary=Summary(
             latency=latency_summary,
-            throughput=derive.throughput(scenario, work, latency_summary, measurement.throughput),
+            throughput=derive.throughput(
+                scenario, work, latency_summary, measurement.throughput, samples.get(Stage.END_TO_END)
+            ),
             flops=derive.flops_summary(
                 arch=arch,
                 dtype=dtype,

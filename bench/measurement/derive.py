@@ -7,7 +7,7 @@ from __future__ import annotations
 from bench.core.device import Device
 from bench.core.kinds import EnergyMethod, WarningKind
 from bench.core.stages import Stage
-from bench.core.stats import MIN_SAMPLES_FOR_P99, summarize
+from bench.core.stats import MIN_SAMPLES_FOR_P99, summarize, typical_batch
 from bench.hardware.devices import lookup_device_peak
 from bench.loop.pipeline import BatchRecord
 from bench.loop.ranking import chance_hit_rate, chance_ndcg
@@ -43,14 +43,27 @@ def _stats(values: list[float]) -> LatencyStats:
     return LatencyStats(**figures)
 
 
-def throughput(scenario: Scenario, work: Work, latency: LatencySummary, source: ThroughputSource | None) -> Throughput:
-    """Requests/s (measured directly by a load test, or batch_size / median end-to-end batch latency) and what
-    follows from it per request; token latencies for generate scoring."""
+def throughput(
+    scenario: Scenario,
+    work: Work,
+    latency: LatencySummary,
+    source: ThroughputSource | None,
+    end_to_end_s: list[float] | None = None,
+) -> Throughput:
+    """Requests/s (measured directly by a load test, or batch_size / a typical end-to-end batch latency: the median,
+    or with bucketed batching the median of window means, bench.core.stats.typical_batch) and what follows from
+    it per request; token latencies for generate scoring."""
     stages = latency.stages
     # Token figures follow from fixed-size batches; a load test's batches vary in size, and LoadGen reports its
     # own time to first token and per output token in the load section.
     decode = stages.get(Stage.LLM_DECODE_TOKEN) if source is None else None
     prefill = stages.get(Stage.LLM_PREFILL)
+    window = scenario.batching.typical_window
+    if source is None and window > 1 and end_to_end_s:
+        source = ThroughputSource(
+            requests_per_s=scenario.batch_size / typical_batch(end_to_end_s, window),
+            basis="batch_size / median over windows of the mean end-to-end batch latency (bucketed batches)",
+        )
     if source is None:
         source = ThroughputSource(
             requests_per_s=scenario.batch_size / stages[Stage.END_TO_END].p50,
@@ -127,19 +140,28 @@ def flops_summary(
     llm_flops = sum(batch[Stage.SCORING] for batch in timed)
     llm_seconds = sum(sum(values) for stage, values in samples.items() if stage.is_llm)
     achieved = llm_flops / llm_seconds if llm_seconds > 0 else None
+    llm = utilisation(
+        achieved=achieved,
+        flops_per_batch_mean=llm_flops / len(timed),
+        seconds_per_batch_mean=llm_seconds / len(timed),
+        gemm_peak=gemm_peak,
+        device=Device.parse(scenario.device),
+        device_name=device_name,
+        dtype=dtype,
+    )
+    useful = sum(total_forward_flops(arch, record.useful_forwards) for record in records)
+    if useful and llm_flops:
+        peak = gemm_peak.flops_per_s
+        llm.useful_flops_per_batch_mean = useful / len(records)
+        llm.padding_waste = max(0.0, 1 - useful / llm_flops)
+        llm.useful_achieved_flops_per_s = useful / llm_seconds if llm_seconds > 0 else None
+        if llm.useful_achieved_flops_per_s is not None:
+            llm.useful_fraction_of_measured_gemm_peak = llm.useful_achieved_flops_per_s / peak
     return FlopsSummary(
         basis="counted_flops: FlopCounterMode on the calibration batch; analytic_flops_estimate: formula on "
         "the same batch; timed batches: formula on each batch's shapes; achieved = total FLOPs / total seconds",
         stages=stages,
-        llm=utilisation(
-            achieved=achieved,
-            flops_per_batch_mean=llm_flops / len(timed),
-            seconds_per_batch_mean=llm_seconds / len(timed),
-            gemm_peak=gemm_peak,
-            device=Device.parse(scenario.device),
-            device_name=device_name,
-            dtype=dtype,
-        ),
+        llm=llm,
         likelihood_prompt_sharing=prompt_sharing(arch, calibration) if scenario.scoring.mode == "likelihood" else None,
     )
 
@@ -211,6 +233,7 @@ def work_done(records: list[BatchRecord]) -> Work:
         prompt_tokens_mean=sum(prompt_tokens) / len(prompt_tokens),
         prompt_tokens_max=max(prompt_tokens),
         prompt_tokens_padded_per_batch_mean=sum(padded) / len(padded),
+        prompt_padding_fraction=1 - sum(prompt_tokens) / sum(padded) if sum(padded) else None,
         generated_tokens=sum(r.generated_tokens for r in records),
     )
 

@@ -67,6 +67,19 @@ ENERGY_COLUMNS = [
     "energy_kind",
     "energy_basis",
 ]
+WORK_COLUMNS = [
+    "result",
+    "scenario",
+    "point",
+    "batching",
+    "prompt_padding_fraction",
+    "llm_flops_per_batch_executed",
+    "llm_flops_per_batch_useful",
+    "padding_waste",
+    "achieved_flops_per_s_executed",
+    "achieved_flops_per_s_useful",
+    "useful_fraction_of_measured_gemm_peak",
+]
 PLAN_COLUMNS = [
     "scenario",
     "qps",
@@ -132,6 +145,8 @@ def write_report(
     plans = plan_capacity(rows, plan) if plan is not None else []
 
     output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise InputError(f"--output: {output_dir} is a file, not a folder: name a folder for the report")
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -144,6 +159,7 @@ def write_report(
         ("memory.csv", MEMORY_COLUMNS, [_memory_row(stored) for stored in loaded]),
         ("energy.csv", ENERGY_COLUMNS, [_energy_row(r) for r in rows]),
         ("calibration.csv", None, [calibration_dict(c) for c in table.calibrations]),
+        ("work.csv", WORK_COLUMNS, [_work_row(stored) for stored in loaded]),
     ]
     if plan is not None:
         tables.append(("plan.csv", PLAN_COLUMNS, [row for p in plans for row in _plan_rows(p)]))
@@ -184,6 +200,7 @@ def write_report(
         generator_version=__version__,
         measured_on=measured_on,
         load_tests=[_load_test_info(s) for s in loaded if s.result.load is not None],
+        work=[_work_row(s) for s in loaded],
         warnings=[(s.label, str(w.kind), w.message) for s in loaded for w in s.result.warnings],
         superseded=[(s.label, str(used.path), str(s.path)) for s, used in superseded],
     )
@@ -282,6 +299,25 @@ def _measured_memory(result: Result) -> tuple[float, str] | None:
             measured.rss_peak - measured.rss_baseline
         ), "measured RSS peak − baseline (includes framework overhead)"
     return None
+
+
+def _work_row(stored: StoredResult) -> dict[str, Any]:
+    """The LLM's work per batch, executed (padding included) and useful, and what padding cost."""
+    result = stored.result
+    llm = result.summary.flops.llm
+    return {
+        "result": str(stored.path),
+        "scenario": result.scenario.name,
+        "point": result.point.key,
+        "batching": result.scenario.batching.padding,
+        "prompt_padding_fraction": result.work.prompt_padding_fraction,
+        "llm_flops_per_batch_executed": llm.flops_per_batch_mean,
+        "llm_flops_per_batch_useful": llm.useful_flops_per_batch_mean,
+        "padding_waste": llm.padding_waste,
+        "achieved_flops_per_s_executed": llm.achieved_flops_per_s,
+        "achieved_flops_per_s_useful": llm.useful_achieved_flops_per_s,
+        "useful_fraction_of_measured_gemm_peak": llm.useful_fraction_of_measured_gemm_peak,
+    }
 
 
 def _energy_row(row: TierCost) -> dict[str, Any]:

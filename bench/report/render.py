@@ -22,6 +22,7 @@ from bench.core.formatting import (
     format_ms,
     format_number,
     format_percent,
+    format_si,
     format_usd,
 )
 from bench.core.kinds import EnergyKind
@@ -143,6 +144,7 @@ class ReportContent:
     generator_version: str
     measured_on: str | None = None
     load_tests: list[LoadTestInfo] = field(default_factory=list)
+    work: list[dict[str, Any]] = field(default_factory=list)  # per result: executed vs useful LLM work
     warnings: list[tuple[str, str, str]] = field(default_factory=list)  # (result, kind, message)
     superseded: list[tuple[str, str, str]] = field(default_factory=list)  # (point, file used, older file not used)
 
@@ -166,6 +168,8 @@ def compose(content: ReportContent) -> Document:
         doc.blocks.extend(_plan_blocks(plan))
     if content.load_tests:
         doc.blocks.extend(_load_test_blocks(content.load_tests))
+    if any(w.get("padding_waste") is not None for w in content.work):
+        doc.blocks.extend(_work_blocks(content.work))
     if content.warnings or content.superseded:
         doc.blocks.extend(_warning_blocks(content))
     if content.tables:
@@ -192,6 +196,26 @@ def _load_test_blocks(tests: Sequence[LoadTestInfo]) -> list[Block]:
         "queueing included; a dropped query is never counted."
     )
     return [Heading("Load tests"), Table(LOAD_COLUMNS, rows, caption, frozenset({4, 5, 6, 7, 9}))]
+
+
+def _work_blocks(work: Sequence[dict[str, Any]]) -> list[Block]:
+    """Padding: the LLM's executed work against the useful part, measured on the benchmark machine."""
+    rows = [
+        [f"{w['scenario']} [{w['point']}]", str(w["batching"]),
+         format_percent(w["prompt_padding_fraction"]) if w["prompt_padding_fraction"] is not None else MISSING,
+         format_percent(w["padding_waste"]) if w["padding_waste"] is not None else MISSING,
+         format_si(w["achieved_flops_per_s_executed"], "FLOP/s"), format_si(w["achieved_flops_per_s_useful"], "FLOP/s"),
+         format_percent(w["useful_fraction_of_measured_gemm_peak"])
+         if w["useful_fraction_of_measured_gemm_peak"] is not None else MISSING]
+        for w in work
+    ]  # fmt: skip
+    columns = ["point", "batching", "prompt padding", "FLOPs on padding*", "achieved (executed)*",
+               "achieved (useful)*", "useful of GEMM peak*"]  # fmt: skip
+    caption = (
+        "Each batch is padded to its longest prompt. * FLOPs are analytic estimates for the padded batches "
+        "(executed) and for the same requests unpadded (useful), over the measured LLM time. All in work.csv."
+    )
+    return [Heading("LLM work and padding"), Table(columns, rows, caption, frozenset({2, 3, 4, 5, 6}))]
 
 
 def _warning_blocks(content: ReportContent) -> list[Block]:
@@ -252,7 +276,7 @@ def _how_to_read(c: ReportContent) -> list[Block]:
         Span("projected (estimates)"),
         ": host-side work (the stages other than scoring, and scoring's prompt building and score reading) keeps "
         "its measured median; the LLM's forwards take the roofline time of their FLOPs and bytes against the "
-        "tier's catalogue peak and bandwidth times an efficiency (calibrated as the next section says), and on a "
+        "tier's catalogue peak and bandwidth times an efficiency (see the Calibration section), and on a "
         "GPU never less than its kernels x the engine's per-launch overhead. A projected p99 is the projected p50 "
         "times the measured p99/p50 ratio",
     ]
@@ -272,8 +296,8 @@ def _how_to_read(c: ReportContent) -> list[Block]:
         "catalogue capacity; tiers where it does not fit get no latency or cost."
     )
     bases = "; ".join(f"“{basis}” on {', '.join(tiers)}" for basis, tiers in energy_bases(c.rows).items())
-    energy = "Energy per recommendation has one basis per row, stated in the energy column"
-    energy += f": {bases}." if bases else "."
+    energy = "Energy per recommendation says measured or modelled in the energy column; the bases"
+    energy += f": {bases}." if bases else ": none (no energy figure)."
     if not any(r.energy_kind == EnergyKind.MEASURED for r in c.rows):
         energy += " No energy counter was read: every energy figure is an estimate from TDP."
     blocks.append(Paragraph([memory, " ", energy]))
@@ -313,9 +337,27 @@ def _calibration_blocks(c: ReportContent) -> list[Block]:
         blocks.append(Table(columns, rows, "The results behind each row: calibration.csv.", frozenset({2, 3, 4, 5})))
     else:
         blocks.append(Paragraph(["No result was measured on a catalogue tier: catalogue defaults throughout."]))
+    sources = {r.timing.tier: r.timing.efficiency.source for r in c.rows if r.timing.efficiency is not None}
+    if sources:
+        rows = [[tier, source] for tier, source in sources.items()]
+        blocks.append(Table(["tier", "efficiencies used for its projections"], rows, "Per projected tier."))
     if c.launch_overhead_us is not None:
         blocks.append(
             Paragraph([f"Per-launch overhead measured on a GPU result: {c.launch_overhead_us:.3g} µs per operator."])
+        )
+    gpu_bounds = {
+        r.timing.llm_bound for r in c.rows if r.basis == "projected" and r.timing.dtype in ("bfloat16", "float16")
+    }
+    if gpu_bounds == {"launch"}:
+        blocks.append(
+            Paragraph(
+                [
+                    "On every GPU tier the LLM's forwards are bound by kernel launches (eager PyTorch launches each "
+                    "operator from the CPU, bench/hardware/engines.yaml): the model is too small for the GPU's "
+                    "arithmetic or bandwidth to matter, so GPU tiers differ here only in price."
+                ],
+                note=True,
+            )
         )
     return blocks
 
@@ -465,7 +507,15 @@ def _plan_blocks(plan: CapacityPlan) -> list[Block]:
     else:
         blocks.append(Paragraph([Span("No tier meets the SLO"), " with the measured or projected operating points."]))
     blocks.append(Table(PLAN_COLUMNS, body, "", frozenset({3, 6, 7, 8, 9, 10, 11, 12}), frozenset(strong)))
-    blocks.append(Paragraph([f"Latency basis: {plan.latency_basis}."], note=True))
+    weak = sorted({t.slo_basis for t in plan.tiers if t.slo_weak})
+    notes = [
+        f"Latency basis: {plan.latency_basis}.",
+        " Monthly costs and cost per 1M recommendations are at the target load (the machines needed, for the hours "
+        "used), not at full utilisation as in the cost table.",
+    ]
+    if weak:
+        notes.append(f" (weak): {'; '.join(weak)}.")
+    blocks.append(Paragraph(notes, note=True))
     return blocks
 
 
@@ -481,12 +531,14 @@ def _plan_row(t: TierPlan) -> list[str]:
         format_ms(chosen.timing.batch_p99_s) if chosen else "",
         format_number(t.requests_per_s_per_machine) if t.requests_per_s_per_machine else "",
         str(t.machines) if t.machines is not None else "",
-        format_usd(t.rented_monthly_usd) if t.rented_monthly_usd is not None else "",
-        format_usd(t.rented_cost_per_1m_usd) if t.rented_cost_per_1m_usd is not None else "",
-        format_usd(t.owned_monthly_usd) if t.owned_monthly_usd is not None else "",
-        format_usd(t.owned_cost_per_1m_usd) if t.owned_cost_per_1m_usd is not None else "",
-        t.slo_basis,
-        t.reason,
+        format_usd(t.rented_monthly_usd),
+        format_usd(t.rented_cost_per_1m_usd),
+        format_usd(t.owned_monthly_usd),
+        format_usd(t.owned_cost_per_1m_usd),
+        ("load test" if t.reason == "from a load test" else "isolated batches" + (" (weak)" if t.slo_weak else ""))
+        if t.meets_slo
+        else "",
+        t.reason if t.reason != "from a load test" else "",
     ]
 
 

@@ -250,6 +250,9 @@ class Work(Section):
     prompt_tokens_padded_per_batch_mean: float = Field(
         description="executed prompt positions per batch, padding included"
     )
+    prompt_padding_fraction: float | None = Field(
+        None, description="share of the executed prompt positions that were padding (None: an older result)"
+    )
     generated_tokens: int
 
 
@@ -397,10 +400,16 @@ class StageFlops(Section):
 
 
 class LlmFlops(Section):
-    flops_per_batch_mean: float
+    flops_per_batch_mean: float = Field(description="executed: the padded batches' FLOPs (estimate)")
     seconds_per_batch_mean: float
-    achieved_flops_per_s: float | None
+    achieved_flops_per_s: float | None = Field(description="executed FLOPs / LLM seconds, padding included")
     fraction_of_measured_gemm_peak: float | None
+    useful_flops_per_batch_mean: float | None = Field(
+        None, description="the same requests' FLOPs without padding (estimate; None: an older result)"
+    )
+    padding_waste: float | None = Field(None, description="share of the executed FLOPs spent on padding")
+    useful_achieved_flops_per_s: float | None = Field(None, description="useful FLOPs / LLM seconds")
+    useful_fraction_of_measured_gemm_peak: float | None = None
     measured_gemm_peak_flops_per_s: float
     achieved_basis: str
     mfu: float | None = None

@@ -24,6 +24,7 @@ CALIBRATION_DIR = "calibration"
 BASELINES_DIR = "baselines"
 LOADGEN_DIR_SUFFIX = "-loadgen"
 MANIFEST = "manifest.json"
+SCHEMA_SUFFIX = ".schema.json"
 
 
 @dataclass(frozen=True)
@@ -108,11 +109,12 @@ def _read_json(path: Path) -> object:
 
 def is_result_candidate(relative: Path) -> bool:
     """Whether a file found below a given folder (path relative to it) may be a result: JSON, not hidden
-    (temporary files, saves in progress), not a manifest, and not inside a calibration cache, a LoadGen log
-    folder or the saved baselines (pass a baseline's own folder to read it)."""
+    (temporary files, saves in progress), not a manifest or a JSON Schema (results/result.schema.json), and not
+    inside a calibration cache, a LoadGen log folder or the saved baselines (pass a baseline's own folder to read
+    it)."""
     parts = relative.parts
     folders = parts[:-1]
-    if relative.suffix != ".json" or relative.name == MANIFEST:
+    if relative.suffix != ".json" or relative.name == MANIFEST or relative.name.endswith(SCHEMA_SUFFIX):
         return False
     if any(part.startswith(".") for part in parts):
         return False

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from bench.core.errors import InputError
 from bench.core.validation import allowed_keys_hint, submodel
 from bench.core.yaml_files import read_yaml
-from bench.scenarios.spec import Scenario
+from bench.scenarios.spec import Batching, Scenario
 
 DEFAULT_MAX_POINTS = 100_000
 
@@ -58,8 +58,17 @@ class ScenarioPoint:
     @property
     def spec_hash(self) -> str:
         """Identity of the resolved spec: two points with the same hash measure the same thing."""
-        canonical = json.dumps(self.scenario.model_dump(mode="json"), sort_keys=True)
+        spec = self.scenario.model_dump(mode="json")
+        # Fields added after results existed are left out at their default, so an unchanged scenario keeps its
+        # hash and `--resume` still recognises its results.
+        for name, default in FIELDS_ADDED_LATER.items():
+            if spec.get(name) == default:
+                del spec[name]
+        canonical = json.dumps(spec, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+FIELDS_ADDED_LATER: dict[str, Any] = {"batching": Batching().model_dump(mode="json")}
 
 
 def point_key(values: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ bench.scenarios.loader.check_runnable and the data layer; everything else is her
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -49,6 +49,21 @@ def stored(info: ValidationInfo) -> bool:
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bools_for_numbers(cls, data: Any) -> Any:
+        """YAML's `true` is not a number: pydantic would take `batch_size: true` as 1."""
+        if isinstance(data, dict):
+            for name, value in data.items():
+                field = cls.model_fields.get(name)
+                if isinstance(value, bool) and field is not None and not _takes_bool(field.annotation):
+                    raise ValueError(f"{name}: must be a number or text, got {str(value).lower()}")
+        return data
+
+
+def _takes_bool(annotation: Any) -> bool:
+    return annotation is bool or annotation is Any or any(_takes_bool(arg) for arg in get_args(annotation))
 
 
 class ModelSpec(_Strict):
@@ -138,6 +153,24 @@ class Scoring(_Strict):
         "new_tokens with a KV cache",
     )
     new_tokens: PositiveInt = Field(16, le=8192, description="generate mode: tokens decoded per request")
+
+
+class Batching(_Strict):
+    """How requests are grouped into batches. Each batch is padded to its longest prompt; grouping requests of
+    similar length wastes less of the LLM's work on padding."""
+
+    padding: Literal["longest", "bucketed"] = Field(
+        "longest",
+        description="longest: users in arrival order, each batch padded to its longest prompt; bucketed: within "
+        "each window of batches, users are sorted by prompt length before they are cut into batches",
+    )
+    window: PositiveInt = Field(4, le=1024, description="bucketed: batches per window (more: less padding, more wait)")
+
+    @property
+    def typical_window(self) -> int:
+        """Batches over which a typical batch is averaged: a bucketing window (its batches differ in length by
+        design), or 1 where batches come in arrival order (bench.core.stats.typical_batch)."""
+        return self.window if self.padding == "bucketed" else 1
 
 
 class Repetitions(_Strict):
@@ -265,6 +298,7 @@ class Scenario(_Strict):
     max_prompt_tokens: PositiveInt = Field(512, le=1_048_576, description="prompt length cap: the sequence length")
     workload: Workload = Workload()
     scoring: Scoring = Scoring()
+    batching: Batching = Batching()
     repetitions: Repetitions = Repetitions()
     seed: int = Field(0, ge=0, lt=2**32, description="seeds data, weights and sampling")
     grid_intensity_gco2_per_kwh: NonNegativeFloat | None = Field(

@@ -86,9 +86,12 @@ class _PowerLog:
         self.stride = 1
         self.n_raw = 0
         self.millijoules = 0.0
+        self.first_t: float | None = None
         self._last: tuple[float, float] | None = None
 
     def add(self, t: float, power_mw: float, *, keep: bool = False) -> None:
+        if self.first_t is None:
+            self.first_t = t
         if self._last is not None:
             t_prev, p_prev = self._last
             self.millijoules += (p_prev + power_mw) / 2.0 * (t - t_prev)  # trapezoid rule; mW × s = mJ
@@ -104,6 +107,11 @@ class _PowerLog:
     @property
     def last_mw(self) -> float | None:
         return None if self._last is None else self._last[1]
+
+    @property
+    def span_s(self) -> float:
+        """Seconds from the first sample to the last."""
+        return 0.0 if self.first_t is None or self._last is None else self._last[0] - self.first_t
 
 
 @dataclass(kw_only=True)
@@ -375,9 +383,11 @@ class EnergyTracker:
         power = self._power
         if power is None or power.last_mw is None:
             return None
-        if power.n_raw < 2:  # only the opening sample: hold it over the window
+        if power.n_raw < 2 or power.span_s <= 0:  # only the opening sample: hold it over the window
             return power.last_mw * duration / 1000.0
-        return power.millijoules / 1000.0
+        # The samples' mean power over the window's own duration: the first and last samples are taken a moment
+        # inside the window's ends, and the window is what every other figure is divided by.
+        return power.millijoules / power.span_s * duration / 1000.0
 
     # ----------------------------------------------------------------- RAPL
 
