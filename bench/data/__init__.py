@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.core.errors import InputError
-from bench.data.amazon import read_amazon
 from bench.data.interactions import Catalogue, Interactions, UserHistory
-from bench.data.movielens import read_movielens
 from bench.data.synthetic import generate_synthetic
 
 DATASETS = ("synthetic", "movielens", "amazon")
@@ -19,8 +17,6 @@ __all__ = [
     "UserHistory",
     "generate_synthetic",
     "load_interactions",
-    "read_amazon",
-    "read_movielens",
 ]
 
 
@@ -44,10 +40,15 @@ def load_interactions(
         raise InputError(f"dataset {dataset!r} is unknown; expected one of {', '.join(DATASETS)}")
     if path is None:
         raise InputError(f"dataset {dataset!r} needs a path")
+    # The file readers use pandas, imported only when a file is read (a synthetic run never needs it).
     if dataset == "movielens":
+        from bench.data.movielens import read_movielens
+
         if items_path is not None:
             raise InputError(f"{items_path}: items_path is only used by the amazon dataset")
         return read_movielens(Path(path), max_users=n_users, max_history=max_history)
+    from bench.data.amazon import read_amazon
+
     return read_amazon(
         Path(path),
         max_users=n_users,

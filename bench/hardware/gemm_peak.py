@@ -21,6 +21,9 @@ _CUDA_WARMUP = 3  # cuBLAS handle creation and heuristic selection happen on the
 _CPU_WARMUP = 1  # spins up the intra-op thread pool and packs oneDNN/MKL kernels
 MIN_SIDE = 256
 DEFAULT_BUDGET_S = 2.0
+# With a cached figure for this machine, later runs measure briefly: a better reading replaces it, a worse one
+# (a smaller, budget-sized GEMM, or a busy moment) is ignored.
+REFRESH_BUDGET_S = 0.5
 
 
 @dataclass(kw_only=True)

@@ -14,10 +14,16 @@ from pathlib import Path
 from bench.core.device import Device
 from bench.core.dtypes import dtype as dtype_entry
 from bench.hardware.environment import collect_environment
-from bench.hardware.gemm_peak import GemmPeak, best_of, measure_gemm_peak
+from bench.hardware.gemm_peak import (
+    DEFAULT_BUDGET_S,
+    REFRESH_BUDGET_S,
+    GemmPeak,
+    best_of,
+    gemm_cache_path,
+    measure_gemm_peak,
+)
 from bench.hardware.tiers import Tier
 from bench.measurement.assemble import assemble_result
-from bench.measurement.loadtest import LoadTest
 from bench.measurement.preflight import check_runnable
 from bench.measurement.prepare import prepare_point
 from bench.measurement.strategy import MeasureContext, ProgressCallback, Strategy
@@ -32,7 +38,11 @@ CPU_GEMM_SIDE, GPU_GEMM_SIDE = 2048, 8192
 
 
 def strategy_for(point: ScenarioPoint) -> Strategy:
-    return LoadTest() if point.scenario.load is not None else TimedBatches()
+    if point.scenario.load is None:
+        return TimedBatches()
+    from bench.measurement.loadtest import LoadTest  # LoadGen is imported only by a load test
+
+    return LoadTest()
 
 
 def run_point(
@@ -81,7 +91,11 @@ def gemm_peak(device: str, dtype: str, cache_dir: Path) -> GemmPeak:
     key = (device, dtype, torch.get_num_threads())
     if key not in _MEASURED:
         side = GPU_GEMM_SIDE if Device.parse(device).is_cuda else CPU_GEMM_SIDE
-        _MEASURED[key] = measure_gemm_peak(device, dtype_entry(dtype).torch(), max_n=side)
+        torch_dtype = dtype_entry(dtype).torch()
+        # With this machine's figure cached, a short measurement only checks for a better one (start-up time).
+        cached = gemm_cache_path(device, torch_dtype, cache_dir).exists()
+        budget = REFRESH_BUDGET_S if cached else DEFAULT_BUDGET_S
+        _MEASURED[key] = measure_gemm_peak(device, torch_dtype, max_n=side, budget_s=budget)
     return best_of(_MEASURED[key], cache_dir)
 
 

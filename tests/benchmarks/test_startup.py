@@ -1,0 +1,53 @@
+"""Start-up cost per command: `python -X importtime` totals, and the quickstart's process wall time against its
+timed work. Timing figures, so in the benchmark_run group (make bench); run with -s to see them."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.results.reader import read_results
+
+pytestmark = pytest.mark.benchmark_run
+REPO = Path(__file__).parents[2]
+FIXTURES = REPO / "tests" / "fixtures" / "results-v1"
+IMPORT_LINE = re.compile(r"import time:\s+\d+ \|\s+(\d+) \| (\S.*)$")  # top-level imports only (no indent)
+
+
+def import_seconds(args: list[str]) -> float:
+    """Seconds spent importing modules (top-level totals of -X importtime) for one command."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "bench.cli", *args], cwd=REPO,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    return sum(int(m.group(1)) for line in done.stderr.splitlines() if (m := IMPORT_LINE.match(line))) / 1e6
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["validate", "scenarios/quickstart.yaml"], ["tiers"], ["show", str(FIXTURES)], ["validate-projections"]],
+    ids=lambda a: a[0],
+)
+def test_light_commands_import_in_under_1_5_s(args: list[str]) -> None:
+    seconds = import_seconds(args)
+    print(f"\n{args[0]}: {seconds:.2f} s of imports")
+    assert seconds < 1.5
+
+
+def test_quickstart_process_wall_time_against_its_timed_work(tmp_path: Path) -> None:
+    imports = import_seconds(
+        ["run", "scenarios/quickstart.yaml", "--results-dir", str(tmp_path / "a"), "--no-progress"]
+    )
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "bench.cli", "run", "scenarios/quickstart.yaml", "--results-dir",
+                    str(tmp_path / "b"), "--no-progress"], cwd=REPO, check=True, capture_output=True)  # fmt: skip
+    wall = time.perf_counter() - started
+    [stored] = read_results([tmp_path / "b"])
+    samples = stored.result.latency.samples
+    timed = sum(samples["end_to_end"])
+    print(f"\nquickstart: {wall:.1f} s process wall, {timed:.1f} s timed batches, {imports:.1f} s of imports "
+          f"(run in another process), {wall - timed:.1f} s outside the timed batches")  # fmt: skip
+    assert wall - timed < 15.0
