@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 INSTALLED := $(VENV)/.installed
 RESULTS ?= results
 
-.PHONY: install demo test lint bench bench-check baseline regress gpu-check schema clean
+.PHONY: install install-ray demo test test-ray lint bench bench-check baseline regress gpu-check schema clean
 BASELINE ?= quickstart
 # Loose enough for a noisy 2-core machine; a deliberately bigger model still fails them.
 GATES ?= latency.p50:50%,memory.peak_rss:25%,flops:5%
@@ -24,6 +24,14 @@ $(INSTALLED): pyproject.toml Makefile
 
 install: $(INSTALLED)
 
+# The optional Ray executor (recbench run --executor ray): the `ray` extra.
+RAY_INSTALLED := $(VENV)/.ray-installed
+$(RAY_INSTALLED): $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e '.[dev,encoder,ray]'
+	touch $(RAY_INSTALLED)
+
+install-ray: $(RAY_INSTALLED)
+
 demo: $(INSTALLED)
 	$(BIN)/recbench run scenarios/quickstart.yaml --results-dir $(RESULTS) | tee $(VENV)/demo-run.log
 	$(BIN)/recbench show $$(sed -n 's/^wrote //p' $(VENV)/demo-run.log | tail -n 1)
@@ -36,6 +44,10 @@ lint: $(INSTALLED)
 
 test: lint
 	$(BIN)/pytest -q
+
+# Sweeps on a local Ray (the `ray` marked group): installs the extra first. CI runs it after `make test`.
+test-ray: $(RAY_INSTALLED)
+	$(BIN)/pytest -q -m ray
 
 # Benchmarks: real recbench runs and pytest-benchmark timings (saved in .benchmarks/), kept out of the
 # default suite. Figures are printed (-s).

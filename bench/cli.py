@@ -21,6 +21,7 @@ from bench.core.interrupts import EXIT_INTERRUPTED, stop_on_signals
 
 if TYPE_CHECKING:
     from bench.cost.capacity import PlanSettings
+    from bench.execution.executor import Executor
     from bench.scenarios.loader import ReadOptions
 
 EXIT_CHECK_FAILED = 1
@@ -53,11 +54,26 @@ def _cmd_run(args: argparse.Namespace) -> int:
         show_progress=not args.no_progress,
         on_written=announce,
         options=_read_options(args),
+        executor=_executor(args),
     )
     for label in summary.skipped:
         print(f"skipped (already measured, --resume): {label}")
     print(f"{len(summary.written)} result(s) written, {len(summary.skipped)} skipped")
     return 0
+
+
+def _executor(args: argparse.Namespace) -> Executor | None:
+    """None: the local executor, which the runner makes for this machine's results folder."""
+    ray_only = {"--address": args.address, "--max-parallel": args.max_parallel}
+    if args.executor == "local":
+        given = [flag for flag, value in ray_only.items() if value is not None]
+        if given:
+            raise InputError(f"{given[0]}: only with --executor ray")
+        return None
+    from bench.execution.ray_executor import RayExecutor
+
+    return RayExecutor(address=args.address, max_parallel=args.max_parallel, max_attempts=args.max_attempts,
+                       slot_resource=args.slot_resource)  # fmt: skip
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -372,6 +388,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true", help="skip points already measured on this machine")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.add_argument("--tier", metavar="TIER", help="catalogue tier this machine is (default: detected)")
+    run.add_argument("--executor", choices=("local", "ray"), default="local",
+                     help="where points run: this process (default) or a Ray cluster (the ray extra)")  # fmt: skip
+    run.add_argument("--address", metavar="ADDR",
+                     help="ray: the cluster (auto, ray://HOST:PORT); default: start a Ray here")  # fmt: skip
+    run.add_argument("--max-parallel", type=int, metavar="N", help="ray: points running at once (default: as "
+                     "many as the cluster's resources allow)")  # fmt: skip
+    run.add_argument("--max-attempts", type=int, default=3, metavar="N",
+                     help="ray: runs of a point whose worker or node died, in all (default 3)")  # fmt: skip
+    run.add_argument("--slot-resource", default="bench_slot", metavar="NAME",
+                     help="ray: custom resource a CPU point takes (bench_slot; without it, a whole node)")  # fmt: skip
     _add_tiers_option(run)
     _add_read_options(run)
     run.set_defaults(handler=_cmd_run)

@@ -4,25 +4,25 @@ result as soon as it completes."""
 
 from __future__ import annotations
 
-import gc
 import tempfile
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bench.core.device import Device
 from bench.core.errors import InputError
-from bench.core.interrupts import raise_if_stopped
-from bench.hardware.environment import cpu_model, machine_slug, this_machine
-from bench.hardware.tiers import Tier, load_tiers, tier_for_machine
+from bench.core.names import inside
+from bench.execution.executor import Executor
+from bench.execution.jobs import JobOutcome, PointJob
+from bench.execution.local import LocalExecutor
+from bench.hardware.environment import machine_slug
+from bench.hardware.tiers import load_tiers
 from bench.measurement.inputs import InputsCache, check_prompts_fit
-from bench.measurement.point import run_point
 from bench.measurement.preflight import check_runnable
-from bench.results.model import Result
+from bench.results.model import Execution, Result
 from bench.results.store import completed_spec_hashes, machine_folder, write_result
 from bench.scenarios.loader import DEFAULT_READ_OPTIONS, ReadOptions, ScenarioPoint, expand_points
 
@@ -36,10 +36,13 @@ class RunSummary:
     skipped: list[str] = field(default_factory=list)  # point keys already measured (--resume)
 
 
-def plan_points(paths: list[Path], options: ReadOptions = DEFAULT_READ_OPTIONS) -> list[ScenarioPoint]:
-    """Validate every file and point against this machine before anything runs, so a typo in point 9 is found
-    before point 1 spends an hour: the static checks, the device, memory, and prompts that cannot fit (which
-    needs the data and the tokenizer, shared by points that differ only in what does not change them)."""
+def plan_points(
+    paths: list[Path], options: ReadOptions = DEFAULT_READ_OPTIONS, *, on_this_machine: bool = True
+) -> list[ScenarioPoint]:
+    """Validate every file and point before anything runs, so a typo in point 9 is found before point 1 spends
+    an hour: the static checks and, for points that run here, the device, memory, and prompts that cannot fit
+    (which needs the data and the tokenizer, shared by points that differ only in what does not change them).
+    Points bound for a cluster are checked by the worker that runs them."""
     points: list[ScenarioPoint] = []
     problems: list[str] = []
     inputs = InputsCache()
@@ -51,7 +54,7 @@ def plan_points(paths: list[Path], options: ReadOptions = DEFAULT_READ_OPTIONS) 
             continue
         for point in file_points:
             try:
-                _check_point(point, inputs)
+                _check_point(point, inputs, on_this_machine)
             except InputError as exc:
                 problems.append(str(exc))
         points.extend(file_points)
@@ -60,23 +63,13 @@ def plan_points(paths: list[Path], options: ReadOptions = DEFAULT_READ_OPTIONS) 
     return points
 
 
-def _check_point(point: ScenarioPoint, inputs: InputsCache) -> None:
+def _check_point(point: ScenarioPoint, inputs: InputsCache, on_this_machine: bool) -> None:
     try:
-        check_runnable(point.scenario)
-        check_prompts_fit(point.scenario, inputs.get(point.scenario))
+        if on_this_machine:
+            check_runnable(point.scenario)
+            check_prompts_fit(point.scenario, inputs.get(point.scenario))
     except InputError as exc:
         raise InputError(f"{point.source_file}: {point.where}{exc}") from None
-
-
-def machine_tier(device: str, tiers: dict[str, Tier], override: str | None = None) -> Tier | None:
-    """The catalogue tier this machine is, for a scenario's device (override: a tier name)."""
-    if override:
-        if override not in tiers:
-            raise InputError(f"--tier: unknown tier {override!r}; known tiers: {', '.join(tiers)}")
-        return tiers[override]
-    parsed = Device.parse(device)
-    name = torch.cuda.get_device_name(parsed.cuda_index) if parsed.is_cuda else cpu_model()
-    return tier_for_machine(device=device, device_name=name, fingerprint=this_machine(), tiers=tiers)
 
 
 def run_scenarios(
@@ -90,49 +83,68 @@ def run_scenarios(
     console: Console | None = None,
     on_written: Callable[[Path], None] | None = None,
     options: ReadOptions = DEFAULT_READ_OPTIONS,
+    executor: Executor | None = None,
 ) -> RunSummary:
-    """Run every point of every file; each result is on disk before the next point starts."""
-    points = plan_points(paths, options)
+    """Run every point of every file on `executor` (default: this process, one point after the other) and write
+    each result as it arrives. With the local executor the first error stops the sweep; with a cluster every
+    point runs and the errors are reported together at the end. Results already written are always kept."""
+    local = executor is None or executor.on_this_machine
+    points = plan_points(paths, options, on_this_machine=local)
     catalogue = load_tiers(tiers_files)
-    tiers = {device: machine_tier(device, catalogue, tier) for device in {p.scenario.device for p in points}}
-    machine = machine_slug()
-    machine_dir = machine_folder(results_dir, machine)
-    _check_writable(machine_dir)
+    if tier is not None and tier not in catalogue:
+        raise InputError(f"--tier: unknown tier {tier!r}; known tiers: {', '.join(catalogue)}")
+    machine = machine_slug() if local else None
+    _check_writable(machine_folder(results_dir, machine) if machine else Path(results_dir))
+    executor = executor or LocalExecutor(machine_folder(results_dir, machine_slug()))
     done = completed_spec_hashes(results_dir, machine) if resume else set()
     summary = RunSummary()
+    jobs = []
+    for point in points:
+        if point.spec_hash in done:
+            summary.skipped.append(f"{point.scenario.name} [{point.key}]")
+        else:
+            jobs.append(PointJob(point=point, tiers=catalogue, tier_override=tier))
+    failures: list[str] = []
     console = console or Console(stderr=True)
     with _progress(console, show_progress) as progress:
-        points_task = progress.add_task("points", total=len(points))
-        for point in points:
-            raise_if_stopped()
-            label = f"{point.scenario.name} [{point.key}]"
-            if point.spec_hash in done:
-                summary.skipped.append(label)
-                progress.advance(points_task)
-                continue
-            iterations_task = progress.add_task(label, total=point.scenario.repetitions.min_iterations)
+        points_task = progress.add_task("points", total=len(points), completed=len(summary.skipped))
 
-            def report(done: int, target: int, task: int = iterations_task) -> None:
-                progress.update(task, completed=min(done, target), total=target)  # load runs report queries
-
-            try:
-                result = run_point(point, machine_dir=machine_dir, progress=report, tier=tiers[point.scenario.device])
-            except InputError as exc:  # found only once data or model exist: name the file and point
-                raise InputError(f"{point.source_file}: {point.where}{exc}") from None
-            except (MemoryError, torch.OutOfMemoryError):
-                raise InputError(
-                    f"{point.source_file}: {point.where}out of memory on {point.scenario.device}: lower "
-                    "batch_size, max_prompt_tokens or workload.candidates (results written so far are kept)"
-                ) from None
+        def deliver(job: PointJob, outcome: JobOutcome, execution: Execution | None) -> None:
+            progress.advance(points_task)
+            if outcome.result is None:
+                failures.append(outcome.error or f"{job.label}: failed")
+                return
+            result = outcome.result if execution is None else outcome.result.model_copy(update={"execution": execution})
+            result = _write_logs(result, outcome.logs, results_dir)
             path = _store(result, results_dir)
             summary.written.append(path)
             if on_written:
                 on_written(path)
-            progress.remove_task(iterations_task)
-            progress.advance(points_task)
-            del result
-            gc.collect()  # release the point's model before the next one is built
+
+        executor.run(jobs, deliver=deliver, progress=progress)
+    if failures:
+        kept = f" ({len(summary.written)} other point(s) written)" if summary.written else ""
+        raise InputError("\n".join(failures) + kept)
     return summary
+
+
+def _write_logs(result: Result, logs: dict[str, bytes], results_dir: Path) -> Result:
+    """A remote point's LoadGen logs, written under results/<machine>/ where its result says they are (in a
+    folder of their own when that name is taken: the result is pointed there)."""
+    if not logs or result.load is None:
+        return result
+    machine_dir = machine_folder(results_dir, result.machine)
+    old = result.load.log_dir.split("/")[0]
+    new = old
+    while (machine_dir / new).exists():
+        new = f"{old}-{uuid.uuid4().hex[:6]}"
+    for relative, content in logs.items():
+        target = inside(machine_dir, relative.replace(old, new, 1))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+    if new == old:
+        return result
+    return Result.model_validate_json(result.model_dump_json().replace(f'"{old}', f'"{new}'))
 
 
 def _check_writable(folder: Path) -> None:

@@ -18,6 +18,7 @@ import yaml
 from bench import runner
 from bench.cli import main
 from bench.core.errors import InputError
+from bench.execution import jobs
 from bench.measurement.loadtest import unique_folder
 from bench.results.reader import LOADGEN_DIR_SUFFIX, load_result
 from tests.conftest import tiny_scenario_dict
@@ -36,7 +37,7 @@ def forbid_running(monkeypatch: pytest.MonkeyPatch) -> None:
     def forbidden(*args, **kwargs):
         raise AssertionError("a point ran")
 
-    monkeypatch.setattr(runner, "run_point", forbidden)
+    monkeypatch.setattr(jobs, "run_point", forbidden)
 
 
 # ------------------------------------------------------------------------------------------------- security
@@ -257,14 +258,14 @@ def test_ctrl_c_during_a_load_test_stops_loadgen_cleanly(tmp_path, signals):
 
 
 def test_sigterm_stops_a_run_like_ctrl_c_and_keeps_finished_points(tmp_path, write_scenario, monkeypatch, capsys):
-    real_run_point = runner.run_point
+    real_run_point = jobs.run_point
 
     def terminated_during_the_second(point, **kwargs):
         if point.index == 1:
             os.kill(os.getpid(), signal.SIGTERM)  # as a scheduler would; the handler stops the run here
         return real_run_point(point, **kwargs)
 
-    monkeypatch.setattr(runner, "run_point", terminated_during_the_second)
+    monkeypatch.setattr(jobs, "run_point", terminated_during_the_second)
     scenario = write_scenario(tiny_scenario_dict("term", sweep={"batch_size": [1, 2, 3]}))
     results = tmp_path / "results"
     assert main(["run", str(scenario), "--results-dir", str(results), "--no-progress"]) == 130

@@ -21,6 +21,7 @@ LAYERS = (
     "load",
     "results",
     "measurement",
+    "execution",  # where points run: this process or a Ray cluster
     "runner",
     "cost",
     "compare",

@@ -4,16 +4,17 @@
 from __future__ import annotations
 
 import json
+import sys
 import warnings
 from pathlib import Path
 
 import pytest
 import torch
 
-from bench import runner
 from bench.cli import main
 from bench.core.kinds import WarningKind
 from bench.core.stages import Stage
+from bench.execution import jobs
 from bench.measurement import preflight
 from bench.models.build import build_random_model
 from bench.results.frame import load_results_frame
@@ -88,7 +89,7 @@ def test_show_and_dataframe_read_results(tmp_path, write_scenario, capsys):
 def test_interrupted_sweep_keeps_finished_points_and_resume_skips_them(tmp_path, write_scenario, monkeypatch, capsys):
     scenario = write_scenario(tiny_scenario_dict(name="sweep", sweep={"batch_size": [1, 2, 3]}))
     results = tmp_path / "results"
-    real_run_point = runner.run_point
+    real_run_point = jobs.run_point
     calls = {"n": 0}
 
     def interrupt_second(*args, **kwargs):
@@ -97,12 +98,12 @@ def test_interrupted_sweep_keeps_finished_points_and_resume_skips_them(tmp_path,
             raise KeyboardInterrupt
         return real_run_point(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "run_point", interrupt_second)
+    monkeypatch.setattr(jobs, "run_point", interrupt_second)
     assert run_cli(str(scenario), "--results-dir", str(results)) == 130
     assert "--resume" in capsys.readouterr().err
     assert len(result_files(results)) == 1
 
-    monkeypatch.setattr(runner, "run_point", real_run_point)
+    monkeypatch.setattr(jobs, "run_point", real_run_point)
     assert run_cli(str(scenario), "--results-dir", str(results), "--resume") == 0
     out = capsys.readouterr().out
     assert "skipped (already measured, --resume): sweep [batch_size=1]" in out
@@ -114,14 +115,14 @@ def test_interrupted_sweep_keeps_finished_points_and_resume_skips_them(tmp_path,
 
 def test_a_point_failing_at_run_time_keeps_earlier_results(tmp_path, write_scenario, monkeypatch, capsys):
     scenario = write_scenario(tiny_scenario_dict(name="oom", sweep={"batch_size": [1, 2]}))
-    real_run_point = runner.run_point
+    real_run_point = jobs.run_point
 
     def out_of_memory_on_the_second(point, **kwargs):
         if point.index == 1:
             raise MemoryError
         return real_run_point(point, **kwargs)
 
-    monkeypatch.setattr(runner, "run_point", out_of_memory_on_the_second)
+    monkeypatch.setattr(jobs, "run_point", out_of_memory_on_the_second)
     assert run_cli(str(scenario), "--results-dir", str(tmp_path / "r")) == 2
     err = capsys.readouterr().err
     assert "sweep point batch_size=2: out of memory" in err and "Traceback" not in err
@@ -152,7 +153,7 @@ def test_an_unknown_tier_is_refused_before_a_point_runs(tmp_path, write_scenario
     def forbidden(*args, **kwargs):
         raise AssertionError("a point ran")
 
-    monkeypatch.setattr(runner, "run_point", forbidden)
+    monkeypatch.setattr(jobs, "run_point", forbidden)
     scenario = write_scenario(tiny_scenario_dict())
     assert run_cli(str(scenario), "--results-dir", str(tmp_path / "r"), "--tier", "no-such-tier") == 2
     assert "--tier: unknown tier 'no-such-tier'" in capsys.readouterr().err
@@ -229,3 +230,13 @@ def test_quickstart_runs_on_cuda(tmp_path, write_scenario):
     result = load_result(path)
     assert result.latency.method == "cuda_event"
     assert (result.memory.measured.cuda_peak_allocated or 0) > 0
+
+
+def test_the_ray_executor_without_its_extra_says_how_to_install_it(tmp_path, write_scenario, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed: import ray fails
+    scenario = write_scenario(tiny_scenario_dict())
+    assert run_cli(str(scenario), "--results-dir", str(tmp_path / "r"), "--executor", "ray") == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "pip install 'recbench[ray]'" in line
+    assert run_cli(str(scenario), "--results-dir", str(tmp_path / "r"), "--max-parallel", "2") == 2
+    assert "--max-parallel: only with --executor ray" in capsys.readouterr().err

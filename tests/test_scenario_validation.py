@@ -367,10 +367,10 @@ def nothing_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     def forbidden(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("run went past planning")
 
+    import bench.execution.jobs
     import bench.measurement.prepare
-    import bench.runner
 
-    monkeypatch.setattr(bench.runner, "run_point", forbidden)
+    monkeypatch.setattr(bench.execution.jobs, "run_point", forbidden)
     monkeypatch.setattr(bench.measurement.prepare, "build_random_model", forbidden)
     monkeypatch.setattr(bench.measurement.prepare, "load_checkpoint", forbidden)
 

@@ -13,6 +13,7 @@ already exists is merged field by field: each field the user file gives replaces
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import math
 import re
@@ -102,6 +103,12 @@ class Tier:
         """False where the catalogue lists `field` (e.g. "tflops.fp32", "price") as unverified."""
         return field not in self.unverified
 
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, Any]]]:
+        # A tier travels to Ray workers; MappingProxyType does not pickle, so it goes as a plain dict.
+        state = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        state["peak_flops"] = dict(self.peak_flops)
+        return _tier_from_state, (state,)
+
     @property
     def price_per_device_hour(self) -> float | None:
         """On-demand USD/hour for one device (the instance price split evenly)."""
@@ -114,6 +121,10 @@ class Tier:
             return None
         per_device = self.owned.amortised_per_hour + self.owned.energy_cost_per_hour(self.tdp_watts)
         return per_device * self.devices_per_instance
+
+
+def _tier_from_state(state: dict[str, Any]) -> Tier:
+    return Tier(**{**state, "peak_flops": MappingProxyType(state["peak_flops"])})
 
 
 def peak_flops(tier: Tier, dtype: str) -> float | None:

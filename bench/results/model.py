@@ -447,6 +447,15 @@ class Summary(Section):
 # ---------------------------------------------------------------------------------------------- result
 
 
+class Execution(Section):
+    """Where and how a point ran when an executor other than the local one ran it."""
+
+    executor: Literal["local", "ray"]
+    attempts: int = Field(ge=1, description="1, or more when a worker or node died and the point was run again")
+    max_attempts: int = Field(ge=1)
+    node: str | None = Field(None, description="the executor's name for the machine that ran the point")
+
+
 class Result(Section):
     schema_version: Literal[2] = SCHEMA_VERSION
     created_at: datetime = Field(description="UTC time the point started")
@@ -467,6 +476,7 @@ class Result(Section):
     work: Work
     quality: Quality
     load: LoadSection | None = None
+    execution: Execution | None = Field(None, description="how the point was run (None: in the recbench process)")
     warnings: list[ResultWarning]
     wall_time_s: float = Field(description="seconds the point took, set-up included")
     summary: Summary

@@ -44,11 +44,12 @@ def write_result(result: Result, results_dir: Path) -> Path:
     raise RuntimeError(f"{folder}: could not find a free file name for {name}")
 
 
-def completed_spec_hashes(results_dir: Path, machine: str) -> set[str]:
-    """Spec hashes of the points already measured on this machine (for --resume; a spec hash covers the whole
+def completed_spec_hashes(results_dir: Path, machine: str | None) -> set[str]:
+    """Spec hashes of the points already measured on this machine, or on any machine when `machine` is None (a
+    cluster: the executor, not the driver, picks the machine) (for --resume; a spec hash covers the whole
     resolved scenario, its name included). A damaged file does not count as done: its point is measured
     again, and a warning names it."""
-    folder = machine_folder(results_dir, machine)
+    folder = machine_folder(results_dir, machine) if machine is not None else Path(results_dir)
     if not folder.is_dir():
         return set()
     done = set()

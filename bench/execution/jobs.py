@@ -1,0 +1,93 @@
+"""One sweep point as a self-contained job, and the function that runs it on whatever machine it lands on."""
+
+from __future__ import annotations
+
+import gc
+import socket
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from bench.core.device import Device
+from bench.core.errors import InputError
+from bench.hardware.environment import cpu_model, machine_slug, this_machine
+from bench.hardware.tiers import Tier, tier_for_machine
+from bench.measurement.point import ProgressCallback, run_point
+from bench.results.model import Result
+from bench.results.reader import LOADGEN_DIR_SUFFIX
+from bench.scenarios.loader import ScenarioPoint
+
+
+@dataclass(frozen=True)
+class PointJob:
+    """Everything a machine needs to measure one point: the resolved spec and the tier catalogue."""
+
+    point: ScenarioPoint
+    tiers: dict[str, Tier]
+    tier_override: str | None = None  # --tier: the catalogue tier the running machine is taken to be
+
+    @property
+    def label(self) -> str:
+        return f"{self.point.scenario.name} [{self.point.key}]"
+
+
+@dataclass
+class JobOutcome:
+    """A job's result, or the one-line error that stopped it (measurement errors are results, not crashes)."""
+
+    result: Result | None = None
+    error: str | None = None
+    logs: dict[str, bytes] = field(default_factory=dict)  # LoadGen log files, relative to results/<machine>/
+    node: str | None = None  # the host that ran the job
+
+
+def machine_tier(device: str, tiers: dict[str, Tier], override: str | None = None) -> Tier | None:
+    """The catalogue tier this machine is, for a scenario's device (override: a tier name)."""
+    if override:
+        if override not in tiers:
+            raise InputError(f"--tier: unknown tier {override!r}; known tiers: {', '.join(tiers)}")
+        return tiers[override]
+    parsed = Device.parse(device)
+    name = torch.cuda.get_device_name(parsed.cuda_index) if parsed.is_cuda else cpu_model()
+    return tier_for_machine(device=device, device_name=name, fingerprint=this_machine(), tiers=tiers)
+
+
+def measure_job(job: PointJob, machine_dir: Path, progress: ProgressCallback | None = None) -> Result:
+    """Measure the point on this machine (InputError for a problem found at run time, naming file and point)."""
+    point = job.point
+    try:
+        tier = machine_tier(point.scenario.device, job.tiers, job.tier_override)
+        return run_point(point, machine_dir=machine_dir, progress=progress, tier=tier)
+    except InputError as exc:  # found only once data or model exist: name the file and point
+        raise InputError(f"{point.source_file}: {point.where}{exc}") from None
+    except (MemoryError, torch.OutOfMemoryError):
+        raise InputError(
+            f"{point.source_file}: {point.where}out of memory on {point.scenario.device}: lower "
+            "batch_size, max_prompt_tokens or workload.candidates (results written so far are kept)"
+        ) from None
+
+
+def run_job(job: PointJob) -> JobOutcome:
+    """Run a job in a worker process: measured in a scratch folder (its GEMM-peak cache and LoadGen logs), the
+    result and the log files returned for the driver to write. A measurement error is returned, not raised, so
+    an executor never retries it; a crash of the process itself is the executor's to handle."""
+    with tempfile.TemporaryDirectory(prefix="recbench-job-") as scratch:
+        machine_dir = Path(scratch) / machine_slug()
+        try:
+            result = measure_job(job, machine_dir)
+        except InputError as exc:
+            return JobOutcome(error=str(exc), node=socket.gethostname())
+        logs = {
+            str(path.relative_to(machine_dir)): path.read_bytes()
+            for folder in machine_dir.glob(f"*{LOADGEN_DIR_SUFFIX}")
+            for path in folder.rglob("*")
+            if path.is_file()
+        }
+    gc.collect()
+    return JobOutcome(result=result, logs=logs, node=socket.gethostname())
+
+
+JobFunction = Callable[[PointJob], JobOutcome]
