@@ -56,8 +56,8 @@ def test_results_carry_useful_work_and_bucketing_cuts_padding(tmp_path, write_sc
     spec = tiny_scenario_dict(
         name="mixed", batch_size=4, max_prompt_tokens=768,
         workload={"num_users": 32, "num_items": 400, "history_length": 30},  # long-tailed histories: mixed lengths
-        repetitions={"warmup": 0, "min_iterations": 8, "max_iterations": 8},
-        batching={"window": 4},
+        repetitions={"warmup": 0, "min_iterations": 4, "max_iterations": 4},
+        batching={"window": 2},
         sweep={"batching.padding": ["longest", "bucketed"]},
     )  # fmt: skip
     assert run_cli(str(write_scenario(spec)), "--results-dir", str(tmp_path / "r")) == 0
@@ -68,9 +68,9 @@ def test_results_carry_useful_work_and_bucketing_cuts_padding(tmp_path, write_sc
         assert 0 < llm.useful_flops_per_batch_mean <= llm.flops_per_batch_mean
         assert llm.padding_waste == pytest.approx(1 - llm.useful_flops_per_batch_mean / llm.flops_per_batch_mean)
         assert llm.useful_achieved_flops_per_s <= llm.achieved_flops_per_s
-    assert longest.work.requests == bucketed.work.requests == 32  # the same users, once each
+    assert longest.work.requests == bucketed.work.requests == 16  # the same users, once each
     # Candidates (so candidate titles) depend on feedback from earlier batches, whose order differs: lengths agree
     # closely, not exactly.
-    assert longest.work.prompt_tokens_mean == pytest.approx(bucketed.work.prompt_tokens_mean, rel=0.02)
+    assert longest.work.prompt_tokens_mean == pytest.approx(bucketed.work.prompt_tokens_mean, rel=0.05)
     assert bucketed.work.prompt_padding_fraction < longest.work.prompt_padding_fraction
     assert bucketed.summary.flops.llm.padding_waste < longest.summary.flops.llm.padding_waste

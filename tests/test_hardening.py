@@ -160,35 +160,38 @@ def test_a_checkpoint_too_big_is_refused_from_its_config(tmp_path, capsys, write
 
 
 HEAVY_MODULES = ("torch", "transformers", "pandas", "matplotlib", "scipy", "mlperf_loadgen")
+LIGHT_COMMANDS = [
+    ["validate", "scenarios/quickstart.yaml", "scenarios/sweep-batch-seqlen.yaml"],
+    ["tiers"],
+    ["validate-projections"],
+    ["show", "tests/fixtures/results-v1"],
+    ["plan", "tests/fixtures/results-v1", "--qps", "1", "--slo-p99-ms", "1e5"],
+]
 
 
-@pytest.mark.parametrize(
-    ("args", "allowed"),
-    [
-        (["validate", "scenarios/quickstart.yaml", "scenarios/sweep-batch-seqlen.yaml"], []),
-        (["tiers"], []),
-        (["validate-projections"], []),
-        (["show", "tests/fixtures/results-v1"], []),
-        (["plan", "tests/fixtures/results-v1", "--qps", "1", "--slo-p99-ms", "1e5"], []),
-        # A run needs torch and transformers (whose model classes bring scipy), never pandas, plots or LoadGen.
-        # Its imports take seconds, so it lives with the benchmarks (make bench).
-        pytest.param(
-            ["run", "scenarios/quickstart.yaml", "--results-dir", "{tmp}", "--no-progress"],
-            ["scipy", "torch", "transformers"],
-            marks=pytest.mark.benchmark_run,
-        ),
-    ],
-    ids=lambda value: value[0] if isinstance(value, list) and value else None,
-)
-def test_each_command_imports_only_what_it_needs(args, allowed, tmp_path):
-    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+def imported_heavy_modules(*commands: list[str]) -> str:
+    """Run the commands one after the other in a fresh interpreter; the heavy modules loaded by then."""
     code = (
-        "import sys, io, contextlib; from bench.cli import main\n"
-        "with contextlib.redirect_stdout(io.StringIO()): code = main(sys.argv[1:])\n"
-        f"print(code, sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
+        "import json, sys, io, contextlib; from bench.cli import main\n"
+        "for args in json.loads(sys.argv[1]):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()): assert main(args) == 0, args\n"
+        f"print(sorted(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
     )
-    result = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True, check=True)
-    assert result.stdout.splitlines()[-1] == f"0 {sorted(allowed)}"
+    done = subprocess.run([sys.executable, "-c", code, json.dumps(commands)], cwd=REPO, capture_output=True,
+                          text=True, check=True)  # fmt: skip
+    return done.stdout.splitlines()[-1]
+
+
+def test_reading_commands_import_neither_torch_nor_pandas_nor_plots():
+    # One interpreter for all: if none is loaded after the last command, no command loaded one.
+    assert imported_heavy_modules(*LIGHT_COMMANDS) == "[]"
+
+
+@pytest.mark.benchmark_run  # a run imports torch and transformers: seconds, so with the benchmarks (make bench)
+def test_a_run_imports_neither_pandas_nor_plots_nor_loadgen(tmp_path):
+    run = ["run", "scenarios/quickstart.yaml", "--results-dir", str(tmp_path), "--no-progress"]
+    # transformers' model classes bring scipy.
+    assert imported_heavy_modules(run) == str(sorted(["scipy", "torch", "transformers"]))
 
 
 # ---------------------------------------------------------------------------------------- interrupted runs
