@@ -2,7 +2,7 @@
 
 Each point is one task in a fresh worker process (`max_calls=1`: no model, memory peak or CUDA state carries
 over from another point), placed by the resources it asks for:
-- a CUDA point asks for one GPU (`num_gpus=1`);
+- a CUDA point asks for one GPU (`num_gpus=1`), of the type its scenario's `accelerator_type` names, if any;
 - a CPU point asks for one unit of a custom resource (`bench_slot` by default) where the cluster declares it,
   e.g. `ray start --resources='{"bench_slot": 1}'` on each benchmark node; otherwise for every CPU of the
   smallest node, so two measurements never share a machine.
@@ -114,10 +114,17 @@ class RayExecutor:
     def _placement(self, job: PointJob) -> dict[str, Any] | str:
         """Ray resources for the point, or why the cluster cannot run it."""
         resources = self.ray.cluster_resources()
-        if Device.parse(job.point.scenario.device).is_cuda:
+        scenario = job.point.scenario
+        if Device.parse(scenario.device).is_cuda:
             if resources.get("GPU", 0) < 1:
-                return f"{job.label}: device {job.point.scenario.device}, but the Ray cluster has no GPU"
-            return {"num_gpus": 1, "num_cpus": 1}
+                return f"{job.label}: device {scenario.device}, but the Ray cluster has no GPU"
+            placement: dict[str, Any] = {"num_gpus": 1, "num_cpus": 1}
+            if scenario.accelerator_type is not None:
+                # Ray declares each node's GPU type as the resource accelerator_type:<TYPE>.
+                if resources.get(f"accelerator_type:{scenario.accelerator_type}", 0) <= 0:
+                    return f"{job.label}: accelerator_type {scenario.accelerator_type}: no such GPU in the Ray cluster"
+                placement["accelerator_type"] = scenario.accelerator_type
+            return placement
         if resources.get(self.slot_resource, 0) >= 1:
             return {"resources": {self.slot_resource: 1}, "num_cpus": 0}
         node_cpus = [node["Resources"].get("CPU", 0) for node in self.ray.nodes() if node.get("Alive")]

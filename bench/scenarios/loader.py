@@ -68,7 +68,7 @@ class ScenarioPoint:
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-FIELDS_ADDED_LATER: dict[str, Any] = {"batching": Batching().model_dump(mode="json")}
+FIELDS_ADDED_LATER: dict[str, Any] = {"batching": Batching().model_dump(mode="json"), "accelerator_type": None}
 
 
 def point_key(values: dict[str, Any]) -> str:

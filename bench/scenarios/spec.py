@@ -293,6 +293,12 @@ class Scenario(_Strict):
         "auto", description="auto: float32 on a CPU; bfloat16 on CUDA (float16 where bf16 is unsupported)"
     )
     device: str = Field("cpu", description="cpu, cuda or cuda:N")
+    accelerator_type: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        description="cluster runs (--executor ray): the GPU type a CUDA point must land on, as Ray names it "
+        "(H100, A100, L4, T4...); the local executor runs on the GPU it has",
+    )
     threads: PositiveInt | None = Field(None, le=1024, description="torch intra-op threads (default: torch's)")
     batch_size: PositiveInt = Field(1, le=MAX_BATCH, description="requests (users) per batch")
     max_prompt_tokens: PositiveInt = Field(512, le=1_048_576, description="prompt length cap: the sequence length")
@@ -308,6 +314,12 @@ class Scenario(_Strict):
     sweep: dict[str, list[Any]] = Field(
         default_factory=dict, description="field path (e.g. batch_size, workload.candidates) -> values"
     )
+
+    @model_validator(mode="after")
+    def _accelerator_needs_cuda(self) -> Scenario:
+        if self.accelerator_type is not None and not Device.parse(self.device).is_cuda:
+            raise ValueError(f"accelerator_type: names a GPU type, but device is {self.device!r}")
+        return self
 
     @field_validator("device")
     @classmethod

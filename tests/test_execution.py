@@ -1,0 +1,51 @@
+"""Where a cluster point runs: the Ray resources it asks for, checked against a stand-in cluster (no Ray needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.execution.jobs import PointJob
+from bench.execution.ray_executor import RayExecutor
+from bench.scenarios.loader import ScenarioPoint
+from bench.scenarios.spec import Scenario
+from tests.conftest import tiny_scenario_dict
+
+
+class StandInCluster:
+    def __init__(self, resources: dict[str, float], node_cpus: list[int]) -> None:
+        self.resources, self.node_cpus = resources, node_cpus
+
+    def cluster_resources(self) -> dict[str, float]:
+        return self.resources
+
+    def nodes(self) -> list[dict]:
+        return [{"Alive": True, "Resources": {"CPU": n}} for n in self.node_cpus] + [{"Alive": False, "Resources": {}}]
+
+
+def executor_on(cluster: StandInCluster) -> RayExecutor:
+    executor = RayExecutor.__new__(RayExecutor)  # no ray.init: only the placement rule is under test
+    executor.ray, executor.slot_resource = cluster, "bench_slot"
+    return executor
+
+
+def job(**overrides: object) -> PointJob:
+    scenario = Scenario.model_validate(tiny_scenario_dict(**overrides))
+    return PointJob(point=ScenarioPoint(scenario=scenario, source_file=Path("s.yaml"), index=0, values={}), tiers={})
+
+
+def test_a_cpu_point_takes_a_benchmark_slot_or_a_whole_node():
+    with_slots = executor_on(StandInCluster({"CPU": 48, "bench_slot": 3}, [16, 32]))
+    assert with_slots._placement(job()) == {"resources": {"bench_slot": 1}, "num_cpus": 0}
+    without = executor_on(StandInCluster({"CPU": 48}, [16, 32]))
+    assert without._placement(job()) == {"num_cpus": 16}  # the smallest node, so no two points share one
+
+
+def test_a_cuda_point_takes_a_gpu_of_the_type_it_names_or_is_refused():
+    cluster = StandInCluster({"CPU": 16, "GPU": 2, "accelerator_type:H100": 1}, [16])
+    assert executor_on(cluster)._placement(job(device="cuda")) == {"num_gpus": 1, "num_cpus": 1}
+    assert executor_on(cluster)._placement(job(device="cuda", accelerator_type="H100")) == {
+        "num_gpus": 1, "num_cpus": 1, "accelerator_type": "H100"}  # fmt: skip
+    refused = executor_on(cluster)._placement(job(device="cuda", accelerator_type="A100"))
+    assert isinstance(refused, str) and "accelerator_type A100: no such GPU" in refused
+    no_gpu = executor_on(StandInCluster({"CPU": 16}, [16]))._placement(job(device="cuda"))
+    assert isinstance(no_gpu, str) and "has no GPU" in no_gpu
