@@ -93,9 +93,10 @@ def run_scenarios(
     catalogue = load_tiers(tiers_files)
     if tier is not None and tier not in catalogue:
         raise InputError(f"--tier: unknown tier {tier!r}; known tiers: {', '.join(catalogue)}")
-    machine = machine_slug() if local else None
+    machine = machine_slug() if local else None  # None: the cluster picks each point's machine
     _check_writable(machine_folder(results_dir, machine) if machine else Path(results_dir))
-    executor = executor or LocalExecutor(machine_folder(results_dir, machine_slug()))
+    if executor is None:
+        executor = LocalExecutor(machine_folder(results_dir, machine or machine_slug()))
     done = completed_spec_hashes(results_dir, machine) if resume else set()
     summary = RunSummary()
     jobs = []

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import math
 import statistics
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -226,7 +227,7 @@ def _project_metric(
         contexts = range(1, row.output_tokens + 1)
     steps = [_decode_step(row, arch, batch, context, tier, engine) for context in contexts]
     decode_s = sum(s for s, _ in steps)
-    bound = max((b for _, b in steps), key=[b for _, b in steps].count) if steps else prefill[1]
+    bound = Counter(b for _, b in steps).most_common(1)[0][0] if steps else prefill[1]
     if row.metric == "tpot_ms":
         return decode_s / max(1, len(steps)) * 1e3, bound
     return batch * row.output_tokens / (prefill[0] + decode_s), bound

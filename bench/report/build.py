@@ -192,6 +192,7 @@ def write_report(
         rows=rows,
         calibrations=table.calibrations,
         launch_overhead_us=table.launch_overhead_us,
+        gpu_tiers=frozenset(name for name, tier in table.tiers.items() if tier.kind == "gpu"),
         plans=plans,
         figures=drawn,
         figures_skipped=not figures,

@@ -137,6 +137,7 @@ class ReportContent:
     plans: list[CapacityPlan]
     calibrations: list[Calibration] = field(default_factory=list)
     launch_overhead_us: float | None = None  # measured on a GPU result
+    gpu_tiers: frozenset[str] = frozenset()  # the tiers in `rows` that are GPUs
     figures: list[FigureFile]
     tables: list[str]  # CSV file names written next to the report
     figures_skipped: bool = False  # --no-figures
@@ -345,9 +346,7 @@ def _calibration_blocks(c: ReportContent) -> list[Block]:
         blocks.append(
             Paragraph([f"Per-launch overhead measured on a GPU result: {c.launch_overhead_us:.3g} µs per operator."])
         )
-    gpu_bounds = {
-        r.timing.llm_bound for r in c.rows if r.basis == "projected" and r.timing.dtype in ("bfloat16", "float16")
-    }
+    gpu_bounds = {r.timing.llm_bound for r in c.rows if r.basis == "projected" and r.timing.tier in c.gpu_tiers}
     if gpu_bounds == {"launch"}:
         blocks.append(
             Paragraph(
