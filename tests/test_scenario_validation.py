@@ -349,7 +349,9 @@ def test_cuda_device_passes_static_validation(tmp_path: Path, capsys: pytest.Cap
 def test_repo_scenarios_validate(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["validate", *map(str, REPO_SCENARIOS)]) == 0
     captured = capsys.readouterr()
-    assert captured.err == ""
+    # Only machine advice on stderr (levers known to cost something here), each naming its file.
+    for line in captured.err.splitlines():
+        assert line.startswith("warning: ") and any(line.startswith(f"warning: {p}: ") for p in REPO_SCENARIOS)
     lines = captured.out.splitlines()
     assert len(lines) == len(REPO_SCENARIOS)
     for path, line in zip(REPO_SCENARIOS, lines, strict=True):

@@ -22,7 +22,7 @@ import numpy as np
 
 from bench.core.errors import InputError
 from bench.core.formatting import format_percent
-from bench.core.stats import summarize
+from bench.core.stats import BOOTSTRAP_SEED, summarize
 
 TEST_NAME = "bootstrap interval of the quantile's change"
 TEST_SHORT = "CI"
@@ -30,7 +30,7 @@ NO_TEST = "no significance test (single value)"
 NOISY_CV = 0.10  # a sample set with a coefficient of variation above this is noisy
 MIN_SAMPLES = 5  # fewer samples than this: any verdict on them is weak
 RESAMPLES = 2000
-SEED = 20261129
+SEED = BOOTSTRAP_SEED
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,27 @@ from rich.table import Table
 from bench.core.formatting import MISSING, format_number, format_usd
 from bench.core.kinds import Basis
 from bench.cost.capacity import CapacityPlan, TierPlan, plan_warnings
+from bench.cost.quality import ndcg_text
+
+
+def plan_output(plan: CapacityPlan) -> Table | str:
+    """The plan's table, or one line (plain text, never wrapped) when no operating point reaches its quality bar."""
+    bar = plan.quality
+    if bar is None or bar.qualified:
+        return plan_table(plan)
+    best = max(bar.below, key=lambda p: p.evaluation.ndcg_mean if p.evaluation else 0.0, default=None)
+    detail = [f"{len(bar.below)} below it"] + ([f"the best {ndcg_text(best)} ({best.point})"] if best else [])
+    detail += [f"{len(bar.unevaluated)} without a quality evaluation"] if bar.unevaluated else []
+    return f"{plan.scenario}: {bar.nothing_qualifies}: {', '.join(detail)}"
 
 
 def plan_table(plan: CapacityPlan) -> Table:
     cheapest, settings = plan.cheapest, plan.settings
     owned = settings.include_owned
     among = "rented or owned" if owned else "rented; --include-owned to consider owned"
+    bar = plan.quality
+    what = "tier" if bar is None else "tier and lever"
+    meeting = "the SLO" if bar is None else "the SLO and the quality bar"
     table = Table(
         box=box.SIMPLE_HEAD,
         padding=(0, 0),
@@ -22,15 +37,24 @@ def plan_table(plan: CapacityPlan) -> Table:
         show_edge=False,
         title=f"{escape(plan.scenario)}: {settings.qps:g} QPS, p99 <= {settings.slo_p99_ms:g} ms, "
         f"{settings.hours_per_day:g} h/day, headroom {settings.headroom:.0%}",
-        caption=(f"cheapest tier meeting the SLO ({among}): {cheapest.tier}" if cheapest else "no tier meets the SLO")
+        caption=(
+            f"cheapest {what} meeting {meeting} ({among}): {cheapest.tier}"
+            + (f", {cheapest.chosen.point.optimize}" if bar is not None and cheapest.chosen else "")
+            if cheapest
+            else f"no tier meets {meeting}"
+        )
+        + "".join(f"\n{escape(line)}" for line in (bar.notes() if bar is not None else []))
         + f"\nlatency basis: {plan.latency_basis}"
         + _weak_note(plan)
         + "\nreq/s: per machine, * projected (an estimate), else measured; rented/mo, $/1M (rented) and owned/mo"
         + " at the target load (machines x hours used), not at full utilisation"
         + "".join(f"\nwarning: {escape(w)}" for w in plan_warnings(plan)),
     )
-    for column in ("tier", "SLO", "batch", "req/s", "machines", "rented/mo", "$/1M", "owned/mo", "note"):
-        left = column in ("tier", "SLO", "note")
+    columns = ["tier", "SLO", "batch", "req/s", "machines", "rented/mo", "$/1M", "owned/mo", "note"]
+    if bar is not None:
+        columns[3:3] = ["lever", "NDCG [95% CI]"]
+    for column in columns:
+        left = column in ("tier", "SLO", "note", "lever", "NDCG [95% CI]")
         widths = {"tier": 13, "SLO": 6}
         table.add_column(column, justify="left" if left else "right", overflow="fold", no_wrap=not left,
                          min_width=widths.get(column))  # fmt: skip
@@ -40,10 +64,12 @@ def plan_table(plan: CapacityPlan) -> Table:
     for tier in ordered:
         chosen = tier.chosen
         projected = chosen is not None and chosen.basis == Basis.PROJECTED
+        quality = [chosen.point.optimize, ndcg_text(chosen.point)] if chosen else [MISSING, MISSING]
         table.add_row(
             tier.tier,
             "meets" if tier.meets_slo else ("no fit" if not tier.fits else "over"),
             str(chosen.point.batch_size) if chosen else MISSING,
+            *(quality if bar is not None else []),
             format_number(tier.requests_per_s_per_machine) + ("*" if projected else ""),
             str(tier.machines) if tier.machines is not None else MISSING,
             format_usd(tier.rented_monthly_usd),

@@ -23,7 +23,7 @@ def atomic_write_text(path: Path, text: str, *, overwrite: bool = False) -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp creates 0600; results are meant to be shared
+        os.chmod(tmp_name, 0o666 & ~current_umask())  # mkstemp creates 0600; results are meant to be shared
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
@@ -40,7 +40,7 @@ def atomic_write_text(path: Path, text: str, *, overwrite: bool = False) -> Path
     return path
 
 
-def _umask() -> int:
+def current_umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current

@@ -41,6 +41,7 @@ class WarningKind(NamedEnum):
 
     BUSY_MACHINE = "busy_machine"  # other processes used the CPU when the run started
     SLOW_DTYPE = "slow_dtype"  # a dtype without native support on this CPU
+    SLOW_LEVER = "slow_lever"  # an `optimize` lever that is slow, or costs set-up time, on this CPU
     CHANCE_LEVEL = "chance_level"  # random weights: quality figures are chance by construction
     WEAK_STATISTICS = "weak_statistics"  # too few samples for the percentile that is reported
     OTHER = "other"

@@ -9,6 +9,10 @@ from isolated batches, and that it is weak when the p99 rests on fewer than 100 
 Two monthly costs, never mixed: rented (on-demand price x machines x hours used) and owned (amortised purchase
 around the clock + electricity for the hours used). "Cheapest" is among rented tiers unless owned tiers are
 asked for (--include-owned).
+
+With a quality bar (--min-ndcg), only operating points whose evaluation's mean NDCG@k reaches it take part, and the
+`optimize` levers become a choice like the batch size: a workload is then a scenario with everything fixed but the
+batch size and the levers, and each tier gets the qualifying (lever, batch size) with the highest throughput.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from bench.core.errors import InputError
 from bench.core.kinds import Basis
 from bench.core.stats import MIN_SAMPLES_FOR_P99
 from bench.cost.model import TierCost
+from bench.cost.projection import OperatingPoint
+from bench.cost.quality import QualityScreen, is_lever_field, screen
 
 DAYS_PER_MONTH = 365.25 / 12
 # Upper bounds: beyond them a figure is a typo, and machine counts would overflow.
@@ -40,6 +46,7 @@ class PlanSettings:
     hours_per_day: float = 24.0  # hours a day at that load
     headroom: float = 0.2  # spare capacity fraction
     include_owned: bool = False  # may "cheapest" be an owned tier (amortised purchase) rather than rented
+    min_ndcg: float | None = None  # quality bar: the evaluation's mean NDCG@k an operating point needs
 
     def __post_init__(self) -> None:
         checks = [
@@ -48,6 +55,8 @@ class PlanSettings:
             ("--hours-per-day", self.hours_per_day, lambda v: 0 < v <= 24, "in (0, 24]"),
             ("--headroom", self.headroom, lambda v: 0 <= v <= MAX_HEADROOM, f"in [0, {MAX_HEADROOM:g}]"),
         ]
+        if self.min_ndcg is not None:
+            checks.append(("--min-ndcg", self.min_ndcg, lambda v: 0 <= v <= 1, "in [0, 1] (an NDCG)"))
         for flag, value, ok, expected in checks:
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
             if not (number and math.isfinite(value) and ok(value)):
@@ -82,6 +91,7 @@ class CapacityPlan:
     settings: PlanSettings
     tiers: list[TierPlan] = field(default_factory=list)
     latency_basis: str = LATENCY_BASIS
+    quality: QualityScreen | None = None  # what the quality bar let through (--min-ndcg)
 
     @property
     def cheapest(self) -> TierPlan | None:
@@ -98,16 +108,32 @@ def plan_warnings(plan: CapacityPlan) -> list[str]:
 
 def plan_capacity(rows: list[TierCost], settings: PlanSettings) -> list[CapacityPlan]:
     """One plan per workload in `rows` (cost_table output), one line per tier. A workload is a scenario with
-    everything fixed but the batch size: a plan chooses a batch size, never a shorter prompt or fewer candidates."""
+    everything fixed but the batch size: a plan chooses a batch size, never a shorter prompt or fewer candidates.
+    With a quality bar (settings.min_ndcg) the levers are a choice too, among the points that reach the bar."""
+    bar = settings.min_ndcg
+
+    def workload(row: TierCost) -> tuple[str, str]:
+        return (row.point.scenario, row.point.workload if bar is None else _workload_without_levers(row.point))
+
     plans = []
-    for scenario, workload in sorted({(row.point.scenario, row.point.workload) for row in rows}):
-        name = scenario if workload == "default" else f"{scenario} [{workload}]"
+    for scenario, name_of_workload in sorted({workload(row) for row in rows}):
+        name = scenario if name_of_workload == "default" else f"{scenario} [{name_of_workload}]"
         plan = CapacityPlan(scenario=name, settings=settings)
-        scenario_rows = [r for r in rows if (r.point.scenario, r.point.workload) == (scenario, workload)]
+        scenario_rows = [r for r in rows if workload(r) == (scenario, name_of_workload)]
+        if bar is not None:
+            plan.quality = screen(list({id(r.point): r.point for r in scenario_rows}.values()), bar)
+            qualified = {id(p) for p in plan.quality.qualified}
+            scenario_rows = [r for r in scenario_rows if id(r.point) in qualified]
         for tier in dict.fromkeys(row.timing.tier for row in scenario_rows):
             plan.tiers.append(_plan_tier([r for r in scenario_rows if r.timing.tier == tier], settings))
         plans.append(plan)
     return plans
+
+
+def _workload_without_levers(point: OperatingPoint) -> str:
+    """The point's sweep values other than the batch size and the `optimize` levers."""
+    values = [f"{k}={v}" for k, v in point.sweep_values.items() if k != "batch_size" and not is_lever_field(k)]
+    return ",".join(values) or "default"
 
 
 def _plan_tier(rows: list[TierCost], settings: PlanSettings) -> TierPlan:

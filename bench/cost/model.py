@@ -36,7 +36,9 @@ from bench.cost.projection import (
     default_efficiency,
     measured,
     measured_launch_overhead_us,
+    memory_need,
     project,
+    target_dtype,
 )
 from bench.hardware.tiers import Tier, tier_for_machine
 
@@ -230,6 +232,8 @@ def cost_table(
                     row.projection_error = uncalibrated.batch_p50_s / row.timing.batch_p50_s - 1
             elif tier.name.startswith(MEASURED_ONLY_PREFIX):
                 continue  # nothing is projected onto a machine the catalogue does not describe
+            elif point.cpu_only and tier.kind == "gpu":
+                row = cost_on_tier(point, cpu_only_timing(point, tier), tier)
             else:
                 efficiency = efficiency_for(tier, point.model, calibrations)
                 row = cost_on_tier(point, project(point, tier, efficiency, launch_overhead_us=overhead), tier)
@@ -239,11 +243,30 @@ def cost_table(
     return CostTable(rows=rows, tiers=tiers, calibrations=calibrations, launch_overhead_us=overhead)
 
 
+def cpu_only_timing(point: OperatingPoint, tier: Tier) -> TierTiming:
+    """A lever that runs on a CPU only (int8_dynamic), on a GPU tier: no latency, and why."""
+    dtype = target_dtype(point, tier)
+    return TierTiming(
+        tier=tier.name,
+        basis=Basis.PROJECTED,
+        dtype=dtype,
+        fits=True,
+        memory_need_bytes=memory_need(point, dtype),
+        memory_capacity_bytes=tier.memory_bytes,
+        notes=[f"optimize {point.cpu_only} runs on a CPU only: not projected onto a GPU"],
+    )
+
+
 def _calibrations(points: list[OperatingPoint], home: dict[str, Tier]) -> list[Calibration]:
-    """Per (tier, model) and per tier: the median scale of the points measured there, in a fixed order."""
+    """Per (tier, model) and per tier: the median scale of the points measured there, in a fixed order. Points with
+    an `optimize` lever pulled calibrate only where no baseline point was measured: a lever changes the machine's
+    efficiency, and adding one to a sweep must not move the baseline's projections."""
     scales: dict[tuple[str, str | None], list[tuple[str, float]]] = defaultdict(list)
     tiers: dict[str, Tier] = {}
+    baseline_tiers = {home[p.path].name for p in points if p.optimize == "baseline"}
     for point in points:
+        if point.optimize != "baseline" and home[point.path].name in baseline_tiers:
+            continue
         tier = home[point.path]
         scale = calibration_scale(point, tier)
         if scale is None or tier.name.startswith(MEASURED_ONLY_PREFIX):

@@ -19,6 +19,7 @@ in changes nothing). The projected p99 is the projected p50 times the measured p
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -29,8 +30,9 @@ from bench.core.stats import MIN_SAMPLES_FOR_P99, typical_batch
 from bench.hardware.engines import DEFAULT_ENGINE, Engine, load_engines
 from bench.hardware.fingerprint import Fingerprint
 from bench.hardware.tiers import Tier, peak_flops
-from bench.results.model import LoadSection, MemoryEstimate, Result
+from bench.results.model import LoadSection, MemoryEstimate, QualityEvaluation, Result
 from bench.results.reader import StoredResult
+from bench.scenarios.spec import Scenario
 
 HOST_STAGES = tuple(stage for stage in LOOP_STAGES if stage is not Stage.SCORING)
 # Operators outside the decoder layers in one forward (embedding, final norm, LM head, rotary set-up): counted
@@ -88,6 +90,13 @@ class OperatingPoint:
     load_sustained_qps: float | None = None  # server load test: highest VALID QPS (peak search or the target)
     load_p99_slo_ms: float | None = None  # the p99 bound that load test was judged against
     load_p99_s: float | None = None  # that load test's p99 (served queries, queueing included)
+    optimize: str = "baseline"  # the scenario's `optimize` levers, as a label (Optimize.label)
+    cpu_only: str | None = None  # a lever pulled that runs on a CPU only (int8_dynamic): never projected to a GPU
+    scoring_mode: str = "verbalizer"
+    evaluation: QualityEvaluation | None = None  # ranking quality on a fixed set of users, with intervals
+    # The resolved scenario without `optimize`, its name, description and sweep bookkeeping (canonical JSON): a
+    # lever and its baseline share it.
+    lever_key: str = ""
 
     @property
     def host_s(self) -> float:
@@ -140,7 +149,25 @@ def operating_point(stored: StoredResult) -> OperatingPoint:
         commit=result.environment.git_commit,
         warnings=tuple(f"{w.kind}: {w.message}" for w in result.warnings),
         **_load_test_figures(result.load),
+        optimize=scenario.optimize.label,
+        cpu_only=scenario.optimize.quantize if scenario.optimize.quantize != "none" else None,
+        scoring_mode=scenario.scoring.mode,
+        evaluation=result.quality.evaluation,
+        lever_key=lever_key(scenario),
     )
+
+
+# What a lever and its baseline may differ in: the levers themselves and bookkeeping that changes nothing measured.
+NOT_PART_OF_A_LEVER_BASELINE = ("optimize", "name", "description", "sweep")
+
+
+def lever_key(scenario: Scenario) -> str:
+    """The resolved scenario without `optimize` and bookkeeping, as canonical JSON: equal for a lever and the
+    baseline it is compared with."""
+    spec = scenario.model_dump(mode="json")
+    for name in NOT_PART_OF_A_LEVER_BASELINE:
+        spec.pop(name, None)
+    return json.dumps(spec, sort_keys=True)
 
 
 def _llm_work(result: Result, flops: float, bytes_moved: float | None) -> LlmWork:

@@ -7,8 +7,9 @@ from pathlib import Path
 from bench.core.errors import InputError
 from bench.data.interactions import Catalogue, Interactions, UserHistory
 from bench.data.synthetic import generate_synthetic
+from bench.data.topics import generate_topics
 
-DATASETS = ("synthetic", "movielens", "amazon")
+DATASETS = ("synthetic", "synthetic_topics", "movielens", "amazon")
 
 __all__ = [
     "DATASETS",
@@ -16,8 +17,12 @@ __all__ = [
     "Interactions",
     "UserHistory",
     "generate_synthetic",
+    "generate_topics",
     "load_interactions",
 ]
+
+
+_GENERATORS = {"synthetic": generate_synthetic, "synthetic_topics": generate_topics}
 
 
 def load_interactions(
@@ -32,10 +37,10 @@ def load_interactions(
 ) -> Interactions:
     """Load ``dataset``: "synthetic" generates exactly ``n_users`` x ``n_items``; the file readers
     take ``n_users`` as the most users to keep and ignore ``n_items`` (the file sets it)."""
-    if dataset == "synthetic":
+    if dataset in _GENERATORS:
         if path is not None or items_path is not None:
-            raise InputError("dataset 'synthetic' takes no path or items_path")
-        return generate_synthetic(n_users=n_users, n_items=n_items, max_history=max_history, seed=seed)
+            raise InputError(f"dataset {dataset!r} takes no path or items_path")
+        return _GENERATORS[dataset](n_users=n_users, n_items=n_items, max_history=max_history, seed=seed)
     if dataset not in DATASETS:
         raise InputError(f"dataset {dataset!r} is unknown; expected one of {', '.join(DATASETS)}")
     if path is None:

@@ -115,20 +115,20 @@ def generate_synthetic(
     Each user has between 3 and ``min(max_history + 1, n_items - 1)`` distinct items (fewer only
     when that cap is below 3), in increasing timestamp order; the last is held out.
     """
-    _check_settings(n_users, n_items, max_history, zipf_exponent)
+    check_settings(n_users, n_items, max_history, zipf_exponent)
     # Separate streams, so the catalogue and its popularity depend only on (seed, n_items): runs
     # that vary the number of users or the history length share the same items.
     item_rng, user_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
-    popularity = _zipf_popularity(item_rng, n_items, zipf_exponent)
+    popularity = zipf_popularity(item_rng, n_items, zipf_exponent)
     catalogue = Catalogue(
         item_ids=[str(i) for i in range(n_items)],
         titles=_titles(item_rng, n_items),
         genres=_genres(item_rng, n_items),
     )
-    lengths = _history_lengths(user_rng, n_users, cap=min(max_history + 1, n_items - 1))
+    lengths = history_lengths(user_rng, n_users, cap=min(max_history + 1, n_items - 1))
     owners, items = _sample_distinct_items(user_rng, popularity, lengths)
     ratings = user_rng.choice(np.arange(1, 6, dtype=np.float32), size=items.size, p=RATING_PROBS)
-    timestamps = _timestamps(user_rng, lengths)
+    event_times = timestamps(user_rng, lengths)
     result = Interactions.from_events(
         source="synthetic",
         catalogue=catalogue,
@@ -136,7 +136,7 @@ def generate_synthetic(
         user_codes=owners,
         item_codes=items,
         ratings=ratings,
-        timestamps=timestamps,
+        timestamps=event_times,
         max_users=None,
         max_history=max_history,
         min_interactions=1,
@@ -151,7 +151,7 @@ def generate_synthetic(
     return result
 
 
-def _check_settings(n_users: int, n_items: int, max_history: int, zipf_exponent: float) -> None:
+def check_settings(n_users: int, n_items: int, max_history: int, zipf_exponent: float) -> None:
     if n_users < 1:
         raise InputError(f"synthetic dataset: num_users must be >= 1, got {n_users}")
     # Every user needs a held-out item plus at least one history item, and one item left unseen.
@@ -163,14 +163,14 @@ def _check_settings(n_users: int, n_items: int, max_history: int, zipf_exponent:
         raise InputError(f"synthetic dataset: zipf_exponent must be > 0, got {zipf_exponent}")
 
 
-def _zipf_popularity(rng: np.random.Generator, n_items: int, exponent: float) -> np.ndarray:
+def zipf_popularity(rng: np.random.Generator, n_items: int, exponent: float) -> np.ndarray:
     """Item sampling probabilities, weight 1/rank^a, with ranks shuffled over the item ids."""
     ranks = rng.permutation(n_items) + 1
     weights = 1.0 / ranks.astype(np.float64) ** exponent
     return weights / weights.sum()
 
 
-def _history_lengths(rng: np.random.Generator, n_users: int, *, cap: int) -> np.ndarray:
+def history_lengths(rng: np.random.Generator, n_users: int, *, cap: int) -> np.ndarray:
     """Interactions per user (held-out one included): 3 + lognormal extra, clipped to ``cap``."""
     floor = min(MIN_INTERACTIONS, cap)
     # Put the median of the extra part at 1/8 of the room up to the cap: about 3% of users then
@@ -224,7 +224,7 @@ def _sample_distinct_items(
     return owner[order], draws[order].astype(np.int64)
 
 
-def _timestamps(rng: np.random.Generator, lengths: np.ndarray) -> np.ndarray:
+def timestamps(rng: np.random.Generator, lengths: np.ndarray) -> np.ndarray:
     """Strictly increasing seconds per user: sessions of ratings minutes apart, days between."""
     n_users, total = lengths.size, int(lengths.sum())
     in_session = rng.random(total) < 0.8

@@ -104,6 +104,11 @@ class RecommendationLoop:
             prompt_length=self._history_prompt_tokens,
         )
 
+    def set_model(self, model: PreTrainedModel) -> None:
+        """Swap in a changed model (a quantized or compiled one): the scorer runs it from the next batch on."""
+        self.model = model
+        self.scorer.model = model
+
     def _history_prompt_tokens(self, user: int) -> int:
         """The part of a user's prompt that differs between users most: its history lines."""
         row, mask = self.state.recent_items[user], self.state.recent_mask[user]

@@ -10,8 +10,10 @@ from bench.core.dtypes import dtype_bytes
 from bench.core.stages import Stage
 from bench.hardware.gemm_peak import GemmPeak
 from bench.hardware.tiers import Tier
+from bench.loop.evaluation import EvaluationSamples
 from bench.measurement import derive
 from bench.measurement.prepare import PreparedPoint
+from bench.measurement.quality import quality_evaluation
 from bench.measurement.strategy import Measurement
 from bench.models.analytic import memory_estimate, total_params
 from bench.models.presets import preset_metadata
@@ -49,6 +51,7 @@ def assemble_result(
     tier: Tier | None,
     created_at: datetime,
     wall_s: float,
+    evaluation: EvaluationSamples | None = None,
 ) -> Result:
     scenario, records = point.scenario, measurement.records
     arch, dtype = prepared.loaded.architecture, prepared.dtype
@@ -59,15 +62,19 @@ def assemble_result(
         label=scenario.model.label,
         weights=prepared.loaded.weights,
         architecture=arch,
-        params_total=sum(p.numel() for p in prepared.loaded.model.parameters()),
+        params_total=prepared.params_total,
         params_analytic=total_params(arch),
         dtype=dtype,
         dtype_bytes=dtype_bytes(dtype),
         preset=PresetInfo(**preset_metadata(scenario.model.preset)) if scenario.model.preset else None,
+        weights_source=prepared.weights_source,
     )
     work = derive.work_done(records)
+    evaluated = (
+        quality_evaluation(evaluation, resamples=scenario.evaluation.bootstrap_resamples) if evaluation else None
+    )
     latency_summary = derive.latency_summary(samples)
-    quality = derive.quality(records, scenario, prepared.loaded.weights)
+    quality = derive.quality(records, scenario, prepared.loaded.weights, evaluation=evaluated)
     device_name = result_device_name(environment, Device.parse(scenario.device))
     calibration = prepared.calibration
     return Result(

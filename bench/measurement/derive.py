@@ -23,6 +23,7 @@ from bench.results.model import (
     LlmFlops,
     PromptSharing,
     Quality,
+    QualityEvaluation,
     ResultWarning,
     StageFlops,
     Throughput,
@@ -238,7 +239,9 @@ def work_done(records: list[BatchRecord]) -> Work:
     )
 
 
-def quality(records: list[BatchRecord], scenario: Scenario, weights: str) -> Quality:
+def quality(
+    records: list[BatchRecord], scenario: Scenario, weights: str, *, evaluation: QualityEvaluation | None = None
+) -> Quality:
     requests = sum(r.users for r in records)
     recall = sum(r.held_out_in_candidates for r in records) / requests
     n, k = scenario.workload.top_n, scenario.workload.candidates
@@ -252,11 +255,13 @@ def quality(records: list[BatchRecord], scenario: Scenario, weights: str) -> Qua
         chance_hit_rate=recall * chance_hit_rate(n, k),
         chance_ndcg=recall * chance_ndcg(n, k),
         chance_level=chance,
+        evaluation=evaluation,
         note=(
             "the LLM has random weights: hit rate and NDCG are chance-level by construction and say nothing "
             "about model quality (candidate_recall reflects the retrieval stage only)"
             if chance
-            else None
+            else "hit_rate and ndcg: the timed batches, on retrieved candidates (the held-out item is often not "
+            "among them); `evaluation`: the fixed evaluation set, with intervals"
         ),
     )
 
@@ -269,6 +274,15 @@ def statistical_warnings(latency: LatencySummary, quality_: Quality) -> list[Res
             ResultWarning(
                 kind=WarningKind.CHANCE_LEVEL,
                 message="random weights: hit rate and NDCG are chance-level by construction",
+            )
+        )
+    evaluation = quality_.evaluation
+    if evaluation is not None and not quality_.chance_level and not evaluation.above_chance:
+        found.append(
+            ResultWarning(
+                kind=WarningKind.CHANCE_LEVEL,
+                message=f"quality not above chance: NDCG@{evaluation.top_n} {evaluation.ndcg_mean:.3f} vs chance "
+                f"{evaluation.chance_ndcg:.3f} over {evaluation.users} users (p = {evaluation.p_value_ndcg:.2g})",
             )
         )
     n = latency.stages[Stage.END_TO_END].n

@@ -65,7 +65,7 @@ def worst_case_forwards(scenario: Scenario) -> list[ForwardShape]:
 def run_footprint(scenario: Scenario, arch: Architecture, *, dtype: str, data_file_bytes: int = 0) -> Footprint:
     workload = scenario.workload
     model = memory_estimate(arch, worst_case_forwards(scenario), dtype=dtype)
-    if workload.dataset == "synthetic":
+    if workload.is_synthetic:
         users, items = workload.num_users, workload.num_items
         data = users * BYTES_PER_USER + items * (BYTES_PER_ITEM + BYTES_PER_TITLE_TOKEN * workload.title_max_tokens)
     else:  # the files decide how many users and items there are

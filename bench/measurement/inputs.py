@@ -16,7 +16,7 @@ from bench.data import load_interactions
 from bench.data.interactions import Interactions
 from bench.data.tokenizer import train_catalogue_tokenizer
 from bench.loop.prompts import LETTERS, TEMPLATE_TEXTS, PromptBuilder, tokenize_titles
-from bench.measurement.preflight import declared_architecture
+from bench.measurement.preflight import checkpoint_folder, declared_architecture
 from bench.scenarios.spec import Scenario
 
 # Our own BPE is trained with at most this many tokens (the model's vocabulary caps it further).
@@ -35,7 +35,7 @@ class PointInputs:
 def load_inputs(scenario: Scenario) -> PointInputs:
     seconds: dict[str, float] = {}
     interactions = _timed(seconds, "load_data", lambda: _load_data(scenario))
-    if scenario.model.path is not None:
+    if scenario.model.has_real_weights:
         tokenizer = _timed(seconds, "load_tokenizer", lambda: _checkpoint_tokenizer(scenario))
     else:
         vocab = min(CATALOGUE_VOCAB, declared_architecture(scenario).vocab_size)
@@ -118,5 +118,6 @@ def _train_tokenizer(interactions: Interactions, vocab_size: int) -> Any:
 def _checkpoint_tokenizer(scenario: Scenario) -> Any:
     from bench.models.build import load_checkpoint_tokenizer
 
-    assert scenario.model.path is not None
-    return load_checkpoint_tokenizer(scenario.model.path)
+    folder = checkpoint_folder(scenario)
+    assert folder is not None
+    return load_checkpoint_tokenizer(folder)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from bench.core.device import Device
 from bench.core.dtypes import dtype as dtype_entry
+from bench.core.kinds import WarningKind
 from bench.hardware.environment import collect_environment
 from bench.hardware.gemm_peak import (
     DEFAULT_BUDGET_S,
@@ -23,15 +24,17 @@ from bench.hardware.gemm_peak import (
     measure_gemm_peak,
 )
 from bench.hardware.tiers import Tier
+from bench.loop.evaluation import EvaluationSamples, evaluate
 from bench.measurement.assemble import assemble_result
 from bench.measurement.preflight import check_runnable
-from bench.measurement.prepare import prepare_point
+from bench.measurement.prepare import PreparedPoint, prepare_point
 from bench.measurement.strategy import MeasureContext, ProgressCallback, Strategy
 from bench.measurement.timed import TimedBatches
-from bench.results.model import Environment, Result
+from bench.results.model import Environment, Result, ResultWarning
 from bench.results.reader import CALIBRATION_DIR
 from bench.results.store import result_filename
 from bench.scenarios.loader import ScenarioPoint
+from bench.scenarios.spec import Scenario
 
 # A 2048^3 GEMM saturates 2 CPU cores but not a datacentre GPU, which needs larger matrices to peak.
 CPU_GEMM_SIDE, GPU_GEMM_SIDE = 2048, 8192
@@ -69,7 +72,17 @@ def run_point(
         log_stem=result_filename(point.scenario.name, point.key, created_at).removesuffix(".json"),
         progress=progress,
     )
+    graphs = compiled_graphs()
     measurement = strategy_for(point).measure(context)
+    if compiled_graphs() != graphs:
+        prepared.warnings.append(
+            ResultWarning(
+                kind=WarningKind.SLOW_LEVER,
+                message=f"optimize.compile: {compiled_graphs() - graphs} graph(s) compiled during the timed "
+                "batches: their compile time is inside the latencies",
+            )
+        )
+    evaluation = evaluate_quality(point.scenario, prepared)
     peak = gemm_peak(point.scenario.device, prepared.dtype, machine_dir / CALIBRATION_DIR)
     return assemble_result(
         point=point,
@@ -80,7 +93,27 @@ def run_point(
         tier=tier,
         created_at=created_at,
         wall_s=time.perf_counter() - prepared.started,
+        evaluation=evaluation,
     )
+
+
+def compiled_graphs() -> int:
+    """Graphs torch.compile has compiled in this process so far (0 where nothing was compiled)."""
+    import sys
+
+    if "torch._dynamo" not in sys.modules:
+        return 0
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
+
+
+def evaluate_quality(scenario: Scenario, prepared: PreparedPoint) -> EvaluationSamples | None:
+    """Ranking quality on the fixed evaluation set, after the timed batches (so it cannot disturb them)."""
+    users = scenario.evaluation.users_for(scenario.model, scenario.workload.num_users)
+    if users == 0:
+        return None
+    return evaluate(prepared.loop, users=users, seed=scenario.seed)
 
 
 def gemm_peak(device: str, dtype: str, cache_dir: Path) -> GemmPeak:

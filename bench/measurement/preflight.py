@@ -7,6 +7,7 @@ torch is imported only to ask about a CUDA device.
 
 from __future__ import annotations
 
+import shutil
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -17,15 +18,17 @@ import yaml
 from bench.core.device import Device
 from bench.core.errors import InputError
 from bench.core.kinds import WarningKind
-from bench.hardware.environment import cpu_has_native_bf16
+from bench.hardware.environment import cpu_flags, cpu_has_native_bf16
 from bench.measurement.footprint import Footprint, run_footprint
 from bench.models.analytic import weights_bytes
 from bench.models.architecture import Architecture, read_checkpoint_architecture
-from bench.models.presets import get_preset
+from bench.models.presets import get_preset, packaged_weights
 from bench.results.model import ResultWarning
+from bench.scenarios.loader import ReadOptions, expand_points
 from bench.scenarios.spec import Scenario
 
 CPU_DTYPES_FILE = Path(__file__).resolve().parents[1] / "hardware" / "cpu_dtypes.yaml"
+CPU_LEVERS_FILE = Path(__file__).resolve().parents[1] / "hardware" / "cpu_levers.yaml"
 
 
 def resolve_dtype(scenario: Scenario) -> tuple[str, list[ResultWarning]]:
@@ -46,6 +49,56 @@ def resolve_dtype(scenario: Scenario) -> tuple[str, list[ResultWarning]]:
     return dtype, found
 
 
+def lever_warnings(scenario: Scenario) -> list[ResultWarning]:
+    """What the `optimize` levers are known to do on this CPU (cpu_levers.yaml): slow kernels without the
+    instructions they need, a missing compiler, and the measured effect, so nobody expects a lever to be free."""
+    if Device.parse(scenario.device).is_cuda:
+        return []
+    levers, optimize, found = _cpu_levers(), scenario.optimize, []
+    if optimize.quantize == "int8_dynamic":
+        entry = levers["int8_dynamic"]
+        if not any(cpu_flags().get(flag) for flag in entry["needs_any_cpu_flag"]):
+            found.append(
+                f"optimize.quantize int8_dynamic: this CPU has none of {', '.join(entry['needs_any_cpu_flag'])}, so "
+                "torch falls back to reference int8 kernels: expect it slower than float32"
+            )
+    if optimize.compile:
+        entry = levers["compile"]
+        if not any(shutil.which(program) for program in entry["needs_program"]):
+            found.append(f"optimize.compile: no C++ compiler ({', '.join(entry['needs_program'])}) on PATH: "
+                         "torch.compile on a CPU needs one")  # fmt: skip
+        found.append(
+            f"optimize.compile: the first batch compiles (set-up, not timed): {entry['measured']['first_call_s']} s "
+            f"for smollm2-135m and a {entry['measured']['speedup']:g}x speed-up at that shape; {entry['source']}"
+        )
+    if optimize.attention == "eager":
+        entry = levers["eager_attention"]
+        found.append(
+            f"optimize.attention eager: {1 / entry['measured']['speedup']:.2g}x slower than sdpa for smollm2-135m; "
+            f"{entry['source']}"
+        )
+    return [ResultWarning(kind=WarningKind.SLOW_LEVER, message=message) for message in found]
+
+
+def machine_advice(paths: list[Path], options: ReadOptions) -> list[str]:
+    """Warnings about what the files' points would do on this machine (a slow dtype, a slow lever), each once
+    per file and message: `recbench validate` prints them after the files pass."""
+    lines: list[str] = []
+    for path in paths:
+        for point in expand_points(path, options):
+            _, found = resolve_dtype(point.scenario)
+            for warning in found + lever_warnings(point.scenario):
+                line = f"{path}: {warning.message}"
+                if line not in lines:
+                    lines.append(line)
+    return lines
+
+
+@cache
+def _cpu_levers() -> dict[str, dict[str, Any]]:
+    return yaml.safe_load(CPU_LEVERS_FILE.read_text())["levers"]
+
+
 def _auto_dtype(on_cpu: bool) -> str:
     if on_cpu:
         return "float32"
@@ -61,13 +114,66 @@ def _cpu_dtype_slowdowns() -> dict[str, dict[str, Any]]:
 
 def declared_architecture(scenario: Scenario) -> Architecture:
     """The model's architecture without loading any weights: a preset, the scenario's own, or a checkpoint's
-    config.json (InputError for a config that cannot describe a model)."""
+    config.json (InputError for a config that cannot describe a model). A GGUF file is converted first (once;
+    bench.models.gguf caches the checkpoint)."""
     if scenario.model.preset:
         return get_preset(scenario.model.preset)
     if scenario.model.architecture is not None:
         return scenario.model.architecture
-    assert scenario.model.path is not None
-    return read_checkpoint_architecture(scenario.model.path)
+    folder = checkpoint_folder(scenario)
+    assert folder is not None
+    return read_checkpoint_architecture(folder)
+
+
+def checkpoint_folder(scenario: Scenario) -> Path | None:
+    """The transformers checkpoint a point loads pretrained weights from, or None for random weights: the
+    scenario's folder, or the cached conversion of its GGUF file (a local one, or the one a package ships for a
+    preset with `weights: packaged`)."""
+    model = scenario.model
+    if model.path is not None:
+        return model.path
+    from bench.models.gguf import packaged_gguf
+
+    if model.gguf is not None:
+        return _converted(model.gguf)
+    if model.weights == "packaged":
+        assert model.preset is not None
+        package = packaged_weights(model.preset)
+        assert package is not None  # the scenario model checks it
+        return _converted(packaged_gguf(package["package"], package["file"]))
+    return None
+
+
+def _converted(gguf_file: Path) -> Path:
+    """The cached conversion of a GGUF file; its content hash is computed once per process and file version (the
+    preflight, the tokenizer and the model all ask)."""
+    try:
+        stat = gguf_file.stat()
+    except OSError:
+        stat = None  # converted_checkpoint says what is wrong with the path
+    return _converted_by_version(gguf_file, stat.st_size if stat else -1, stat.st_mtime_ns if stat else -1)
+
+
+@cache
+def _converted_by_version(gguf_file: Path, size: int, mtime_ns: int) -> Path:
+    from bench.models.gguf import converted_checkpoint
+
+    return converted_checkpoint(gguf_file)
+
+
+def weights_source(scenario: Scenario) -> str | None:
+    """Where pretrained weights come from, for the result (None for random weights)."""
+    model = scenario.model
+    if model.path is not None:
+        return f"checkpoint folder {model.path}"
+    folder = checkpoint_folder(scenario)
+    if folder is None:
+        return None
+    digest = f"sha256 {folder.name}..., converted to float32"  # the cache folder is named by the content hash
+    if model.gguf is not None:
+        return f"GGUF file {model.gguf} ({digest})"
+    package = packaged_weights(model.preset or "") or {}
+    return f"GGUF {package.get('file')} from package {package.get('package')} ({digest}; {package.get('source')})"
 
 
 # The field to change when a part of the footprint is what does not fit.
@@ -89,7 +195,7 @@ def check_runnable(scenario: Scenario) -> None:
     device = Device.parse(scenario.device)
     _check_input_paths(scenario)
     arch = declared_architecture(scenario)
-    if scenario.model.path is not None and scenario.max_positions_needed > arch.max_position_embeddings:
+    if scenario.model.has_real_weights and scenario.max_positions_needed > arch.max_position_embeddings:
         raise InputError(
             f"max_prompt_tokens: {scenario.max_positions_needed} positions needed, but the checkpoint's "
             f"max_position_embeddings is {arch.max_position_embeddings}"
@@ -152,6 +258,7 @@ def _check_input_paths(scenario: Scenario) -> None:
         ("workload.path", workload.path, workload.dataset == "movielens"),
         ("workload.items_path", workload.items_path, False),
         ("model.path", scenario.model.path, True),
+        ("model.gguf", scenario.model.gguf, False),
     ]
     for field, path, is_folder in expected:
         if path is None:

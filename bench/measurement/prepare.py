@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -17,8 +19,15 @@ from bench.data.interactions import Interactions
 from bench.hardware.environment import other_processes_cpu_fraction
 from bench.loop.pipeline import BatchRecord, RecommendationLoop
 from bench.measurement.inputs import check_prompts_fit, load_inputs
-from bench.measurement.preflight import declared_architecture, resolve_dtype
+from bench.measurement.preflight import (
+    checkpoint_folder,
+    declared_architecture,
+    lever_warnings,
+    resolve_dtype,
+    weights_source,
+)
 from bench.models.build import LoadedModel, build_random_model, load_checkpoint
+from bench.models.levers import apply_levers
 from bench.results.model import ResultWarning
 from bench.scenarios.loader import ScenarioPoint
 from bench.scenarios.spec import Scenario
@@ -44,6 +53,8 @@ class PreparedPoint:
     loop: RecommendationLoop
     calibration: BatchRecord  # the FLOP-counted batch
     flops: FlopResult
+    params_total: int  # parameters of the model as built, before a lever changed how they are stored
+    weights_source: str | None
 
 
 def prepare_point(point: ScenarioPoint) -> PreparedPoint:
@@ -53,7 +64,7 @@ def prepare_point(point: ScenarioPoint) -> PreparedPoint:
     scenario = point.scenario
     started = time.perf_counter()
     dtype_name, found = resolve_dtype(scenario)
-    found += busy_machine_warnings()
+    found += lever_warnings(scenario) + busy_machine_warnings()
     for warning in found:
         warnings.warn(warning.message, stacklevel=3)
     device = torch.device(scenario.device)
@@ -74,7 +85,10 @@ def prepare_point(point: ScenarioPoint) -> PreparedPoint:
         setup.update(loop.setup.seconds)
     raise_if_stopped()
     flops = FlopTracker(count=LOOP_STAGES)
-    calibration = loop.run_batch(loop.next_users(), flops.stage)
+    users = loop.next_users()
+    calibration = loop.run_batch(users, flops.stage)
+    params_total = sum(p.numel() for p in loaded.model.parameters())  # before quantization packs them away
+    setup.update(_apply_levers(scenario, loop, users))
     return PreparedPoint(
         started=started,
         dtype=dtype_name,
@@ -87,7 +101,32 @@ def prepare_point(point: ScenarioPoint) -> PreparedPoint:
         loop=loop,
         calibration=calibration,
         flops=flops.result(),
+        params_total=params_total,
+        weights_source=weights_source(scenario),
     )
+
+
+def _apply_levers(scenario: Scenario, loop: RecommendationLoop, users: torch.Tensor) -> dict[str, float]:
+    """Quantize and compile after the FLOP-counting batch (the counter sees the float model's multiply-adds, not
+    int8 kernels or a compiled graph), then run one untimed batch through the changed model: compiling happens
+    there, and its time is set-up, never a timed iteration."""
+    optimize = scenario.optimize
+    if optimize.quantize == "none" and not optimize.compile:
+        return {}
+    begin = time.perf_counter()
+    loop.set_model(apply_levers(loop.model, quantize=optimize.quantize, compile=optimize.compile))
+    applied = time.perf_counter() - begin
+    begin = time.perf_counter()
+    weights = loop.state.weights.clone()
+    loop.run_batch(users, _untimed)
+    loop.state.weights = weights  # the warm-up's feedback must not set a lever's timed batches apart
+    first = time.perf_counter() - begin
+    return {"apply_levers": applied, "compile_first_batch" if optimize.compile else "levers_first_batch": first}
+
+
+@contextmanager
+def _untimed(_stage: str) -> Iterator[None]:
+    yield
 
 
 def busy_machine_warnings() -> list[ResultWarning]:
@@ -109,6 +148,10 @@ def busy_machine_warnings() -> list[ResultWarning]:
 
 
 def _load_model(scenario: Scenario, dtype: torch.dtype, device: torch.device) -> LoadedModel:
-    if scenario.model.path is not None:
-        return load_checkpoint(scenario.model.path, dtype=dtype, device=device)
-    return build_random_model(declared_architecture(scenario), dtype=dtype, device=device, seed=scenario.seed)
+    attention = scenario.optimize.attention
+    folder = checkpoint_folder(scenario)
+    if folder is not None:
+        return load_checkpoint(folder, dtype=dtype, device=device, attention=attention)
+    return build_random_model(
+        declared_architecture(scenario), dtype=dtype, device=device, seed=scenario.seed, attention=attention
+    )

@@ -25,7 +25,7 @@ from transformers import (
     Qwen2Config,
 )
 
-from bench.core.errors import InputError
+from bench.core.errors import InputError, first_line
 from bench.models.architecture import Architecture, read_checkpoint_architecture
 
 _CONFIG_CLASSES: dict[str, type[PretrainedConfig]] = {
@@ -61,10 +61,12 @@ def hf_config(arch: Architecture) -> PretrainedConfig:
     )
 
 
-def build_random_model(arch: Architecture, *, dtype: torch.dtype, device: torch.device, seed: int) -> LoadedModel:
+def build_random_model(
+    arch: Architecture, *, dtype: torch.dtype, device: torch.device, seed: int, attention: str = "sdpa"
+) -> LoadedModel:
     config = hf_config(arch)
     with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation=attention)
     _materialize_parameters(model, dtype=dtype, device=device, seed=seed)
     _rebuild_rotary_embeddings(model, device=device)
     _prepare_for_inference(model)
@@ -123,22 +125,20 @@ def load_checkpoint_tokenizer(path: Path) -> PreTrainedTokenizerBase:
     try:
         return AutoTokenizer.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"model.path: {path}: cannot load the checkpoint's tokenizer: {first_line}") from None
+        raise InputError(f"model.path: {path}: cannot load the checkpoint's tokenizer: {first_line(exc)}") from None
 
 
-def load_checkpoint(path: Path, *, dtype: torch.dtype, device: torch.device) -> LoadedModel:
+def load_checkpoint(path: Path, *, dtype: torch.dtype, device: torch.device, attention: str = "sdpa") -> LoadedModel:
     """Load a local transformers checkpoint's config and weights (its tokenizer: load_checkpoint_tokenizer); no
-    hub access."""
+    hub access. `attention`: transformers' attn_implementation (sdpa or eager)."""
     if not Path(path).is_dir():
         raise InputError(f"model.path: {path}: no such checkpoint directory")
     arch = read_checkpoint_architecture(path)
     try:
         model = AutoModelForCausalLM.from_pretrained(
-            path, dtype=dtype, local_files_only=True, low_cpu_mem_usage=True
+            path, dtype=dtype, local_files_only=True, low_cpu_mem_usage=True, attn_implementation=attention
         ).to(device)
     except (OSError, ValueError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"model.path: {path}: cannot load checkpoint: {first_line}") from None
+        raise InputError(f"model.path: {path}: cannot load checkpoint: {first_line(exc)}") from None
     _prepare_for_inference(model)
     return LoadedModel(model, arch, "loaded")

@@ -10,7 +10,7 @@ import yaml
 from bench.models.architecture import Architecture
 
 PRESETS_FILE = Path(__file__).with_name("presets.yaml")
-_METADATA_KEYS = ("description", "source", "params")
+_METADATA_KEYS = ("description", "source", "params", "packaged")
 
 
 @cache
@@ -30,3 +30,8 @@ def get_preset(name: str) -> Architecture:
 def preset_metadata(name: str) -> dict:
     """Published parameter total and source of a preset (for the result file and tests)."""
     return {k: v for k, v in _raw_presets()[name].items() if k in _METADATA_KEYS}
+
+
+def packaged_weights(name: str) -> dict | None:
+    """Where a preset's pretrained weights ship (package, file, source), or None: most presets have shapes only."""
+    return _raw_presets()[name].get("packaged")

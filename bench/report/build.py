@@ -19,8 +19,10 @@ from bench.core.errors import InputError
 from bench.core.formatting import format_ms, format_number, to_ms
 from bench.core.stages import LOOP_STAGES, Stage
 from bench.cost.capacity import CapacityPlan, PlanSettings, plan_capacity
+from bench.cost.levers import LEVER_COLUMNS, compare_levers, lever_dicts
 from bench.cost.model import TierCost, calibration_dict, cost_table, row_dict
 from bench.cost.projection import OperatingPoint, operating_point
+from bench.cost.quality import QUALITY_COLUMNS, quality_costs, quality_dict
 from bench.report.figures import LatencyBar, plan_figures
 from bench.report.render import (
     FigureFile,
@@ -101,6 +103,11 @@ PLAN_COLUMNS = [
     "owned_monthly_usd",
     "owned_cost_per_1m_recommendations_usd",
     "include_owned",
+    "min_ndcg",
+    "chosen_lever",
+    "chosen_ndcg_mean",
+    "chosen_ndcg_ci_low",
+    "chosen_ndcg_ci_high",
     "reason",
     "slo_basis",
     "latency_basis",
@@ -143,6 +150,8 @@ def write_report(
     table = cost_table(ordered_points, tiers, measured_on=measured_on, price_per_hour=price_per_hour)
     rows = table.rows
     plans = plan_capacity(rows, plan) if plan is not None else []
+    quality = quality_costs(rows)
+    levers = compare_levers(rows)
 
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
@@ -160,6 +169,8 @@ def write_report(
         ("energy.csv", ENERGY_COLUMNS, [_energy_row(r) for r in rows]),
         ("calibration.csv", None, [calibration_dict(c) for c in table.calibrations]),
         ("work.csv", WORK_COLUMNS, [_work_row(stored) for stored in loaded]),
+        ("quality.csv", QUALITY_COLUMNS, [quality_dict(q) for q in quality.items]),
+        ("levers.csv", LEVER_COLUMNS, [row for c in levers for row in lever_dicts(c)]),
     ]
     if plan is not None:
         tables.append(("plan.csv", PLAN_COLUMNS, [row for p in plans for row in _plan_rows(p)]))
@@ -175,7 +186,17 @@ def write_report(
     measured_memory = {str(s.path): m for s in loaded if (m := _measured_memory(s.result)) is not None}
     colors = tier_colors({name: tier.kind for name, tier in table.tiers.items()})
     drawn = []
-    figure_plans = plan_figures(rows, list(table.tiers), bars, measured_memory=measured_memory) if figures else []
+    figure_plans = (
+        plan_figures(
+            rows,
+            list(table.tiers),
+            bars,
+            measured_memory=measured_memory,
+            min_ndcg=plan.min_ndcg if plan is not None else None,
+        )
+        if figures
+        else []
+    )
     for figure_plan in figure_plans:
         figure = draw(figure_plan, colors)
         buffer = io.BytesIO()
@@ -194,6 +215,8 @@ def write_report(
         launch_overhead_us=table.launch_overhead_us,
         gpu_tiers=frozenset(name for name, tier in table.tiers.items() if tier.kind == "gpu"),
         plans=plans,
+        quality=quality,
+        levers=levers,
         figures=drawn,
         figures_skipped=not figures,
         tables=[name for name, _, _ in tables],
@@ -341,6 +364,7 @@ def _plan_rows(plan: CapacityPlan) -> list[dict[str, Any]]:
     rows = []
     for t in plan.tiers:
         chosen = t.chosen
+        evaluation = chosen.point.evaluation if chosen else None
         rows.append(
             {
                 "scenario": plan.scenario,
@@ -363,6 +387,11 @@ def _plan_rows(plan: CapacityPlan) -> list[dict[str, Any]]:
                 "owned_monthly_usd": t.owned_monthly_usd,
                 "owned_cost_per_1m_recommendations_usd": t.owned_cost_per_1m_usd,
                 "include_owned": settings.include_owned,
+                "min_ndcg": settings.min_ndcg,
+                "chosen_lever": chosen.point.optimize if chosen else None,
+                "chosen_ndcg_mean": evaluation.ndcg_mean if evaluation else None,
+                "chosen_ndcg_ci_low": evaluation.ndcg_ci.low if evaluation else None,
+                "chosen_ndcg_ci_high": evaluation.ndcg_ci.high if evaluation else None,
                 "reason": t.reason,
                 "slo_basis": t.slo_basis,
                 "latency_basis": plan.latency_basis,

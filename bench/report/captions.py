@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from bench.core.kinds import EnergyKind
 from bench.cost.model import TierCost
 from bench.cost.projection import OperatingPoint
+from bench.cost.quality import QualityCosts
 
 
 def cost(extra: str) -> str:
@@ -40,6 +41,37 @@ def cost_bars(rows: Sequence[TierCost], max_points: int, why_no_cost: Callable[[
     if missing:
         text += " No cost figure: " + ", ".join(missing) + "."
     return text
+
+
+def quality(costs: QualityCosts, min_ndcg: float | None, why_no_cost: Callable[[TierCost], str]) -> str:
+    evaluations = {id(q.point): q.point.evaluation for q in costs.items}
+    users = sorted({e.users for e in evaluations.values() if e is not None})
+    text = (
+        "x: rented USD per 1M recommendations on each tier (log); filled markers: measured on that tier, hollow "
+        "markers: projected (estimates that do not model a lever's effect: on a projected tier a lever and its "
+        "baseline differ only in host-side time, and int8_dynamic is not projected onto GPUs). y: mean NDCG@k over "
+        + "/".join(map(str, users))
+        + " evaluation users with its 95% bootstrap interval (error bars), measured once on the benchmark machine "
+        "and the same on every tier. Colour: tier; marker shape: lever. Black-edged markers joined by the grey line: "
+        "the Pareto front (no other point at most as costly and at least as good). Dotted line: chance (a uniformly "
+        "random ranking)."
+    )
+    if min_ndcg is not None:
+        text += f" Dashed line: the capacity plan's quality bar, NDCG {min_ndcg:g}."
+    if len(costs.groups) > 1:
+        settings = ", ".join(f"top {n} of {k}" for n, k in costs.groups)
+        text += f" NDCG compares within one setting ({settings}): the Pareto front is found within each."
+    missing: dict[str, list[str]] = {}
+    for q in costs.items:
+        if q.cost is None:
+            tiers = missing.setdefault(why_no_cost(q.row), [])
+            tiers.extend([q.row.timing.tier] if q.row.timing.tier not in tiers else [])
+    if missing:
+        text += " Not drawn (no cost figure): " + "; ".join(f"{', '.join(t)}: {why}" for why, t in missing.items())
+        text += "."
+    if costs.unevaluated:
+        text += f" {len(costs.unevaluated)} result(s) without a quality evaluation are not drawn."
+    return text + " Every row is in quality.csv."
 
 
 def latency(*, shown: int, total: int) -> str:

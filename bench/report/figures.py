@@ -18,6 +18,7 @@ from typing import Any
 from bench.core.formatting import format_count
 from bench.cost.model import TierCost
 from bench.cost.projection import OperatingPoint
+from bench.cost.quality import QualityCosts, quality_costs
 from bench.report import captions
 
 MEMORY_PARTS = (
@@ -248,6 +249,13 @@ class CostBarsFigure(FigurePlan):
 
 
 @dataclass(kw_only=True)
+class QualityCostFigure(FigurePlan):
+    costs: QualityCosts
+    tier_order: Sequence[str]
+    min_ndcg: float | None = None  # a plan's quality bar, drawn as a line
+
+
+@dataclass(kw_only=True)
 class LatencyFigure(FigurePlan):
     bars: list[LatencyBar]
 
@@ -273,10 +281,12 @@ def plan_figures(
     latency: Sequence[LatencyBar],
     *,
     measured_memory: dict[str, tuple[float, str]] | None = None,
+    min_ndcg: float | None = None,
 ) -> list[FigurePlan]:
     """Every report figure, in report order: cost vs each swept variable (or cost per tier when nothing is
-    swept), latency by stage, memory at the largest point, energy per recommendation. `measured_memory`
-    maps a result path to (bytes, label) of its measured memory use, drawn for comparison."""
+    swept), ranking quality against cost (results with an evaluation), latency by stage, memory at the largest
+    point, energy per recommendation. `measured_memory` maps a result path to (bytes, label) of its measured
+    memory use, drawn for comparison; `min_ndcg` is a capacity plan's quality bar, drawn on the quality figure."""
     figures: list[FigurePlan] = []
     for axis in AXES.values():
         panels = cost_panels(rows, axis, tier_order)
@@ -297,6 +307,18 @@ def plan_figures(
                 caption=captions.cost(captions.cost_bars(rows, MAX_BAR_POINTS, why_no_cost)),
                 rows=rows,
                 tier_order=tier_order,
+            )
+        )
+    quality = quality_costs(rows)
+    if quality.drawn:
+        figures.append(
+            QualityCostFigure(
+                name="quality_vs_cost",
+                title="Ranking quality (NDCG) against cost per 1M recommendations",
+                caption=captions.quality(quality, min_ndcg, why_no_cost),
+                costs=quality,
+                tier_order=tier_order,
+                min_ndcg=min_ndcg,
             )
         )
     if latency:

@@ -35,6 +35,7 @@ from bench.report.figures import (
     LatencyBar,
     LatencyFigure,
     MemoryFigure,
+    QualityCostFigure,
     why_no_cost,
 )
 
@@ -205,6 +206,71 @@ def _basis_handles() -> list[Line2D]:
             label="projected (hollow, dashed)",
         ),
     ]
+
+
+# ---------------------------------------------------------------------------------------- quality vs cost
+
+LEVER_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">", "p")
+
+
+def plot_quality_vs_cost(plan: QualityCostFigure, colors: dict[str, Any]) -> Figure:
+    """NDCG (mean, 95% interval as error bars) against rented cost per 1M recommendations (log), one marker per
+    (tier, lever): colour per tier, shape per lever, filled where measured and hollow where projected; the Pareto
+    front joined by a grey line; chance (and a plan's quality bar) as horizontal lines."""
+    drawn = plan.costs.drawn
+    fig = Figure(figsize=(10, 5.6), dpi=DPI, layout="constrained")
+    ax = fig.subplots()
+    labels = list(dict.fromkeys(q.label for q in drawn))
+    shapes = {label: LEVER_MARKERS[i % len(LEVER_MARKERS)] for i, label in enumerate(labels)}
+    for q in drawn:
+        evaluation = q.point.evaluation
+        assert evaluation is not None and q.cost is not None
+        color = colors.get(q.row.timing.tier, "gray")
+        mean, ci = evaluation.ndcg_mean, evaluation.ndcg_ci
+        ax.errorbar([q.cost], [mean], yerr=[[mean - ci.low], [ci.high - mean]], fmt="none", ecolor=color,
+                    elinewidth=0.7, alpha=0.35, capsize=2, zorder=2)  # fmt: skip
+        ax.plot([q.cost], [mean], marker=shapes[q.label], markersize=8 if q.pareto else 6, linestyle="none",
+                markerfacecolor=color if q.measured else "white",
+                markeredgecolor="black" if q.pareto else color,
+                markeredgewidth=1.8 if q.pareto else 1.2, zorder=4 if q.pareto else 3)  # fmt: skip
+    for group in plan.costs.groups:
+        front = sorted(
+            (q.cost or 0.0, q.point.evaluation.ndcg_mean)
+            for q in drawn
+            if q.pareto and q.point.evaluation and (q.point.evaluation.top_n, q.point.evaluation.candidates) == group
+        )
+        if len(front) > 1:
+            ax.step([c for c, _ in front], [n for _, n in front], where="post", color="gray", linewidth=1, zorder=1)
+    chances = sorted({(q.point.evaluation.chance_ndcg, q.point.evaluation.top_n, q.point.evaluation.candidates)
+                      for q in drawn if q.point.evaluation})  # fmt: skip
+    for chance, top_n, candidates in chances:
+        ax.axhline(chance, color="black", linestyle=":", linewidth=1, zorder=0)
+        ax.annotate(f"chance (top {top_n} of {candidates})", (0.005, chance), xycoords=("axes fraction", "data"),
+                    fontsize=7, va="bottom")  # fmt: skip
+    if plan.min_ndcg is not None:
+        ax.axhline(plan.min_ndcg, color="crimson", linestyle="--", linewidth=1, zorder=0)
+        ax.annotate(f"quality bar {plan.min_ndcg:g}", (0.995, plan.min_ndcg), xycoords=("axes fraction", "data"),
+                    fontsize=7, va="bottom", ha="right", color="crimson")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlabel("rented USD per 1M recommendations (log; hollow: projected, an estimate)")
+    top_ns = sorted({q.point.evaluation.top_n for q in drawn if q.point.evaluation})
+    ax.set_ylabel(f"NDCG@{'/'.join(map(str, top_ns))} (mean, 95% interval)")
+    ax.grid(True, which="major", alpha=0.3)
+    ax.set_title("Ranking quality against cost per 1M recommendations", fontsize=11)
+    tiers = [t for t in plan.tier_order if any(q.row.timing.tier == t for q in drawn)]
+    handles: list[Any] = [Patch(facecolor=colors.get(t, "gray"), label=t) for t in tiers]
+    handles += [Line2D([], [], color="black", marker=shapes[label], linestyle="none", markerfacecolor="lightgray",
+                       label=label) for label in labels]  # fmt: skip
+    handles += [
+        Line2D([], [], color="black", marker="o", linestyle="none", label="measured (filled)"),
+        Line2D([], [], color="black", marker="o", markerfacecolor="white", linestyle="none",
+               label="projected (hollow, estimate)"),
+        Line2D([], [], color="gray", marker="o", markeredgecolor="black", markeredgewidth=1.8, markerfacecolor="white",
+               label="Pareto front"),
+        Line2D([], [], color="black", linestyle=":", label="chance"),
+    ]  # fmt: skip
+    fig.legend(handles=handles, loc="outside right center", fontsize=7, frameon=False)
+    return fig
 
 
 # --------------------------------------------------------------------------------------------- latency
@@ -380,6 +446,8 @@ def draw(plan: FigurePlan, colors: dict[str, Any]) -> Figure:
         return plot_cost_vs(plan.panels, colors)
     if isinstance(plan, CostBarsFigure):
         return plot_cost_bars(plan.rows, colors, plan.tier_order)
+    if isinstance(plan, QualityCostFigure):
+        return plot_quality_vs_cost(plan, colors)
     if isinstance(plan, LatencyFigure):
         return plot_latency(plan.bars)
     if isinstance(plan, MemoryFigure):

@@ -25,9 +25,11 @@ from bench.core.formatting import (
     format_si,
     format_usd,
 )
-from bench.core.kinds import EnergyKind
+from bench.core.kinds import Basis, EnergyKind
 from bench.cost.capacity import CapacityPlan, TierPlan
+from bench.cost.levers import PAIRED_RESAMPLES, LeverComparison, QualityDelta, percent_change
 from bench.cost.model import Calibration, TierCost
+from bench.cost.quality import NO_EVALUATION, QualityCost, QualityCosts, ndcg_text
 from bench.report.figures import energy_bases
 
 # ------------------------------------------------------------------------------------- document structure
@@ -135,6 +137,8 @@ class ReportContent:
     results: list[ResultInfo]
     rows: list[TierCost]
     plans: list[CapacityPlan]
+    quality: QualityCosts | None = None  # results with an evaluation, on every tier
+    levers: list[LeverComparison] = field(default_factory=list)
     calibrations: list[Calibration] = field(default_factory=list)
     launch_overhead_us: float | None = None  # measured on a GPU result
     gpu_tiers: frozenset[str] = frozenset()  # the tiers in `rows` that are GPUs
@@ -165,6 +169,9 @@ def compose(content: ReportContent) -> Document:
     doc.blocks.append(Heading("Cost per tier"))
     doc.blocks.append(_cost_table(content.rows))
     doc.blocks.extend(_calibration_blocks(content))
+    doc.blocks.extend(_quality_blocks(content))
+    if content.levers:
+        doc.blocks.extend(_lever_blocks(content.levers, content.gpu_tiers))
     for plan in content.plans:
         doc.blocks.extend(_plan_blocks(plan))
     if content.load_tests:
@@ -361,6 +368,115 @@ def _calibration_blocks(c: ReportContent) -> list[Block]:
     return blocks
 
 
+def _quality_blocks(c: ReportContent) -> list[Block]:
+    """Quality per result (evaluation NDCG with its interval), with its cost on the measured and cheapest tier;
+    one line saying what quality needs when no result has an evaluation."""
+    blocks: list[Block] = [Heading("Quality against cost")]
+    quality = c.quality
+    if quality is None or not quality.items:
+        blocks.append(Paragraph([NO_EVALUATION[0].upper() + NO_EVALUATION[1:] + "."], note=True))
+        return blocks
+    body = []
+    for point_id in dict.fromkeys(id(q.point) for q in quality.items):
+        items = [q for q in quality.items if id(q.point) == point_id]
+        point, evaluation = items[0].point, items[0].point.evaluation
+        assert evaluation is not None
+        home = next((q for q in items if q.measured), None)
+        priced = [q for q in items if q.cost is not None]
+        cheapest = min(priced, key=lambda q: (q.cost or 0.0, q.row.timing.tier), default=None)
+        front = [q.row.timing.tier for q in items if q.pareto]
+        body.append([
+            f"{point.scenario} [{point.point}]", items[0].label, ndcg_text(point),
+            format_number(evaluation.chance_ndcg), _p_value(evaluation.p_value_ndcg), str(evaluation.users),
+            f"{home.row.timing.tier}: {format_usd(home.cost)}" if home else MISSING,
+            _tier_cost(cheapest), ", ".join(front) or "no",
+        ])  # fmt: skip
+    columns = ["point", "lever", "NDCG [95% CI]", "chance NDCG", "p (vs chance)", "users", "measured tier $/1M",
+               "cheapest tier $/1M", "Pareto-optimal on"]  # fmt: skip
+    caption = (
+        "NDCG@k: mean over a fixed set of evaluation users (the same for every lever of a scenario), 95% bootstrap "
+        "interval; p: one-sided test against a uniformly random ranking. Costs are rented USD per 1M "
+        "recommendations; * projected (an estimate). Pareto-optimal on: the tiers where no other (tier, lever) "
+        "is at most as costly and at least as good. Every (result, tier) is in quality.csv."
+    )
+    blocks.append(Table(columns, body, caption, frozenset({3, 4, 5})))
+    if quality.unevaluated:
+        blocks.append(
+            Paragraph([f"{len(quality.unevaluated)} result(s) have no quality evaluation and take no part."], note=True)
+        )
+    return blocks
+
+
+def _tier_cost(item: QualityCost | None) -> str:
+    if item is None:
+        return MISSING
+    return f"{item.row.timing.tier}: {format_usd(item.cost)}{_projected(item.row)}"
+
+
+def _p_value(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _projected(row: TierCost | None) -> str:
+    return "*" if row is not None and row.basis == Basis.PROJECTED else ""
+
+
+def _change(value: float | None) -> str:
+    return format_percent(value, signed=True) if value is not None else MISSING
+
+
+def _cost_pair(pair: tuple[TierCost, TierCost | None] | None, has_baseline: bool) -> str:
+    """`l4: $0.012 vs $0.013 (-8%)*`, the lever's cost first."""
+    if pair is None:
+        return MISSING
+    row, base = pair
+    tier = f"{row.timing.tier}: "
+    if row.rented_cost_per_1m_usd is None:
+        if row.point.cpu_only and row.timing.batch_p50_s is None:
+            return f"n/a: {row.point.cpu_only} runs on a CPU only"
+        return tier + (row.timing.notes[0] if row.timing.notes else "no cost")
+    text = tier + format_usd(row.rented_cost_per_1m_usd)
+    if has_baseline and base is not None:
+        change = _change(percent_change(row.rented_cost_per_1m_usd, base.rented_cost_per_1m_usd))
+        text += f" vs {format_usd(base.rented_cost_per_1m_usd)} ({change})"
+    return text + _projected(row)
+
+
+def _delta(delta: QualityDelta | None, note: str) -> tuple[str, str]:
+    if delta is None:
+        return note or MISSING, ""
+    return f"{delta.mean:+.3f} [{delta.low:+.3f}, {delta.high:+.3f}]", delta.verdict
+
+
+LEVER_TABLE_COLUMNS = ["lever", "point", "baseline", "batch p50 ms (lever vs baseline)", "p50 change",
+                       "measured tier $/1M (lever vs baseline)", "cheapest GPU tier $/1M (projected*)",
+                       "ΔNDCG [95% CI]", "quality change"]  # fmt: skip
+
+
+def _lever_blocks(levers: Sequence[LeverComparison], gpu_tiers: frozenset[str]) -> list[Block]:
+    body = []
+    for c in levers:
+        has_baseline = c.baseline is not None
+        p50 = format_ms(c.lever.batch_p50_s) + (f" vs {format_ms(c.baseline.batch_p50_s)}" if c.baseline else "")
+        delta, verdict = _delta(c.quality, c.quality_note)
+        body.append([
+            c.label, f"{c.lever.scenario} [{c.lever.point}]",
+            c.baseline.point if c.baseline else "no baseline measured", p50, _change(c.p50_change),
+            _cost_pair(c.measured(), has_baseline), _cost_pair(c.cheapest_gpu(gpu_tiers), has_baseline),
+            delta, verdict,
+        ])  # fmt: skip
+    caption = (
+        "Each lever against its baseline: the result identical but for `optimize` (name, description and sweep "
+        "bookkeeping aside), measured on the same machine; of several, the newest. Latency: end-to-end batch p50, "
+        "measured. Costs: rented USD per 1M recommendations, lever vs baseline; * projected (an estimate): the "
+        "roofline projects the same FLOPs and bytes for a lever and its baseline, so on projected tiers a lever's "
+        "effect on the LLM is not modelled (only host-side time differs). ΔNDCG = lever - baseline, paired over the "
+        f"same evaluation users, 95% paired bootstrap interval ({PAIRED_RESAMPLES} resamples); not significant where "
+        "the interval spans 0. Every tier is in levers.csv."
+    )
+    return [Heading("Levers"), Table(LEVER_TABLE_COLUMNS, body, caption, frozenset({3, 4}))]
+
+
 def _point_label(row: TierCost) -> str:
     return f"{row.point.scenario} [{row.point.point}]"
 
@@ -470,10 +586,14 @@ def _plan_blocks(plan: CapacityPlan) -> list[Block]:
                        not t.fits, t.tier),
     )  # fmt: skip
     body, strong = [], set()
+    bar = plan.quality
     for i, t in enumerate(ordered):
         if cheapest is not None and t is cheapest:
             strong.add(i)
-        body.append(_plan_row(t))
+        row = _plan_row(t)
+        if bar is not None:
+            row[5:5] = [t.chosen.point.optimize if t.chosen else "", ndcg_text(t.chosen.point) if t.chosen else ""]
+        body.append(row)
     among = (
         "rented and owned tiers" if owned else "rented tiers (owned hardware is listed, not chosen: --include-owned)"
     )
@@ -484,9 +604,16 @@ def _plan_blocks(plan: CapacityPlan) -> list[Block]:
                 f"Target {settings.qps:g} requests/s with batch p99 at most {settings.slo_p99_ms:g} ms, "
                 f"{settings.hours_per_day:g} hours a day, {settings.headroom:.0%} headroom. Per tier, the operating "
                 f"point that meets the SLO with the highest throughput per machine is chosen; cheapest among {among}."
+                + (
+                    f" Quality bar: NDCG >= {bar.min_ndcg:g}; the levers are a choice like the batch size."
+                    if bar is not None
+                    else ""
+                )
             ]
         ),
     ]
+    if bar is not None:
+        blocks.append(Paragraph(["; ".join(line[0].upper() + line[1:] for line in bar.notes()) + "."], note=True))
     if cheapest is not None:
         chosen = cheapest.chosen
         monthly = cheapest.monthly_cost_usd(owned)
@@ -495,17 +622,33 @@ def _plan_blocks(plan: CapacityPlan) -> list[Block]:
         blocks.append(
             Paragraph(
                 [
-                    "Cheapest tier meeting the SLO: ",
+                    "Cheapest tier meeting the SLO: "
+                    if bar is None
+                    else "Cheapest tier and lever meeting the SLO and the quality bar: ",
                     Span(cheapest.tier),
                     f" — {cheapest.machines} machine{'s' if cheapest.machines != 1 else ''}, {kind}, "
                     f"{format_usd(monthly)} a month, {format_usd(per_1m)} per 1M recommendations"
-                    + (f" ({chosen.basis} latency at batch {chosen.point.batch_size})." if chosen else "."),
+                    + (f" ({chosen.basis} latency at batch {chosen.point.batch_size}" if chosen else "")
+                    + (f"; lever {chosen.point.optimize}, {ndcg_text(chosen.point)}" if chosen and bar else "")
+                    + (")." if chosen else "."),
                 ]
             )
         )
+    elif bar is not None and not bar.qualified:
+        blocks.append(Paragraph([Span(bar.nothing_qualifies[0].upper() + bar.nothing_qualifies[1:]), "."]))
+        return blocks
     else:
-        blocks.append(Paragraph([Span("No tier meets the SLO"), " with the measured or projected operating points."]))
-    blocks.append(Table(PLAN_COLUMNS, body, "", frozenset({3, 6, 7, 8, 9, 10, 11, 12}), frozenset(strong)))
+        blocks.append(
+            Paragraph(
+                [Span("No tier meets the SLO"), " with the measured or projected operating points"]
+                + ([" that reach the quality bar."] if bar is not None else ["."])
+            )
+        )
+    if bar is None:
+        blocks.append(Table(PLAN_COLUMNS, body, "", frozenset({3, 6, 7, 8, 9, 10, 11, 12}), frozenset(strong)))
+    else:
+        columns = [*PLAN_COLUMNS[:5], "lever chosen", "NDCG [95% CI]", *PLAN_COLUMNS[5:]]
+        blocks.append(Table(columns, body, "", frozenset({3, 8, 9, 10, 11, 12, 13, 14}), frozenset(strong)))
     weak = sorted({t.slo_basis for t in plan.tiers if t.slo_weak})
     notes = [
         f"Latency basis: {plan.latency_basis}.",

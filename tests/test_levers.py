@@ -1,0 +1,156 @@
+"""Optimisation levers and pretrained weights as scenario fields: validation, warnings, the model they change, and
+whole runs that carry quality with intervals."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from pydantic import ValidationError
+
+from bench.cli import main
+from bench.core.kinds import WarningKind
+from bench.measurement import preflight
+from bench.models.levers import quantize_int8_dynamic
+from bench.results.reader import load_result
+from bench.scenarios.loader import expand_points
+from bench.scenarios.spec import DEFAULT_EVAL_USERS, Scenario
+from tests.conftest import TINY_ARCH, tiny_scenario_dict
+from tests.test_runner import result_files, run_cli
+
+
+def scenario(**overrides: object) -> Scenario:
+    return Scenario.model_validate(tiny_scenario_dict(**overrides))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "words"),
+    [
+        ({"optimize": {"quantize": "int4"}}, "optimize.quantize", "int8_dynamic"),
+        ({"optimize": {"quantize": "int8_dynamic"}, "device": "cuda"}, "optimize", "CPU only"),
+        ({"optimize": {"quantize": "int8_dynamic"}, "dtype": "bfloat16"}, "optimize", "float32 activations"),
+        ({"optimize": {"quantize": "int8_dynamic", "compile": True}}, "optimize", "together are not supported"),
+        ({"optimize": {"attention": "flash"}}, "optimize.attention", "sdpa"),
+        ({"model": {"preset": "tiny-llama", "weights": "packaged"}}, "model", "no packaged weights"),
+        ({"model": {"architecture": TINY_ARCH, "weights": "packaged"}}, "model", "preset only"),
+        ({"model": {"preset": "tiny-llama", "gguf": "x.gguf"}}, "model", "exactly one"),
+        ({"evaluation": {"users": 17}}, "evaluation.users (17) exceeds", "num_users"),
+        ({"evaluation": {"users": 10**6}}, "evaluation.users", "less than or equal"),
+    ],
+)
+def test_bad_levers_and_weights_are_refused_naming_the_field(overrides, field, words):
+    with pytest.raises(ValidationError) as caught:
+        scenario(**overrides)
+    assert field in str(caught.value).replace("\n  ", ".") or field in str(caught.value)
+    assert words in str(caught.value)
+
+
+def test_evaluation_defaults_follow_the_weights():
+    tiny = scenario()
+    assert tiny.evaluation.users_for(tiny.model, 16) == 0  # random weights: chance by construction, not measured
+    packaged = Scenario.model_validate({"name": "s", "model": {"preset": "smollm2-135m", "weights": "packaged"}})
+    assert packaged.model.has_real_weights and packaged.model.label == "smollm2-135m (pretrained)"
+    assert packaged.evaluation.users_for(packaged.model, 10_000) == DEFAULT_EVAL_USERS
+    assert packaged.evaluation.users_for(packaged.model, 40) == 40  # never more users than there are
+
+
+def test_new_fields_at_their_defaults_keep_existing_spec_hashes(tmp_path, write_scenario):
+    def hash_of(**overrides: object) -> str:
+        name = f"s{len(list(tmp_path.iterdir()))}.yaml"
+        [point] = expand_points(write_scenario(tiny_scenario_dict(**overrides), name))
+        return point.spec_hash
+
+    plain = hash_of()
+    spelled_out = hash_of(
+        optimize={"quantize": "none", "compile": False, "attention": "sdpa"},
+        evaluation={"users": None, "bootstrap_resamples": 2000},
+    )
+    assert spelled_out == plain
+    assert hash_of(optimize={"quantize": "int8_dynamic"}) != plain
+    assert hash_of(evaluation={"users": 8}) != plain
+    preset_plain = hash_of(model={"preset": "tiny-llama"})
+    assert hash_of(model={"preset": "tiny-llama", "weights": "random"}) == preset_plain
+
+
+def test_optimize_labels_name_the_levers_pulled():
+    assert scenario().optimize.label == "baseline"
+    assert scenario(optimize={"quantize": "int8_dynamic"}).optimize.label == "int8_dynamic"
+    assert scenario(optimize={"compile": True, "attention": "eager"}).optimize.label == "compile+attention=eager"
+
+
+def test_levers_known_to_cost_something_here_warn(monkeypatch):
+    monkeypatch.setattr(preflight, "cpu_flags", lambda: {"avx2": False, "asimd": False})
+    monkeypatch.setattr(preflight.shutil, "which", lambda program: None)
+    found = preflight.lever_warnings(scenario(optimize={"quantize": "int8_dynamic"}))
+    assert [w.kind for w in found] == [WarningKind.SLOW_LEVER] and "reference int8 kernels" in found[0].message
+    compiled = [w.message for w in preflight.lever_warnings(scenario(optimize={"compile": True}))]
+    assert any("no C++ compiler" in m for m in compiled) and any("first batch compiles" in m for m in compiled)
+    eager = preflight.lever_warnings(scenario(optimize={"attention": "eager"}))
+    assert "slower than sdpa" in eager[0].message
+    monkeypatch.setattr(preflight, "cpu_flags", lambda: {"avx2": True, "asimd": False})
+    assert preflight.lever_warnings(scenario(optimize={"quantize": "int8_dynamic"})) == []
+    assert preflight.lever_warnings(scenario()) == []
+
+
+def test_validate_prints_lever_warnings_after_the_files_pass(write_scenario, capsys):
+    path = write_scenario(tiny_scenario_dict(optimize={"attention": "eager"}))
+    assert main(["validate", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert f"ok {path}" in captured.out
+    assert f"warning: {path}: optimize.attention eager" in captured.err
+
+
+def test_int8_dynamic_changes_the_scores_but_not_the_shapes(tiny_model, tiny_arch):
+    import copy
+
+    ids = torch.randint(5, tiny_arch.vocab_size, (2, 12), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        before = tiny_model(input_ids=ids).logits
+        quantized = quantize_int8_dynamic(copy.deepcopy(tiny_model))
+        after = quantized(input_ids=ids).logits
+    assert after.shape == before.shape
+    assert not torch.equal(after, before)
+    assert torch.allclose(after, before, atol=0.05)  # int8 rounding, not a different model
+    assert any("Quantized" in type(m).__name__ or "quantized" in type(m).__module__ for m in quantized.modules())
+
+
+def test_a_lever_run_counts_float_flops_and_evaluates_the_same_users(tmp_path, write_scenario):
+    common = {"evaluation": {"users": 8, "bootstrap_resamples": 200}, "scoring": {"mode": "likelihood"}}
+    sweep = {"sweep": {"optimize": [{}, {"quantize": "int8_dynamic", "attention": "eager"}]}}
+    path = write_scenario(tiny_scenario_dict(name="levers", **common, **sweep))
+    assert run_cli(str(path), "--results-dir", str(tmp_path / "r")) == 0
+    baseline, lever = sorted((load_result(p) for p in result_files(tmp_path / "r")), key=lambda r: r.point.index)
+    assert lever.scenario.optimize.label == "int8_dynamic+attention=eager"
+    assert {"apply_levers", "levers_first_batch"} <= set(lever.setup.seconds)
+    assert "apply_levers" not in baseline.setup.seconds
+    assert lever.model.params_total == baseline.model.params_total  # counted before int8 packs the weights
+    assert lever.flops.counted.per_batch == baseline.flops.counted.per_batch
+    for result in (baseline, lever):
+        evaluation = result.quality.evaluation
+        assert evaluation is not None and evaluation.users == 8 and len(evaluation.ndcg) == 8
+        assert evaluation.ndcg_ci.low <= evaluation.ndcg_mean <= evaluation.ndcg_ci.high
+        assert evaluation.chance_ndcg == pytest.approx(result.quality.chance_ndcg / result.quality.candidate_recall)
+    assert lever.quality.evaluation.user_ids == baseline.quality.evaluation.user_ids  # paired by construction
+
+
+def test_a_gguf_model_runs_end_to_end_with_its_own_tokenizer(tmp_path, write_scenario, monkeypatch):
+    pytest.importorskip("gguf")
+    pytest.importorskip("accelerate")
+    from tests.gguf_files import write_tiny_gguf
+
+    monkeypatch.setenv("RECBENCH_CACHE", str(tmp_path / "cache"))
+    write_tiny_gguf(tmp_path / "tiny.gguf")
+    data = tiny_scenario_dict(
+        name="gguf", model={"gguf": str(tmp_path / "tiny.gguf")}, max_prompt_tokens=120, scoring={"mode": "likelihood"}
+    )
+    data["workload"] |= {"dataset": "synthetic_topics", "title_max_tokens": 8}
+    assert run_cli(str(write_scenario(data)), "--results-dir", str(tmp_path / "r")) == 0
+    [path] = result_files(tmp_path / "r")
+    result = load_result(path)
+    assert result.model.weights == "loaded" and result.model.label == "gguf:tiny.gguf"
+    assert result.model.weights_source is not None and "tiny.gguf" in result.model.weights_source
+    assert "load_tokenizer" in result.setup.seconds and "train_tokenizer" not in result.setup.seconds
+    assert result.workload.source == "synthetic_topics"
+    evaluation = result.quality.evaluation  # pretrained weights: evaluated by default (every user, here 16)
+    assert evaluation is not None and evaluation.users == 16
+    assert result.quality.chance_level is False
+    assert any(w.kind == WarningKind.CHANCE_LEVEL for w in result.warnings) != evaluation.above_chance
