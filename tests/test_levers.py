@@ -85,7 +85,7 @@ def test_levers_known_to_cost_something_here_warn(monkeypatch):
     compiled = [w.message for w in preflight.lever_warnings(scenario(optimize={"compile": True}))]
     assert any("no C++ compiler" in m for m in compiled) and any("first batch compiles" in m for m in compiled)
     eager = preflight.lever_warnings(scenario(optimize={"attention": "eager"}))
-    assert "slower than sdpa" in eager[0].message
+    assert "1.37x slower in verbalizer scoring" in eager[0].message and "faster in likelihood" in eager[0].message
     monkeypatch.setattr(preflight, "cpu_flags", lambda: {"avx2": True, "asimd": False})
     assert preflight.lever_warnings(scenario(optimize={"quantize": "int8_dynamic"})) == []
     assert preflight.lever_warnings(scenario()) == []

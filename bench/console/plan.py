@@ -46,6 +46,11 @@ def plan_table(plan: CapacityPlan) -> Table:
         + "".join(f"\n{escape(line)}" for line in (bar.notes() if bar is not None else []))
         + f"\nlatency basis: {plan.latency_basis}"
         + _weak_note(plan)
+        + (
+            "\nlever on a projected tier: an estimate that does not model the lever there (only host time differs)"
+            if bar is not None
+            else ""
+        )
         + "\nreq/s: per machine, * projected (an estimate), else measured; rented/mo, $/1M (rented) and owned/mo"
         + " at the target load (machines x hours used), not at full utilisation"
         + "".join(f"\nwarning: {escape(w)}" for w in plan_warnings(plan)),

@@ -6,7 +6,8 @@ A batch is split into what runs on the host and what the LLM does:
   of scoring outside the LLM's forwards (building prompts, padding, reading the scores), each carried over by its
   MEDIAN per batch (with bucketed batching, whose batches differ in length by design, the median over windows
   of the window's mean batch: bench.core.stats.typical_batch), as measured (the target's host CPU is taken to
-  be as fast as the benchmark machine's);
+  be as fast as the benchmark machine at its best: a same-run probe, bench.hardware.host_probe, divides out how
+  much slower than its best the machine's host was during the run);
 - LLM work: per batch, max(FLOPs / (peak x compute efficiency), bytes / (bandwidth x memory efficiency))
   (the roofline model, Williams, Waterman & Patterson, CACM 2009), and on a GPU never less than the time to launch
   its kernels: forwards x operators per forward x the engine's per-launch overhead (bench/hardware/engines.yaml).
@@ -32,6 +33,7 @@ from bench.hardware.fingerprint import Fingerprint
 from bench.hardware.tiers import Tier, peak_flops
 from bench.results.model import LoadSection, MemoryEstimate, QualityEvaluation, Result
 from bench.results.reader import StoredResult
+from bench.scenarios.loader import point_key
 from bench.scenarios.spec import Scenario
 
 HOST_STAGES = tuple(stage for stage in LOOP_STAGES if stage is not Stage.SCORING)
@@ -97,6 +99,9 @@ class OperatingPoint:
     # The resolved scenario without `optimize`, its name, description and sweep bookkeeping (canonical JSON): a
     # lever and its baseline share it.
     lever_key: str = ""
+    # How much slower than its best this machine did host-side work during the run (>= 1; 1 without a probe):
+    # projections carry host time at the machine's best, so a VM's drift does not move a projected tier.
+    host_drift: float = 1.0
 
     @property
     def host_s(self) -> float:
@@ -142,7 +147,7 @@ def operating_point(stored: StoredResult) -> OperatingPoint:
         energy_j_per_batch=_energy_per_batch(result),
         energy_method=result.energy.method,
         hardware_tier=result.hardware_tier.name if result.hardware_tier else None,
-        workload=",".join(f"{k}={v}" for k, v in result.point.values.items() if k != "batch_size") or "default",
+        workload=point_key({k: v for k, v in result.point.values.items() if k != "batch_size"}),
         sweep_values={k: str(v) for k, v in result.point.values.items()},
         machine=result.machine,
         created_at=result.created_at.isoformat(),
@@ -154,6 +159,7 @@ def operating_point(stored: StoredResult) -> OperatingPoint:
         scoring_mode=scenario.scoring.mode,
         evaluation=result.quality.evaluation,
         lever_key=lever_key(scenario),
+        host_drift=result.peak.host_probe.drift if result.peak.host_probe else 1.0,
     )
 
 
@@ -331,13 +337,21 @@ def project(
         efficiency=efficiency,
         launch_floor_s=launch_floor_s(point, tier, launch_overhead_us),
     )
-    base.batch_p50_s = point.host_s + llm.seconds
+    base.batch_p50_s = point.host_s / point.host_drift + llm.seconds
     base.llm_s = llm.seconds
     base.llm_bound = llm.bound
     # The measured spread (p99 / p50) is assumed to carry over to the tier.
     base.batch_p99_s = base.batch_p50_s * point.batch_p99_s / point.batch_p50_s
     base.p99_basis = f"projected p50 x measured p99/p50 ({point.batches} batches)"
-    base.notes.append("host-side work (non-LLM stages, prompt building) keeps its measured median")
+    base.notes.append(
+        "host-side work (non-LLM stages, prompt building) keeps its measured median"
+        + (
+            f", divided by the run's host drift ({point.host_drift:.2f}x slower than this machine's best, by a "
+            "same-run probe)"
+            if point.host_drift > 1.0
+            else ""
+        )
+    )
     if point.llm.bytes_moved is None:
         base.notes.append("bytes moved not recorded in the result: compute roofline only")
     return base

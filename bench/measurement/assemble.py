@@ -24,6 +24,7 @@ from bench.results.model import (
     Flops,
     GemmPeakInfo,
     HardwareTier,
+    HostProbeInfo,
     Latency,
     Memory,
     MemoryEstimate,
@@ -52,6 +53,7 @@ def assemble_result(
     created_at: datetime,
     wall_s: float,
     evaluation: EvaluationSamples | None = None,
+    host_probe: HostProbeInfo | None = None,
 ) -> Result:
     scenario, records = point.scenario, measurement.records
     arch, dtype = prepared.loaded.architecture, prepared.dtype
@@ -125,7 +127,7 @@ def assemble_result(
         ),
         energy=derive.energy_section(measurement.energy, records, scenario, window=measurement.energy_window),
         hardware_tier=HardwareTier(name=tier.name, tdp_watts=tier.tdp_watts) if tier else None,
-        peak=Peak(gemm=peak),
+        peak=Peak(gemm=peak, host_probe=host_probe),
         work=work,
         quality=quality,
         load=measurement.load,

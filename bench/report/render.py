@@ -396,7 +396,8 @@ def _quality_blocks(c: ReportContent) -> list[Block]:
     caption = (
         "NDCG@k: mean over a fixed set of evaluation users (the same for every lever of a scenario), 95% bootstrap "
         "interval; p: one-sided test against a uniformly random ranking. Costs are rented USD per 1M "
-        "recommendations; * projected (an estimate). Pareto-optimal on: the tiers where no other (tier, lever) "
+        "recommendations; * projected (an estimate, which does not model a lever's effect on that tier: there a lever "
+        "and its baseline differ only in host-side time). Pareto-optimal on: the tiers where no other (tier, lever) "
         "is at most as costly and at least as good. Every (result, tier) is in quality.csv."
     )
     blocks.append(Table(columns, body, caption, frozenset({3, 4, 5})))
@@ -657,6 +658,11 @@ def _plan_blocks(plan: CapacityPlan) -> list[Block]:
     ]
     if weak:
         notes.append(f" (weak): {'; '.join(weak)}.")
+    if bar is not None:
+        notes.append(
+            " On projected tiers the lever chosen rests on an estimate that does not model the lever's effect there "
+            "(only host-side time differs): measure the chosen lever on that tier before buying."
+        )
     blocks.append(Paragraph(notes, note=True))
     return blocks
 

@@ -243,8 +243,26 @@ class GemmPeakInfo(Section):
     unit: Literal["FLOP/s"] = "FLOP/s"
 
 
+class HostProbeInfo(Section):
+    """This run's speed at host-like work against the machine's best (bench.hardware.host_probe): projections divide
+    the VM's drift out of the host time they carry to other tiers."""
+
+    unit: str = Field(description="the fixed piece of host-like work timed")
+    method: str
+    seconds_per_unit: float = Field(description="this run: mean of the probes before and after the timed batches, s")
+    samples_before: list[float] = Field(description="block means of the probe before the timed batches, s")
+    samples_after: list[float] = Field(description="block means of the probe after the timed batches, s")
+    best_seconds_per_unit: float = Field(description="the fastest unit time this machine has shown, s")
+
+    @property
+    def drift(self) -> float:
+        """How much slower than its best this run's host was (1.0: at its best)."""
+        return max(1.0, self.seconds_per_unit / self.best_seconds_per_unit)
+
+
 class Peak(Section):
     gemm: GemmPeakInfo
+    host_probe: HostProbeInfo | None = Field(None, description="host speed this run against this machine's best")
 
 
 class Work(Section):
