@@ -36,8 +36,8 @@ from bench.cost.projection import (
     default_efficiency,
     measured,
     measured_launch_overhead_us,
-    memory_need,
     project,
+    projected_shell,
     target_dtype,
 )
 from bench.hardware.tiers import Tier, tier_for_machine
@@ -245,16 +245,9 @@ def cost_table(
 
 def cpu_only_timing(point: OperatingPoint, tier: Tier) -> TierTiming:
     """A lever that runs on a CPU only (int8_dynamic), on a GPU tier: no latency, and why."""
-    dtype = target_dtype(point, tier)
-    return TierTiming(
-        tier=tier.name,
-        basis=Basis.PROJECTED,
-        dtype=dtype,
-        fits=True,
-        memory_need_bytes=memory_need(point, dtype),
-        memory_capacity_bytes=tier.memory_bytes,
-        notes=[f"optimize {point.cpu_only} runs on a CPU only: not projected onto a GPU"],
-    )
+    timing = projected_shell(point, tier, target_dtype(point, tier))
+    timing.notes.append(f"optimize {point.cpu_only} runs on a CPU only: not projected onto a GPU")
+    return timing
 
 
 def _calibrations(points: list[OperatingPoint], home: dict[str, Tier]) -> list[Calibration]:

@@ -300,6 +300,18 @@ def llm_time(
     return LlmTime(candidates[bound], bound)
 
 
+def projected_shell(point: OperatingPoint, tier: Tier, dtype: str) -> TierTiming:
+    """A projected timing on `tier` with its memory fit and nothing timed yet."""
+    return TierTiming(
+        tier=tier.name,
+        basis=Basis.PROJECTED,
+        dtype=dtype,
+        fits=True,
+        memory_need_bytes=memory_need(point, dtype),
+        memory_capacity_bytes=tier.memory_bytes,
+    )
+
+
 def project(
     point: OperatingPoint,
     tier: Tier,
@@ -312,15 +324,8 @@ def project(
     per-launch overhead where a GPU measurement gave one; `dtype` overrides the tier's usual dtype (the
     measured tier is projected in the dtype the point ran in, to compare like with like)."""
     dtype = dtype or target_dtype(point, tier)
-    base = TierTiming(
-        tier=tier.name,
-        basis=Basis.PROJECTED,
-        dtype=dtype,
-        fits=True,
-        memory_need_bytes=memory_need(point, dtype),
-        memory_capacity_bytes=tier.memory_bytes,
-        efficiency=efficiency,
-    )
+    base = projected_shell(point, tier, dtype)
+    base.efficiency = efficiency
     if base.memory_need_bytes > tier.memory_bytes:
         base.fits = False
         return base

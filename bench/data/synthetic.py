@@ -127,12 +127,31 @@ def generate_synthetic(
     )
     lengths = history_lengths(user_rng, n_users, cap=min(max_history + 1, n_items - 1))
     owners, items = _sample_distinct_items(user_rng, popularity, lengths)
-    ratings = user_rng.choice(np.arange(1, 6, dtype=np.float32), size=items.size, p=RATING_PROBS)
-    event_times = timestamps(user_rng, lengths)
+    return interactions_from_draws(
+        "synthetic", catalogue, user_rng, owners, items, lengths, max_history=max_history,
+        stats={"seed": seed, "zipf_exponent": zipf_exponent},
+    )  # fmt: skip
+
+
+def interactions_from_draws(
+    source: str,
+    catalogue: Catalogue,
+    rng: np.random.Generator,
+    owners: np.ndarray,
+    items: np.ndarray,
+    lengths: np.ndarray,
+    *,
+    max_history: int,
+    stats: dict[str, float],
+) -> Interactions:
+    """The interactions of drawn (owner, item) pairs, grouped by owner in time order: ratings with ML-1M's shares
+    and session-like timestamps drawn from `rng` (in that order), and the generator's settings in `stats`."""
+    ratings = rng.choice(np.arange(1, 6, dtype=np.float32), size=items.size, p=RATING_PROBS)
+    event_times = timestamps(rng, lengths)
     result = Interactions.from_events(
-        source="synthetic",
+        source=source,
         catalogue=catalogue,
-        user_ids=[str(u) for u in range(n_users)],
+        user_ids=[str(u) for u in range(lengths.size)],
         user_codes=owners,
         item_codes=items,
         ratings=ratings,
@@ -141,13 +160,7 @@ def generate_synthetic(
         max_history=max_history,
         min_interactions=1,
     )
-    result.stats = {
-        **result.history_stats(),
-        "seed": seed,
-        "zipf_exponent": zipf_exponent,
-        "max_history": max_history,
-        "history_sigma": HISTORY_SIGMA,
-    }
+    result.stats = {**result.history_stats(), **stats, "max_history": max_history, "history_sigma": HISTORY_SIGMA}
     return result
 
 
@@ -241,8 +254,7 @@ def timestamps(rng: np.random.Generator, lengths: np.ndarray) -> np.ndarray:
 def _titles(rng: np.random.Generator, n_items: int) -> list[str]:
     """Distinct movie-like titles such as "The Silent River of Ashes (1994)"."""
     template_ids = rng.choice(len(_TEMPLATES), size=n_items, p=_TEMPLATE_WEIGHTS / _TEMPLATE_WEIGHTS.sum())
-    # Years skew recent, as in MovieLens; a bounded tail back to 1920.
-    years = np.maximum(2003 - np.floor(rng.exponential(14.0, size=n_items)).astype(np.int64), 1920)
+    years = release_years(rng, n_items)
     picks = rng.integers(0, 1 << 30, size=(n_items, 8))
     seen: set[str] = set()
     titles: list[str] = []
@@ -251,15 +263,23 @@ def _titles(rng: np.random.Generator, n_items: int) -> list[str]:
             slot if isinstance(slot, str) else slot[int(picks[i, j]) % len(slot)]
             for j, slot in enumerate(_TEMPLATES[template_ids[i]])
         ]
-        title = f"{' '.join(words)} ({years[i]})"
-        # Titles identify items in prompts, so they must be unique; a rare clash becomes a sequel.
-        sequel = 2
-        while title in seen:
-            title = f"{' '.join(words)} {sequel} ({years[i]})"
-            sequel += 1
-        seen.add(title)
-        titles.append(title)
+        titles.append(unique_title(" ".join(words), int(years[i]), seen))
     return titles
+
+
+def release_years(rng: np.random.Generator, n_items: int) -> np.ndarray:
+    """Years that skew recent, as in MovieLens, with a bounded tail back to 1920."""
+    return np.maximum(2003 - np.floor(rng.exponential(14.0, size=n_items)).astype(np.int64), 1920)
+
+
+def unique_title(words: str, year: int, seen: set[str]) -> str:
+    """`words (year)`, made unique among `seen` (and added to it): titles identify items in prompts, so a rare
+    clash becomes a sequel, `words 2 (year)`."""
+    title, sequel = f"{words} ({year})", 2
+    while title in seen:
+        title, sequel = f"{words} {sequel} ({year})", sequel + 1
+    seen.add(title)
+    return title
 
 
 def _genres(rng: np.random.Generator, n_items: int) -> list[list[str]]:

@@ -14,11 +14,11 @@ import numpy as np
 from bench.core.errors import InputError
 from bench.data.interactions import Catalogue, Interactions
 from bench.data.synthetic import (
-    HISTORY_SIGMA,
-    RATING_PROBS,
     check_settings,
     history_lengths,
-    timestamps,
+    interactions_from_draws,
+    release_years,
+    unique_title,
     zipf_popularity,
 )
 
@@ -112,37 +112,18 @@ def generate_topics(
     )
     lengths = history_lengths(user_rng, n_users, cap=min(max_history + 1, n_items - 1))
     owners, items = _sample_by_preference(user_rng, popularity, topic_of, lengths)
-    ratings = user_rng.choice(np.arange(1, 6, dtype=np.float32), size=items.size, p=RATING_PROBS)
-    result = Interactions.from_events(
-        source="synthetic_topics",
-        catalogue=catalogue,
-        user_ids=[str(u) for u in range(n_users)],
-        user_codes=owners,
-        item_codes=items,
-        ratings=ratings,
-        timestamps=timestamps(user_rng, lengths),
-        max_users=None,
-        max_history=max_history,
-        min_interactions=1,
+    stats = {"seed": seed, "zipf_exponent": zipf_exponent, "topics": len(TOPICS)}
+    stats |= {"main_topic_share": MAIN_TOPIC_SHARE, "second_topic_share": SECOND_TOPIC_SHARE}
+    return interactions_from_draws(
+        "synthetic_topics", catalogue, user_rng, owners, items, lengths, max_history=max_history, stats=stats
     )
-    result.stats = {
-        **result.history_stats(),
-        "seed": seed,
-        "zipf_exponent": zipf_exponent,
-        "max_history": max_history,
-        "history_sigma": HISTORY_SIGMA,
-        "topics": len(TOPICS),
-        "main_topic_share": MAIN_TOPIC_SHARE,
-        "second_topic_share": SECOND_TOPIC_SHARE,
-    }
-    return result
 
 
 def _titles(rng: np.random.Generator, topic_of: np.ndarray) -> list[str]:
     """Distinct titles from each item's topic words, with a year; a rare clash becomes a sequel."""
     n_items = topic_of.size
     template_ids = rng.choice(len(_TEMPLATES), size=n_items, p=_TEMPLATE_WEIGHTS / _TEMPLATE_WEIGHTS.sum())
-    years = np.maximum(2003 - np.floor(rng.exponential(14.0, size=n_items)).astype(np.int64), 1920)
+    years = release_years(rng, n_items)
     picks = rng.integers(0, 1 << 30, size=(n_items, 6))
     seen: set[str] = set()
     titles: list[str] = []
@@ -152,12 +133,7 @@ def _titles(rng: np.random.Generator, topic_of: np.ndarray) -> list[str]:
         for j, slot in enumerate(_TEMPLATES[template_ids[i]]):
             pool = adjectives if slot == "A" else nouns if slot == "N" else [slot]
             words.append(pool[int(picks[i, j]) % len(pool)])
-        base = " ".join(words)
-        title, sequel = f"{base} ({years[i]})", 2
-        while title in seen:
-            title, sequel = f"{base} {sequel} ({years[i]})", sequel + 1
-        seen.add(title)
-        titles.append(title)
+        titles.append(unique_title(" ".join(words), int(years[i]), seen))
     return titles
 
 

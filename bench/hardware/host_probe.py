@@ -25,7 +25,8 @@ from bench.hardware.environment import machine_slug
 # The probe's unit of work: one quickstart-sized batch of the host stages (4 users, 20 history items, a catalogue
 # of 2,000 items of dimension 64, top 20), plus the list conversions the loop does per batch.
 USERS, HISTORY, ITEMS, DIM, TOP = 4, 20, 2000, 64, 20
-BLOCKS, UNITS_PER_BLOCK = 9, 60
+BLOCKS = 9
+BLOCK_S = 0.012  # each block is sized to about this long: the probe costs ~0.1 s, twice per point
 UNIT = f"{USERS} users x {HISTORY} history items, {ITEMS} x {DIM} catalogue, top {TOP}"
 
 
@@ -34,15 +35,20 @@ class HostProbe:
     seconds_per_unit: float  # median over blocks of each block's mean unit time
     samples: list[float]  # each block's mean unit time, s
     unit: str = UNIT
-    method: str = f"median of {BLOCKS} blocks of {UNITS_PER_BLOCK} units of host-like work (bench.hardware.host_probe)"
+    method: str = f"median of {BLOCKS} blocks of host-like work of about {BLOCK_S * 1e3:g} ms each (host_probe.py)"
 
 
-def measure_host_probe(blocks: int = BLOCKS, units_per_block: int = UNITS_PER_BLOCK) -> HostProbe:
+def measure_host_probe(blocks: int = BLOCKS, units_per_block: int | None = None) -> HostProbe:
     generator = torch.Generator().manual_seed(0)
     catalogue = torch.randn(ITEMS, DIM, generator=generator)
     history = torch.randint(0, ITEMS, (USERS, HISTORY), generator=generator)
     weights = torch.rand(USERS, HISTORY, generator=generator)
     _unit(catalogue, history, weights)  # warm-up: first calls allocate
+    started = time.perf_counter()
+    _unit(catalogue, history, weights)
+    one = time.perf_counter() - started
+    # Sized by time, so that a busy machine (units 10x slower) does not make every point's probe 10x longer.
+    units_per_block = units_per_block or max(3, min(100, round(BLOCK_S / max(one, 1e-6))))
     samples = []
     for _ in range(blocks):
         started = time.perf_counter()
