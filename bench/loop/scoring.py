@@ -114,13 +114,15 @@ class LikelihoodScorer(Scorer):
                 **{self.cache_arg: cache},
                 use_cache=True,
             ).logits
-        first = prefill.logits[:, -1, :].repeat_interleave(k, dim=0).unsqueeze(1)
-        # Token j of a title is predicted by the position before it: the prompt's last one for j = 0.
-        predicting = torch.cat([first, logits[:, :-1, :]], dim=1).float()
-        del logits
-        # log p(token) = logit - logsumexp(logits): no second (B*K, T, vocab) tensor as log_softmax would make.
-        chosen = predicting.gather(2, cont_ids.unsqueeze(2)).squeeze(2)
-        token_logp = chosen - torch.logsumexp(predicting, dim=-1)
+            # Reading the log-probabilities out of (B*K, T, vocab) logits is the model's work, done where the logits
+            # are (on the GPU, on a GPU): timed with the forward, not as host work a projection would carry over.
+            first = prefill.logits[:, -1, :].repeat_interleave(k, dim=0).unsqueeze(1)
+            # Token j of a title is predicted by the position before it: the prompt's last one for j = 0.
+            predicting = torch.cat([first, logits[:, :-1, :]], dim=1).float()
+            del logits
+            # log p(token) = logit - logsumexp(logits): no second (B*K, T, vocab) tensor as log_softmax would make.
+            chosen = predicting.gather(2, cont_ids.unsqueeze(2)).squeeze(2)
+            token_logp = chosen - torch.logsumexp(predicting, dim=-1)
         mean_logp = (token_logp * cont_mask).sum(dim=1) / cont_mask.sum(dim=1).clamp_min(1)
         forwards = [
             ForwardShape(batch=n_requests, new_tokens=prompt_width, context=prompt_width, logits=1),
