@@ -80,16 +80,16 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from bench.scenarios.loader import validate_files
 
     options = _read_options(args)
-    counts = validate_files(args.files, options)
+    files = validate_files(args.files, options)
     if args.here:
         from bench.runner import plan_points
 
         plan_points(args.files, options)
-    for path, points in counts:
-        print(f"ok {path} ({points} point{'s' if points != 1 else ''})")
+    for path, points in files:
+        print(f"ok {path} ({len(points)} point{'s' if len(points) != 1 else ''})")
     from bench.measurement.preflight import machine_advice
 
-    for line in machine_advice(args.files, options):
+    for line in machine_advice(files):
         print(f"warning: {line}", file=sys.stderr)
     return 0
 

@@ -82,7 +82,7 @@ def evaluate(loop: RecommendationLoop, *, users: int, seed: int) -> EvaluationSa
     for first in range(0, len(chosen), batch_size):
         ids = torch.tensor(chosen[first : first + batch_size], dtype=torch.long, device=loop.device)
         batch = prepare_batch(loop.state, ids, n_items=n_items)
-        history = [row[mask].tolist() for row, mask in zip(batch.recent_items, batch.recent_mask, strict=True)]
+        history = batch.histories()
         candidates = evaluation_candidates(
             chosen[first : first + batch_size], batch.seen_mask, batch.held_out, workload.candidates, seed
         )

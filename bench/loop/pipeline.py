@@ -127,7 +127,7 @@ class RecommendationLoop:
         with stage(Stage.END_TO_END):
             with stage(Stage.PREPROCESS):
                 batch = prepare_batch(self.state, users, n_items=n_items)
-                history = [row[mask].tolist() for row, mask in zip(batch.recent_items, batch.recent_mask, strict=True)]
+                history = batch.histories()
             with stage(Stage.INTEREST):
                 interest = user_interest(batch, self.item_embeddings)
             with stage(Stage.CANDIDATES):

@@ -35,6 +35,10 @@ class Batch:
     seen_mask: torch.Tensor  # (B, I) bool: True for items the user has already seen
     held_out: torch.Tensor  # (B,)
 
+    def histories(self) -> list[list[int]]:
+        """Each user's recent history items, oldest first, without padding: what a prompt lists."""
+        return [row[mask].tolist() for row, mask in zip(self.recent_items, self.recent_mask, strict=True)]
+
 
 def build_user_state(
     interactions: Interactions,

@@ -77,11 +77,12 @@ def run_point(
     before = measure_host_probe()
     measurement = strategy_for(point).measure(context)
     after = measure_host_probe()
-    if compiled_graphs() != graphs:
+    recompiled = compiled_graphs() - graphs
+    if recompiled:
         prepared.warnings.append(
             ResultWarning(
                 kind=WarningKind.SLOW_LEVER,
-                message=f"optimize.compile: {compiled_graphs() - graphs} graph(s) compiled during the timed "
+                message=f"optimize.compile: {recompiled} graph(s) compiled during the timed "
                 "batches: their compile time is inside the latencies",
             )
         )

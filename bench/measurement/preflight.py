@@ -24,7 +24,7 @@ from bench.models.analytic import weights_bytes
 from bench.models.architecture import Architecture, read_checkpoint_architecture
 from bench.models.presets import get_preset, packaged_weights
 from bench.results.model import ResultWarning
-from bench.scenarios.loader import ReadOptions, expand_points
+from bench.scenarios.loader import ScenarioPoint
 from bench.scenarios.spec import Scenario
 
 CPU_DTYPES_FILE = Path(__file__).resolve().parents[1] / "hardware" / "cpu_dtypes.yaml"
@@ -88,12 +88,12 @@ def _effects(entry: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def machine_advice(paths: list[Path], options: ReadOptions) -> list[str]:
+def machine_advice(files: list[tuple[Path, list[ScenarioPoint]]]) -> list[str]:
     """Warnings about what the files' points would do on this machine (a slow dtype, a slow lever), each once
     per file and message: `recbench validate` prints them after the files pass."""
     lines: list[str] = []
-    for path in paths:
-        for point in expand_points(path, options):
+    for path, points in files:
+        for point in points:
             _, found = resolve_dtype(point.scenario)
             for warning in found + lever_warnings(point.scenario):
                 line = f"{path}: {warning.message}"

@@ -234,18 +234,20 @@ def _set_path(raw: dict[str, Any], field_path: str, value: Any) -> None:
         node[leaf] = copy.deepcopy(value)
 
 
-def validate_files(paths: list[Path], options: ReadOptions = DEFAULT_READ_OPTIONS) -> list[tuple[Path, int]]:
-    """Validate each file (all sweep points included); returns (file, number of points) per file.
+def validate_files(
+    paths: list[Path], options: ReadOptions = DEFAULT_READ_OPTIONS
+) -> list[tuple[Path, list[ScenarioPoint]]]:
+    """Validate each file (all sweep points included); returns (file, its points) per file.
 
     Raises InputError carrying one line per problem across all files.
     """
     problems: list[str] = []
-    counts: list[tuple[Path, int]] = []
+    files: list[tuple[Path, list[ScenarioPoint]]] = []
     for path in paths:
         try:
-            counts.append((Path(path), len(expand_points(path, options))))
+            files.append((Path(path), expand_points(path, options)))
         except InputError as exc:
             problems.append(str(exc))
     if problems:
         raise InputError("\n".join(problems))
-    return counts
+    return files

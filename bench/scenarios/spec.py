@@ -226,10 +226,6 @@ class Optimize(_Strict):
     )
 
     @property
-    def is_default(self) -> bool:
-        return self == Optimize()
-
-    @property
     def label(self) -> str:
         """`baseline`, or the levers pulled, e.g. `int8_dynamic+compile`."""
         pulled = [self.quantize] if self.quantize != "none" else []
