@@ -114,6 +114,21 @@ def test_the_host_probe_keeps_the_machines_best_and_says_how_far_a_run_was_from_
     assert faster.drift == 1.0  # a new best: no drift
 
 
+def test_the_roofline_is_taken_per_kind_of_operator_and_summed():
+    from bench.models.analytic import PartWork
+
+    tier = replace(TIERS["h100-sxm"], peak_flops={"bf16": 1e15}, bandwidth_bytes_per_s=1e12, memory_bytes=80e9)
+    full = Efficiency(1.0, 1.0, "test")
+    # Matmuls compute-bound (2 ms vs 1 ms), attention memory-bound (0.1 ms vs 5 ms): they run one after the other,
+    # so 7 ms, where one roofline over the totals would say max(2.1, 6) = 6 ms.
+    parts = (PartWork("linear", 2e12, 1e9), PartWork("attention", 1e11, 5e9))
+    split = project(point(dtype="bfloat16", llm=llm(flops=2.1e12, bytes_moved=6e9, parts=parts)), tier, full)
+    assert split.llm_s == pytest.approx(0.007)
+    assert split.llm_bound == "memory"  # the larger share of the 7 ms
+    whole = project(point(dtype="bfloat16", llm=llm(flops=2.1e12, bytes_moved=6e9)), tier, full)
+    assert whole.llm_s == pytest.approx(0.006)
+
+
 def test_memory_bound_projection():
     tier = replace(TIERS["h100-sxm"], peak_flops={"bf16": 1e15}, bandwidth_bytes_per_s=1e11, memory_bytes=80e9)
     timing = project(point(), tier, Efficiency(1.0, 1.0, "test"))
@@ -351,3 +366,17 @@ def test_plan_settings_bound_what_would_overflow():
         PlanSettings(qps=1e308, slo_p99_ms=100)
     with pytest.raises(InputError, match="--headroom"):
         PlanSettings(qps=10, slo_p99_ms=100, headroom=1e6)
+
+
+def test_a_results_llm_work_is_split_by_kind_of_operator_keeping_its_totals():
+    from pathlib import Path
+
+    from bench.cost.projection import operating_point
+    from bench.results.reader import read_results
+
+    [stored, *_] = read_results([Path(__file__).parent / "fixtures" / "results-v1"])
+    work = operating_point(stored).llm
+    assert [part.name for part in work.parts] == ["linear", "attention", "lm_head"]
+    assert sum(part.flops for part in work.parts) == pytest.approx(work.flops)
+    assert work.bytes_moved is not None
+    assert sum(part.bytes_moved or 0 for part in work.parts) == pytest.approx(work.bytes_moved)

@@ -8,14 +8,18 @@ A batch is split into what runs on the host and what the LLM does:
   of the window's mean batch: bench.core.stats.typical_batch), as measured (the target's host CPU is taken to
   be as fast as the benchmark machine at its best: a same-run probe, bench.hardware.host_probe, divides out how
   much slower than its best the machine's host was during the run);
-- LLM work: per batch, max(FLOPs / (peak x compute efficiency), bytes / (bandwidth x memory efficiency))
-  (the roofline model, Williams, Waterman & Patterson, CACM 2009), and on a GPU never less than the time to launch
-  its kernels: forwards x operators per forward x the engine's per-launch overhead (bench/hardware/engines.yaml).
+- LLM work: per batch and per kind of operator (the layers' matmuls, attention over the KV cache, the LM head),
+  max(FLOPs / (peak x compute efficiency), bytes / (bandwidth x memory efficiency)) (the roofline model, Williams,
+  Waterman & Patterson, CACM 2009), summed over the kinds: they run one after another, so a compute-bound matmul
+  does not hide a memory-bound attention read (the per-operator roofline of LLM-Viewer, Yuan et al. 2024,
+  arXiv:2402.16363). On a GPU never less than the time to launch its kernels: forwards x operators per forward x
+  the engine's per-launch overhead (bench/hardware/engines.yaml).
 
 FLOPs and bytes per batch are the analytic figures for the batches that were timed (checked against
-FlopCounterMode in the result). Efficiencies come from the tier catalogue, or are calibrated from results
-measured on a tier (bench.cost.model: the median over every point measured there, so the order results are given
-in changes nothing). The projected p99 is the projected p50 times the measured p99/p50 ratio, and says so.
+FlopCounterMode in the result), split into those kinds in the proportions of the result's calibration batch.
+Efficiencies come from the tier catalogue, or are calibrated from results measured on a tier (bench.cost.model:
+the median over every point measured there, so the order results are given in changes nothing). The projected
+p99 is the projected p50 times the measured p99/p50 ratio, and says so.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from bench.core.stats import MIN_SAMPLES_FOR_P99, typical_batch
 from bench.hardware.engines import DEFAULT_ENGINE, Engine, load_engines
 from bench.hardware.fingerprint import Fingerprint
 from bench.hardware.tiers import Tier, peak_flops
+from bench.models.analytic import PartWork, forward_parts
 from bench.results.model import LoadSection, MemoryEstimate, QualityEvaluation, Result
 from bench.results.reader import StoredResult
 from bench.scenarios.loader import point_key
@@ -52,6 +57,14 @@ class LlmWork:
     host_s: float  # median over batches of scoring's time outside the forwards (prompts, padding, scores)
     forwards: int  # model forwards per batch
     ops_per_forward: float | None  # counted operator calls per forward (None: an older result)
+    parts: tuple[PartWork, ...] = ()  # flops and bytes_moved by kind of operator; () takes them as one part
+
+    def roofline_parts(self, byte_scale: float = 1.0) -> list[PartWork]:
+        """The work by kind of operator, its bytes scaled to another dtype's width."""
+        parts = self.parts or (PartWork("all", self.flops, self.bytes_moved),)
+        return [
+            PartWork(p.name, p.flops, p.bytes_moved * byte_scale if p.bytes_moved is not None else None) for p in parts
+        ]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -198,6 +211,27 @@ def _llm_work(result: Result, flops: float, bytes_moved: float | None) -> LlmWor
         host_s=max(0.0, typical_batch([s - llm for s, llm in zip(scoring, llm_per_batch, strict=True)], window)),
         forwards=forwards,
         ops_per_forward=ops[Stage.SCORING] / forwards if ops and Stage.SCORING in ops else None,
+        parts=_parts_per_batch(result, flops, bytes_moved),
+    )
+
+
+def _parts_per_batch(result: Result, flops: float, bytes_moved: float | None) -> tuple[PartWork, ...]:
+    """The timed batches' mean FLOPs and bytes split by kind of operator in the proportions of the calibration
+    batch's forwards (their shapes are in the result; the timed batches' differ only in prompt lengths)."""
+    calibration = forward_parts(
+        result.model.architecture, result.flops.calibration_batch.forwards, dtype=result.model.dtype
+    )
+    total_flops = sum(p.flops for p in calibration)
+    total_bytes = sum(p.bytes_moved or 0 for p in calibration)
+    if total_flops <= 0 or total_bytes <= 0:
+        return ()
+    return tuple(
+        PartWork(
+            p.name,
+            flops * p.flops / total_flops,
+            bytes_moved * (p.bytes_moved or 0) / total_bytes if bytes_moved is not None else None,
+        )
+        for p in calibration
     )
 
 
@@ -282,22 +316,26 @@ class LlmTime:
 
 def llm_time(
     *,
-    flops: float,
-    bytes_moved: float | None,
+    parts: list[PartWork],
     peak: float,
     bandwidth: float,
     efficiency: Efficiency,
     launch_floor_s: float = 0.0,
 ) -> LlmTime:
-    """The roofline time of the LLM's work, never below the launch floor; and what bounds it."""
-    candidates = {
-        "compute": flops / (peak * efficiency.compute),
+    """The roofline time of the LLM's work, part by part and summed, never below the launch floor; and what
+    bounds it (whichever of compute or memory takes more of the summed time, or the launch floor)."""
+    by_bound = {"compute": 0.0, "memory": 0.0}
+    for part in parts:
+        compute = part.flops / (peak * efficiency.compute)
         # No bandwidth figure (a measured-only machine): the compute roofline alone.
-        "memory": bytes_moved / (bandwidth * efficiency.memory) if bytes_moved is not None and bandwidth > 0 else 0.0,
-        "launch": launch_floor_s,
-    }
-    bound = max(candidates, key=lambda k: candidates[k])
-    return LlmTime(candidates[bound], bound)
+        memory = (
+            part.bytes_moved / (bandwidth * efficiency.memory) if part.bytes_moved is not None and bandwidth > 0 else 0
+        )
+        by_bound["compute" if compute >= memory else "memory"] += max(compute, memory)
+    seconds = sum(by_bound.values())
+    if launch_floor_s > seconds:
+        return LlmTime(launch_floor_s, "launch")
+    return LlmTime(seconds, max(by_bound, key=lambda k: by_bound[k]))
 
 
 def projected_shell(point: OperatingPoint, tier: Tier, dtype: str) -> TierTiming:
@@ -335,8 +373,7 @@ def project(
         return base
     byte_scale = dtype_bytes(dtype) / dtype_bytes(point.dtype)
     llm = llm_time(
-        flops=point.llm.flops,
-        bytes_moved=point.llm.bytes_moved * byte_scale if point.llm.bytes_moved is not None else None,
+        parts=point.llm.roofline_parts(byte_scale),
         peak=peak,
         bandwidth=tier.bandwidth_bytes_per_s,
         efficiency=efficiency,
@@ -413,8 +450,7 @@ def calibration_scale(point: OperatingPoint, tier: Tier) -> float | None:
 def measured_llm_roofline(point: OperatingPoint, tier: Tier, peak: float, efficiency: Efficiency) -> float:
     """The roofline time of a point's LLM work on its own tier, in the dtype it was measured in."""
     return llm_time(
-        flops=point.llm.flops,
-        bytes_moved=point.llm.bytes_moved,
+        parts=point.llm.roofline_parts(),
         peak=peak,
         bandwidth=tier.bandwidth_bytes_per_s,
         efficiency=efficiency,

@@ -38,7 +38,7 @@ from bench.core.yaml_files import read_yaml
 from bench.cost.projection import OPS_OUTSIDE_LAYERS, Efficiency, llm_time
 from bench.hardware.engines import Engine, load_engines
 from bench.hardware.tiers import Tier, peak_flops
-from bench.models.analytic import ForwardShape, forward_bytes_moved, forward_flops, kv_cache_bytes, weights_bytes
+from bench.models.analytic import ForwardShape, forward_parts, kv_cache_bytes, weights_bytes
 from bench.models.architecture import Architecture
 from bench.models.presets import get_preset
 
@@ -193,8 +193,7 @@ def _forward_time(arch: Architecture, shape: ForwardShape, dtype: str, tier: Tie
         raise InputError(f"tier {tier.name} lists no {catalogue_key(dtype)} peak")
     ops = arch.num_layers * engine.ops_per_layer + OPS_OUTSIDE_LAYERS
     timing = llm_time(
-        flops=sum(forward_flops(arch, shape).values()),
-        bytes_moved=forward_bytes_moved(arch, shape, dtype=dtype),
+        parts=forward_parts(arch, [shape], dtype=dtype),
         peak=peak,
         bandwidth=tier.bandwidth_bytes_per_s,
         efficiency=Efficiency(tier.compute_efficiency, tier.memory_efficiency, "catalogue default"),

@@ -95,20 +95,49 @@ def memory_estimate(arch: Architecture, shapes: list[ForwardShape], *, dtype: st
     }
 
 
-def forward_bytes_moved(arch: Architecture, shape: ForwardShape, *, dtype: str) -> int:
-    """Memory traffic of one forward (estimate, for roofline projection): every layer weight is streamed
-    once, the LM head's table when logits are computed, the KV cache is read over the whole context and
-    written for the new tokens, and activations go in and out of memory once per layer."""
+@dataclass(frozen=True)
+class PartWork:
+    """One kind of operator in the LLM's work, for a per-operator roofline: its FLOPs and memory traffic
+    (estimates; bytes None where an older result did not record them)."""
+
+    name: str  # linear, attention or lm_head
+    flops: float
+    bytes_moved: float | None
+
+
+def forward_bytes_by_part(arch: Architecture, shape: ForwardShape, *, dtype: str) -> dict[str, int]:
+    """Memory traffic of one forward by part (estimate, for roofline projection): every layer weight is streamed
+    once and activations go in and out of memory once per layer (linear); the KV cache is read over the whole
+    context and written for the new tokens (attention); the LM head's table is read when logits are computed,
+    and float32 logits are written (lm_head)."""
     size = dtype_bytes(dtype)
     kv_dim = arch.num_kv_heads * arch.head_dim
-    weights = linear_params(arch) * size
-    lm_head = arch.vocab_size * arch.hidden_size * size if shape.logits else 0
-    kv_per_token = 2 * arch.num_layers * kv_dim * size
-    kv = kv_per_token * shape.batch * (shape.context + shape.new_tokens)
     tokens = shape.batch * shape.new_tokens
     per_layer = tokens * (4 * arch.hidden_size + 3 * arch.intermediate_size) * size
-    logits = shape.batch * shape.logits * arch.vocab_size * 4
-    return weights + lm_head + kv + per_layer * arch.num_layers + logits
+    kv_per_token = 2 * arch.num_layers * kv_dim * size
+    lm_head = arch.vocab_size * arch.hidden_size * size if shape.logits else 0
+    return {
+        "linear": linear_params(arch) * size + per_layer * arch.num_layers,
+        "attention": kv_per_token * shape.batch * (shape.context + shape.new_tokens),
+        "lm_head": lm_head + shape.batch * shape.logits * arch.vocab_size * 4,
+    }
+
+
+def forward_bytes_moved(arch: Architecture, shape: ForwardShape, *, dtype: str) -> int:
+    """Memory traffic of one forward, all parts together (estimate)."""
+    return sum(forward_bytes_by_part(arch, shape, dtype=dtype).values())
+
+
+def forward_parts(arch: Architecture, shapes: list[ForwardShape], *, dtype: str) -> list[PartWork]:
+    """FLOPs and bytes of a list of forwards, summed part by part (estimates)."""
+    flops: dict[str, int] = {}
+    moved: dict[str, int] = {}
+    for shape in shapes:
+        for name, value in forward_flops(arch, shape).items():
+            flops[name] = flops.get(name, 0) + value
+        for name, value in forward_bytes_by_part(arch, shape, dtype=dtype).items():
+            moved[name] = moved.get(name, 0) + value
+    return [PartWork(name, flops[name], moved[name]) for name in flops]
 
 
 def total_forward_bytes(arch: Architecture, shapes: list[ForwardShape], *, dtype: str) -> int:

@@ -283,8 +283,9 @@ def _how_to_read(c: ReportContent) -> list[Block]:
         " Costs on every other tier are ",
         Span("projected (estimates)"),
         ": host-side work (the stages other than scoring, and scoring's prompt building and score reading) keeps "
-        "its measured median; the LLM's forwards take the roofline time of their FLOPs and bytes against the "
-        "tier's catalogue peak and bandwidth times an efficiency (see the Calibration section), and on a "
+        "its measured median; the LLM's forwards take the roofline time of their FLOPs and bytes, operator kind by "
+        "kind (matmuls, attention, LM head) and summed, against the tier's catalogue peak and bandwidth times an "
+        "efficiency (see the Calibration section), and on a "
         "GPU never less than its kernels x the engine's per-launch overhead. A projected p99 is the projected p50 "
         "times the measured p99/p50 ratio",
     ]
