@@ -123,3 +123,44 @@ def test_likelihood_prompt_sharing_saves_5x_flops(tmp_path):
         f"{sharing.recompute_prompt_flops_estimate / 1e9:.0f} GFLOP analytic: {sharing.saving_factor:.1f}x"
     )
     assert sharing.saving_factor >= 5
+
+
+# Operators that do the FLOPs a utilisation figure counts: matmuls (the layers and the LM head) and attention.
+GEMM_AND_ATTENTION_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::_scaled_dot_product")
+
+
+def test_a_qwen_forward_spends_85_percent_of_its_time_in_gemm_and_attention():
+    """Drift-free view of scoring efficiency (issue 13): the share of one forward's operator time that is GEMM or
+    attention (torch.profiler), and the layers' GEMM rate against a square GEMM timed right beside it; a VM whose
+    speed drifts 1.5x between runs moves a fraction of a cached best-ever peak, not these."""
+    from torch.profiler import ProfilerActivity, profile
+
+    from bench.hardware.gemm_peak import measure_gemm_peak
+
+    model = build_random_model(get_preset("qwen2.5-0.5b"), dtype=torch.float32, device=CPU, seed=0).model
+    ids = torch.randint(0, 100_000, (1, 512))
+    mask = torch.ones_like(ids)
+
+    def forward() -> None:
+        model(input_ids=ids, attention_mask=mask, logits_to_keep=1, use_cache=False)
+
+    with torch.inference_mode():
+        forward()
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            forward()
+        peak = measure_gemm_peak(CPU, torch.float32, budget_s=1.0)
+    events = prof.key_averages()
+    total = sum(e.self_cpu_time_total for e in events)
+    in_gemm = sum(e.self_cpu_time_total for e in events if e.key.startswith(GEMM_AND_ATTENTION_OPS))
+    layer_gemms = [e for e in events if e.key in ("aten::mm", "aten::addmm")]
+    gemm_s = sum(e.self_cpu_time_total for e in layer_gemms) / 1e6
+    layer_flops = 2 * 512 * sum(p.numel() for n, p in model.named_parameters() if p.dim() == 2 and "layers." in n)
+    rest = sorted((e for e in events if not e.key.startswith(GEMM_AND_ATTENTION_OPS)),
+                  key=lambda e: -e.self_cpu_time_total)[:5]  # fmt: skip
+    print(
+        f"\nqwen2.5-0.5b fp32, 1 x 512 tokens: {in_gemm / total:.1%} of operator time in GEMM and attention; "
+        f"layer GEMMs at {layer_flops / gemm_s / 1e9:.0f} GFLOP/s vs a {peak.n}-square GEMM timed beside them "
+        f"at {peak.flops_per_s / 1e9:.0f} GFLOP/s ({layer_flops / gemm_s / peak.flops_per_s:.0%}); the rest: "
+        + ", ".join(f"{e.key} {e.self_cpu_time_total / total:.1%}" for e in rest)
+    )
+    assert in_gemm / total >= 0.85
