@@ -1,6 +1,8 @@
 import json
 import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -84,3 +86,46 @@ def test_git_missing_does_not_crash(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(environment.subprocess, "run", no_git)
     assert environment.git_state() == {"git_commit": None, "git_dirty": None}
+
+
+# Two 16 MiB blocks touched and freed, five times over: with glibc's defaults the 32 MiB freed at the heap top is
+# more than its (moving) trim threshold, so it goes back to the OS and is faulted in again each round.
+FAULTS_PER_ROUND = """
+import ctypes, resource, sys
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+if sys.argv[1] == "keep":
+    from bench.hardware.allocator import keep_freed_memory
+    keep_freed_memory()
+def round_faults():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    blocks = [libc.malloc(ctypes.c_size_t(16 << 20)) for _ in range(2)]
+    for block in blocks:
+        ctypes.memset(block, 1, 16 << 20)
+    for block in blocks:
+        libc.free(ctypes.c_void_p(block))
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+round_faults()
+print(sum(round_faults() for _ in range(5)))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc settings apply on Linux only")
+def test_freed_memory_is_kept_for_reuse_and_recorded() -> None:
+    from bench.hardware.allocator import allocator_settings, keep_freed_memory, release_freed_memory
+
+    applied = keep_freed_memory()
+    if applied is None:
+        pytest.skip("the C library is not glibc")
+    assert allocator_settings() == applied and "M_TRIM_THRESHOLD" in applied
+    assert collect_environment()["allocator"] == applied
+    release_freed_memory()
+
+    def faults(mode: str) -> int:
+        done = subprocess.run([sys.executable, "-c", FAULTS_PER_ROUND, mode], capture_output=True, text=True,
+                              check=True, cwd=Path(__file__).parents[1])  # fmt: skip
+        return int(done.stdout)
+
+    default, kept = faults("default"), faults("keep")
+    assert default > 5 * (16 << 20) // 4096  # the defaults fault the blocks back in every round
+    assert kept < default / 10, (default, kept)

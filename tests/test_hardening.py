@@ -109,7 +109,7 @@ def test_a_sweep_grid_is_counted_before_it_is_expanded(tmp_path, capsys, write_s
     )
     assert main(["validate", str(scenario)]) == 2
     (line,) = errors(capsys)
-    assert "1,000,000 points exceed the limit of 100,000 (--max-points raises it)" in line
+    assert "1,000,000 points exceed the limit of 10,000 (--max-points raises it)" in line
     small = write_scenario(tiny_scenario_dict("small", sweep={"batch_size": [1, 2, 3]}))
     assert main(["validate", str(small), "--max-points", "2"]) == 2
     assert main(["validate", str(small), "--max-points", "3"]) == 0

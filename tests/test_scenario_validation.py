@@ -104,6 +104,7 @@ FIELD_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     ),
     ("batch-size-wrong-type", {"batch_size": "four"}, ["batch_size:", "integer"]),
     ("batch-size-zero", {"batch_size": 0}, ["batch_size:", "greater than 0"]),
+    ("batch-size-true", {"batch_size": True}, ["batch_size: must be an integer, got true"]),
     (
         "candidates-above-num-items",
         {"workload": {"num_items": 10, "candidates": 20, "top_n": 5}},
@@ -196,6 +197,11 @@ FILE_CASES: list[tuple[str, str, list[str]]] = [
     ),
     ("top-level-list", "- name: t\n- model: tiny-llama\n", ["top level must be a mapping", "list"]),
     ("top-level-scalar", "just words\n", ["top level must be a mapping", "str"]),
+    (
+        "a-result-file",
+        '{"schema_version": 7, "scenario": {"name": "q"}, "model": {}, "latency": {}}',
+        ["a recbench result, not a scenario"],
+    ),
 ]
 
 
@@ -220,12 +226,19 @@ def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
         assert_names(line, path, ["no such scenario file"])
 
 
+def test_a_folder_is_named_as_a_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert_names(api_error(tmp_path), tmp_path, ["a folder, not a scenario file", "*.yaml"])
+    (line,) = cli_errors(capsys, "validate", str(tmp_path))
+    assert_names(line, tmp_path, ["a folder, not a scenario file"])
+
+
 def test_extends_missing_base_names_child_and_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     child = scenario(tmp_path, {"extends": "nothere.yaml"}, name="child.yaml")
     message = api_error(child)
     assert_names(message, child, ["extends", "nothere.yaml", "no such scenario file"])
     (line,) = cli_errors(capsys, "validate", str(child))
     assert_names(line, child, ["extends", "nothere.yaml"])
+    assert str(tmp_path.resolve()) not in line.replace(str(child), "")  # the paths as the user wrote them
 
 
 def test_extends_cycle(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

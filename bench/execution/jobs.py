@@ -13,6 +13,7 @@ import torch
 
 from bench.core.device import Device
 from bench.core.errors import InputError
+from bench.hardware.allocator import keep_freed_memory, release_freed_memory
 from bench.hardware.environment import cpu_model, machine_slug, this_machine
 from bench.hardware.tiers import Tier, tier_for_machine
 from bench.measurement.point import ProgressCallback, run_point
@@ -58,6 +59,7 @@ def machine_tier(device: str, tiers: dict[str, Tier], override: str | None = Non
 def measure_job(job: PointJob, machine_dir: Path, progress: ProgressCallback | None = None) -> Result:
     """Measure the point on this machine (InputError for a problem found at run time, naming file and point)."""
     point = job.point
+    keep_freed_memory()  # before the model is built: batches reuse freed memory instead of faulting it back in
     try:
         tier = machine_tier(point.scenario.device, job.tiers, job.tier_override)
         return run_point(point, machine_dir=machine_dir, progress=progress, tier=tier)
@@ -87,6 +89,7 @@ def run_job(job: PointJob) -> JobOutcome:
             if path.is_file()
         }
     gc.collect()
+    release_freed_memory()
     return JobOutcome(result=result, logs=logs, node=socket.gethostname())
 
 

@@ -12,6 +12,7 @@ from rich.progress import Progress
 from bench.core.interrupts import raise_if_stopped
 from bench.execution.executor import Deliver
 from bench.execution.jobs import JobOutcome, PointJob, measure_job
+from bench.hardware.allocator import release_freed_memory
 
 
 class LocalExecutor:
@@ -34,3 +35,4 @@ class LocalExecutor:
             progress.remove_task(task)
             del result
             gc.collect()  # release the point's model before the next one is built
+            release_freed_memory()  # and the heap it kept, so the next point's RSS starts clean

@@ -19,6 +19,7 @@ from typing import Any
 import psutil
 
 import bench
+from bench.hardware.allocator import allocator_settings
 from bench.hardware.fingerprint import Fingerprint, fingerprint_of, machine_key, slugify
 
 # The project checkout: bench/hardware/environment.py -> repo root. Tests monkeypatch this.
@@ -182,6 +183,7 @@ def collect_environment() -> dict[str, Any]:
         "recbench_version": bench.__version__,
         **git_state(),
         "cuda": cuda_environment(),
+        "allocator": allocator_settings(),
     }
     fingerprint = environment_fingerprint(env)
     env["fingerprint"] = {**asdict(fingerprint), "digest": fingerprint.digest}

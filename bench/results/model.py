@@ -99,6 +99,9 @@ class Environment(Section):
     cuda: CudaInfo
     fingerprint: FingerprintInfo
     machine_slug: str
+    allocator: str | None = Field(
+        None, description="malloc settings applied while measuring (bench.hardware.allocator); None: the defaults"
+    )
 
 
 class PresetInfo(Section):

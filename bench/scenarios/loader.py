@@ -22,7 +22,7 @@ from bench.core.validation import allowed_keys_hint, submodel
 from bench.core.yaml_files import read_yaml
 from bench.scenarios.spec import Batching, Evaluation, Optimize, Scenario
 
-DEFAULT_MAX_POINTS = 100_000
+DEFAULT_MAX_POINTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -109,9 +109,10 @@ def _read_chain(path: Path, *, root: Path, options: ReadOptions, chain: tuple[Pa
     if path.resolve() in chain:
         cycle = " -> ".join(str(p) for p in (*chain, path.resolve()))
         raise InputError(f"{path}: extends: cycle ({cycle})")
+    if path.is_dir():
+        raise InputError(f"{path}: a folder, not a scenario file (name its files, e.g. {path}/*.yaml)")
     if not path.is_file():
-        where = f"{chain[-1]}: extends: {path}" if chain else str(path)
-        raise InputError(f"{where}: no such scenario file")
+        raise InputError(f"{path}: no such scenario file")
     data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise InputError(f"{path}: the top level must be a mapping of fields, got {type(data).__name__}")
@@ -127,12 +128,16 @@ def _read_chain(path: Path, *, root: Path, options: ReadOptions, chain: tuple[Pa
             f"{path}: extends: {parent}: outside the scenario's folder {root}; refused "
             "(--allow-extends-outside allows it)"
         )
+    if not base.is_file():
+        raise InputError(f"{path}: extends: {parent}: no such scenario file")
     return _deep_merge(_read_chain(base, root=root, options=options, chain=(*chain, path.resolve())), data)
 
 
 def _looks_like_a_scenario(path: Path, data: dict[Any, Any]) -> None:
     """A file none of whose keys is a scenario field is not a scenario: say so without echoing its content
     (it may be any YAML file, a secret included)."""
+    if "schema_version" in data and "scenario" in data:
+        raise InputError(f"{path}: a recbench result, not a scenario (`recbench show` reads results)")
     known = {*Scenario.model_fields, "extends"}
     if data and not any(isinstance(key, str) and key in known for key in data):
         raise InputError(f"{path}: not a recbench scenario (none of its top-level keys is a scenario field)")

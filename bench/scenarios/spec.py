@@ -58,8 +58,18 @@ class _Strict(BaseModel):
             for name, value in data.items():
                 field = cls.model_fields.get(name)
                 if isinstance(value, bool) and field is not None and not _takes_bool(field.annotation):
-                    raise ValueError(f"{name}: must be a number or text, got {str(value).lower()}")
+                    raise ValueError(f"{name}: must be {_expected(field.annotation)}, got {str(value).lower()}")
         return data
+
+
+def _expected(annotation: Any) -> str:
+    """What a non-bool field takes, in words, for the error that refuses a YAML true/false."""
+    kinds = set(get_args(annotation)) or {annotation}
+    if kinds <= {int, type(None)}:
+        return "an integer"
+    if kinds <= {int, float, type(None)}:
+        return "a number"
+    return "a number or text"
 
 
 def _takes_bool(annotation: Any) -> bool:
