@@ -10,7 +10,6 @@ from dataclasses import replace
 import pytest
 
 from bench.core.kinds import EnergyKind, EnergyMethod
-from bench.core.stages import Stage
 from bench.cost.capacity import PlanSettings, plan_capacity
 from bench.cost.model import (
     MEASURED_ONLY_PREFIX,
@@ -84,34 +83,6 @@ def test_projection_is_host_median_plus_the_llm_roofline():
     assert timing.batch_p50_s == pytest.approx(0.004 + 0.001 + 0.002 + 0)
     assert timing.batch_p99_s == pytest.approx(timing.batch_p50_s * 1.2)
     assert "measured p99/p50" in timing.p99_basis and "20 batches" in timing.p99_basis
-
-
-def test_host_time_is_carried_at_the_machines_best_speed():
-    tier = replace(TIERS["h100-sxm"], peak_flops={"bf16": 1e15}, bandwidth_bytes_per_s=2e12, memory_bytes=80e9)
-    efficiency = Efficiency(compute=0.5, memory=0.5, source="test")
-    steady = project(point(llm=llm(host_s=0.002)), tier, efficiency)
-    # The same work measured while the VM ran its host 1.25x slower than its best: 3.75 ms of host time, not 3 ms.
-    drifted = point(host_stages_s={Stage.PREPROCESS: 0.00125}, llm=llm(host_s=0.0025), host_drift=1.25)
-    timing = project(drifted, tier, efficiency)
-    assert timing.batch_p50_s == pytest.approx(steady.batch_p50_s)
-    assert any("1.25x slower than this machine's best" in note for note in timing.notes)
-
-
-def test_the_host_probe_keeps_the_machines_best_and_says_how_far_a_run_was_from_it(tmp_path):
-    from bench.hardware.host_probe import HostProbe, best_host_probe, measure_host_probe, probe_summary
-    from bench.results.model import HostProbeInfo
-
-    probe = measure_host_probe(blocks=2, units_per_block=2)
-    assert probe.seconds_per_unit > 0 and len(probe.samples) == 2
-    assert best_host_probe(0.002, tmp_path) == 0.002
-    assert best_host_probe(0.003, tmp_path) == 0.002  # a slower run does not lower the bar
-    assert best_host_probe(0.001, tmp_path) == 0.001
-    summary = probe_summary(HostProbe(0.0012, [0.0012]), HostProbe(0.0014, [0.0014]), tmp_path)
-    info = HostProbeInfo(**summary)
-    assert info.seconds_per_unit == pytest.approx(0.0013) and info.best_seconds_per_unit == 0.001
-    assert info.drift == pytest.approx(1.3)
-    faster = HostProbeInfo(**probe_summary(HostProbe(0.0005, [0.0005]), HostProbe(0.0005, [0.0005]), tmp_path))
-    assert faster.drift == 1.0  # a new best: no drift
 
 
 def test_the_roofline_is_taken_per_kind_of_operator_and_summed():

@@ -6,8 +6,7 @@ A batch is split into what runs on the host and what the LLM does:
   of scoring outside the LLM's forwards (building prompts, padding, reading the scores), each carried over by its
   MEDIAN per batch (with bucketed batching, whose batches differ in length by design, the median over windows
   of the window's mean batch: bench.core.stats.typical_batch), as measured (the target's host CPU is taken to
-  be as fast as the benchmark machine at its best: a same-run probe, bench.hardware.host_probe, divides out how
-  much slower than its best the machine's host was during the run);
+  be as fast as the benchmark machine);
 - LLM work: per batch and per kind of operator (the layers' matmuls, attention over the KV cache, the LM head),
   max(FLOPs / (peak x compute efficiency), bytes / (bandwidth x memory efficiency)) (the roofline model, Williams,
   Waterman & Patterson, CACM 2009), summed over the kinds: they run one after another, so a compute-bound matmul
@@ -112,9 +111,6 @@ class OperatingPoint:
     # The resolved scenario without `optimize`, its name, description and sweep bookkeeping (canonical JSON): a
     # lever and its baseline share it.
     lever_key: str = ""
-    # How much slower than its best this machine did host-side work during the run (>= 1; 1 without a probe):
-    # projections carry host time at the machine's best, so a VM's drift does not move a projected tier.
-    host_drift: float = 1.0
 
     @property
     def host_s(self) -> float:
@@ -172,7 +168,6 @@ def operating_point(stored: StoredResult) -> OperatingPoint:
         scoring_mode=scenario.scoring.mode,
         evaluation=result.quality.evaluation,
         lever_key=lever_key(scenario),
-        host_drift=result.peak.host_probe.drift if result.peak.host_probe else 1.0,
     )
 
 
@@ -379,21 +374,13 @@ def project(
         efficiency=efficiency,
         launch_floor_s=launch_floor_s(point, tier, launch_overhead_us),
     )
-    base.batch_p50_s = point.host_s / point.host_drift + llm.seconds
+    base.batch_p50_s = point.host_s + llm.seconds
     base.llm_s = llm.seconds
     base.llm_bound = llm.bound
     # The measured spread (p99 / p50) is assumed to carry over to the tier.
     base.batch_p99_s = base.batch_p50_s * point.batch_p99_s / point.batch_p50_s
     base.p99_basis = f"projected p50 x measured p99/p50 ({point.batches} batches)"
-    base.notes.append(
-        "host-side work (non-LLM stages, prompt building) keeps its measured median"
-        + (
-            f", divided by the run's host drift ({point.host_drift:.2f}x slower than this machine's best, by a "
-            "same-run probe)"
-            if point.host_drift > 1.0
-            else ""
-        )
-    )
+    base.notes.append("host-side work (non-LLM stages, prompt building) keeps its measured median")
     if point.llm.bytes_moved is None:
         base.notes.append("bytes moved not recorded in the result: compute roofline only")
     return base

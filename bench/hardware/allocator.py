@@ -3,10 +3,10 @@
 By default glibc hands memory at the top of its heap back to the OS once more than 128 KiB of it is free, and
 moves its mmap threshold as the program runs. Tensors freed at the end of one batch then page-fault their
 memory back in on the next, and how often depends on the run's allocation history: on this project's 2-vCPU
-AVX2 EPYC (2026-11-29, quickstart) a run took 402k minor page faults by default and 110k with freed memory kept,
-and the interest stage's 2-4 ms stalls (in 1 to 9 of 20 batches in each of 8 runs) did not occur (0 of 20 in each
-of 6 quiet runs). Production CPU inference usually links jemalloc or tcmalloc, which also keep freed memory
-for reuse (Intel Extension for PyTorch performance tuning guide, "Memory Allocator",
+AVX2 EPYC (2026-11-29, quickstart) a run took 347k-450k minor page faults by default and 115k with freed memory
+kept, and the interest stage's 2-4 ms stalls (in 0 to 9 of 20 batches per run, 11 runs) did not occur in any of
+16 quiet runs with these settings. Production CPU inference usually links jemalloc or tcmalloc, which also keep
+freed memory for reuse (Intel Extension for PyTorch performance tuning guide, "Memory Allocator",
 https://intel.github.io/intel-extension-for-pytorch/cpu/latest/tutorials/performance_tuning/tuning_guide.html,
 read 2026-11-29).
 

@@ -24,7 +24,6 @@ from bench.results.model import (
     Flops,
     GemmPeakInfo,
     HardwareTier,
-    HostProbeInfo,
     Latency,
     Memory,
     MemoryEstimate,
@@ -53,7 +52,6 @@ def assemble_result(
     created_at: datetime,
     wall_s: float,
     evaluation: EvaluationSamples | None = None,
-    host_probe: HostProbeInfo | None = None,
 ) -> Result:
     scenario, records = point.scenario, measurement.records
     arch, dtype = prepared.loaded.architecture, prepared.dtype
@@ -127,7 +125,7 @@ def assemble_result(
         ),
         energy=derive.energy_section(measurement.energy, records, scenario, window=measurement.energy_window),
         hardware_tier=HardwareTier(name=tier.name, tdp_watts=tier.tdp_watts) if tier else None,
-        peak=Peak(gemm=peak, host_probe=host_probe),
+        peak=Peak(gemm=peak),
         work=work,
         quality=quality,
         load=measurement.load,

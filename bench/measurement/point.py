@@ -23,7 +23,6 @@ from bench.hardware.gemm_peak import (
     gemm_cache_path,
     measure_gemm_peak,
 )
-from bench.hardware.host_probe import measure_host_probe, probe_summary
 from bench.hardware.tiers import Tier
 from bench.loop.evaluation import EvaluationSamples, evaluate
 from bench.measurement.assemble import assemble_result
@@ -31,7 +30,7 @@ from bench.measurement.preflight import check_runnable
 from bench.measurement.prepare import PreparedPoint, prepare_point
 from bench.measurement.strategy import MeasureContext, ProgressCallback, Strategy
 from bench.measurement.timed import TimedBatches
-from bench.results.model import Environment, HostProbeInfo, Result, ResultWarning
+from bench.results.model import Environment, Result, ResultWarning
 from bench.results.reader import CALIBRATION_DIR
 from bench.results.store import result_filename
 from bench.scenarios.loader import ScenarioPoint
@@ -74,9 +73,7 @@ def run_point(
         progress=progress,
     )
     graphs = compiled_graphs()
-    before = measure_host_probe()
     measurement = strategy_for(point).measure(context)
-    after = measure_host_probe()
     recompiled = compiled_graphs() - graphs
     if recompiled:
         prepared.warnings.append(
@@ -88,7 +85,6 @@ def run_point(
         )
     evaluation = evaluate_quality(point.scenario, prepared)
     peak = gemm_peak(point.scenario.device, prepared.dtype, machine_dir / CALIBRATION_DIR)
-    host_probe = HostProbeInfo(**probe_summary(before, after, machine_dir / CALIBRATION_DIR))
     return assemble_result(
         point=point,
         prepared=prepared,
@@ -99,7 +95,6 @@ def run_point(
         created_at=created_at,
         wall_s=time.perf_counter() - prepared.started,
         evaluation=evaluation,
-        host_probe=host_probe,
     )
 
 

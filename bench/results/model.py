@@ -247,8 +247,9 @@ class GemmPeakInfo(Section):
 
 
 class HostProbeInfo(Section):
-    """This run's speed at host-like work against the machine's best (bench.hardware.host_probe): projections divide
-    the VM's drift out of the host time they carry to other tiers."""
+    """Written by recbench from 2026-11-29 to 2026-11-29 only: a piece of host-like work timed before and after the
+    timed batches, against the machine's best. Projections no longer use it (it tracked the host stages less well
+    than their own medians do once freed memory is kept: bench.hardware.allocator); kept readable."""
 
     unit: str = Field(description="the fixed piece of host-like work timed")
     method: str
@@ -257,15 +258,10 @@ class HostProbeInfo(Section):
     samples_after: list[float] = Field(description="block means of the probe after the timed batches, s")
     best_seconds_per_unit: float = Field(description="the fastest unit time this machine has shown, s")
 
-    @property
-    def drift(self) -> float:
-        """How much slower than its best this run's host was (1.0: at its best)."""
-        return max(1.0, self.seconds_per_unit / self.best_seconds_per_unit)
-
 
 class Peak(Section):
     gemm: GemmPeakInfo
-    host_probe: HostProbeInfo | None = Field(None, description="host speed this run against this machine's best")
+    host_probe: HostProbeInfo | None = Field(None, description="older results only: see HostProbeInfo")
 
 
 class Work(Section):
