@@ -355,6 +355,8 @@ def test_metric_registry_and_parsers():
     assert parse_gates(" latency.p99:10% , cost.per_1m:0.05") == [Gate("latency.p99", 0.10), Gate("cost.per_1m", 0.05)]
     with pytest.raises(InputError, match=r"latency\.p50 is gated twice"):
         parse_gates("latency.p50:10%,latency.p50:20%")
+    with pytest.raises(InputError, match="gated twice"):  # the same metric under its long name
+        parse_gates("latency.p50:10%,latency.end_to_end.p50:20%")
     assert parse_fraction("12.5%", what="x") == 0.125 and parse_fraction("0", what="x") == 0
     assert classify(1.3, higher_is_worse=True, min_effect=0.05, significant=False) == (0, "same")
     assert classify(1.3, higher_is_worse=False, min_effect=0.05, significant=None) == (1, "better")

@@ -119,6 +119,8 @@ def test_the_p_value_is_one_half_at_chance_and_small_far_above_it():
     assert ndcg_p_value(0.6, users=100, top_n=5, candidates=10) == pytest.approx(1 / 20_001)  # beyond every draw
     assert ndcg_p_value(0.2, users=100, top_n=5, candidates=10) > 0.9
     assert ndcg_p_value(1.0, users=10, top_n=1, candidates=1) == 1.0  # one candidate: every ranking is the same
+    far_out = ndcg_p_value(0.065, users=5000, top_n=10, candidates=100)  # z about 9: 1 - cdf would give 0
+    assert 0 < far_out < 1e-15
 
 
 def test_quality_figures_come_from_the_per_user_outcomes():

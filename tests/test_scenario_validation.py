@@ -105,6 +105,8 @@ FIELD_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("batch-size-wrong-type", {"batch_size": "four"}, ["batch_size:", "integer"]),
     ("batch-size-zero", {"batch_size": 0}, ["batch_size:", "greater than 0"]),
     ("batch-size-true", {"batch_size": True}, ["batch_size: must be an integer, got true"]),
+    ("threads-true", {"threads": True}, ["threads: must be an integer, got true"]),
+    ("workload-true", {"workload": True}, ["workload: must be a mapping of fields, got true"]),
     (
         "candidates-above-num-items",
         {"workload": {"num_items": 10, "candidates": 20, "top_n": 5}},

@@ -115,7 +115,7 @@ def parse_gates(text: str) -> list[Gate]:
             raise InputError(f"--fail-on: {entry!r} has no threshold; write METRIC:PERCENT, e.g. {metric}:10%")
         if resolve_metric(metric) is None:
             raise InputError(f"--fail-on: unknown metric {metric!r}; known: {METRIC_HELP}")
-        if any(gate.metric == metric for gate in gates):
+        if any(gate.spec.name == resolve_metric(metric).name for gate in gates):  # type: ignore[union-attr]
             raise InputError(f"--fail-on: {metric} is gated twice; give each metric one threshold")
         gates.append(Gate(metric=metric, threshold=parse_fraction(threshold, what=f"--fail-on: {metric}")))
     return gates

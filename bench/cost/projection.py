@@ -7,15 +7,15 @@ A batch is split into what runs on the host and what the LLM does:
   MEDIAN per batch (with bucketed batching, whose batches differ in length by design, the median over windows
   of the window's mean batch: bench.core.stats.typical_batch), as measured (the target's host CPU is taken to
   be as fast as the benchmark machine);
-- LLM work: per batch and per kind of operator (the layers' matmuls, attention over the KV cache, the LM head),
+- LLM work: per forward and per kind of operator (the layers' matmuls, attention over the KV cache, the LM head),
   max(FLOPs / (peak x compute efficiency), bytes / (bandwidth x memory efficiency)) (the roofline model, Williams,
-  Waterman & Patterson, CACM 2009), summed over the kinds: they run one after another, so a compute-bound matmul
-  does not hide a memory-bound attention read (the per-operator roofline of LLM-Viewer, Yuan et al. 2024,
-  arXiv:2402.16363). On a GPU never less than the time to launch its kernels: forwards x operators per forward x
-  the engine's per-launch overhead (bench/hardware/engines.yaml).
+  Waterman & Patterson, CACM 2009), summed: they run one after another, so a compute-bound matmul does not hide
+  a memory-bound attention read, nor a prefill a decode step (the per-operator roofline of LLM-Viewer, Yuan et
+  al. 2024, arXiv:2402.16363). On a GPU never less than the time to launch its kernels: forwards x operators per
+  forward x the engine's per-launch overhead (bench/hardware/engines.yaml).
 
 FLOPs and bytes per batch are the analytic figures for the batches that were timed (checked against
-FlopCounterMode in the result), split into those kinds in the proportions of the result's calibration batch.
+FlopCounterMode in the result), split into forwards and kinds in the proportions of the result's calibration batch.
 Efficiencies come from the tier catalogue, or are calibrated from results measured on a tier (bench.cost.model:
 the median over every point measured there, so the order results are given in changes nothing). The projected
 p99 is the projected p50 times the measured p99/p50 ratio, and says so.
@@ -56,7 +56,7 @@ class LlmWork:
     host_s: float  # median over batches of scoring's time outside the forwards (prompts, padding, scores)
     forwards: int  # model forwards per batch
     ops_per_forward: float | None  # counted operator calls per forward (None: an older result)
-    parts: tuple[PartWork, ...] = ()  # flops and bytes_moved by kind of operator; () takes them as one part
+    parts: tuple[PartWork, ...] = ()  # flops and bytes_moved by forward and kind; () takes them as one part
 
     def roofline_parts(self, byte_scale: float = 1.0) -> list[PartWork]:
         """The work by kind of operator, its bytes scaled to another dtype's width."""
@@ -211,8 +211,9 @@ def _llm_work(result: Result, flops: float, bytes_moved: float | None) -> LlmWor
 
 
 def _parts_per_batch(result: Result, flops: float, bytes_moved: float | None) -> tuple[PartWork, ...]:
-    """The timed batches' mean FLOPs and bytes split by kind of operator in the proportions of the calibration
-    batch's forwards (their shapes are in the result; the timed batches' differ only in prompt lengths)."""
+    """The timed batches' mean FLOPs and bytes split by forward and kind of operator in the proportions of the
+    calibration batch's forwards (their shapes are in the result; the timed batches' differ only in prompt
+    lengths)."""
     calibration = forward_parts(
         result.model.architecture, result.flops.calibration_batch.forwards, dtype=result.model.dtype
     )

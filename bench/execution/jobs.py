@@ -81,6 +81,8 @@ def run_job(job: PointJob) -> JobOutcome:
         try:
             result = measure_job(job, machine_dir)
         except InputError as exc:
+            gc.collect()
+            release_freed_memory()  # the worker may run another point next
             return JobOutcome(error=str(exc), node=socket.gethostname())
         logs = {
             str(path.relative_to(machine_dir)): path.read_bytes()

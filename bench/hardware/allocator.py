@@ -48,8 +48,9 @@ def keep_freed_memory() -> str | None:
     libc = _glibc()
     if libc is None:
         return None
-    if libc.mallopt(M_TRIM_THRESHOLD, NEVER_TRIM) and libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD):
-        _applied = SETTINGS
+    trim = libc.mallopt(M_TRIM_THRESHOLD, NEVER_TRIM)
+    mmap = libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+    _applied = SETTINGS if trim and mmap else None  # half applied is not what a result should claim
     return _applied
 
 

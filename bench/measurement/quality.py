@@ -83,4 +83,4 @@ def ndcg_p_value(mean_ndcg: float, *, users: int, top_n: int, candidates: int) -
         # (count + 1) / (draws + 1): a simulated p-value is never exactly 0 (Davison and Hinkley 1997, eq. 4.11).
         return float((np.sum(null_means >= mean_ndcg - 1e-12) + 1) / (EXACT_NULL_DRAWS + 1))
     z = (mean_ndcg - mean) / math.sqrt(variance / users)
-    return NormalDist().cdf(-z)  # the upper tail, exact for large z by symmetry
+    return 0.5 * math.erfc(z / math.sqrt(2))  # the upper tail; erfc keeps its precision far out (1 - cdf would not)

@@ -129,15 +129,14 @@ def forward_bytes_moved(arch: Architecture, shape: ForwardShape, *, dtype: str) 
 
 
 def forward_parts(arch: Architecture, shapes: list[ForwardShape], *, dtype: str) -> list[PartWork]:
-    """FLOPs and bytes of a list of forwards, summed part by part (estimates)."""
-    flops: dict[str, int] = {}
-    moved: dict[str, int] = {}
+    """FLOPs and bytes of each forward, kind by kind (estimates): one PartWork per forward and kind, never pooled
+    across forwards, since a compute-bound prefill and a memory-bound decode step run one after the other."""
+    parts = []
     for shape in shapes:
-        for name, value in forward_flops(arch, shape).items():
-            flops[name] = flops.get(name, 0) + value
-        for name, value in forward_bytes_by_part(arch, shape, dtype=dtype).items():
-            moved[name] = moved.get(name, 0) + value
-    return [PartWork(name, flops[name], moved[name]) for name in flops]
+        flops = forward_flops(arch, shape)
+        moved = forward_bytes_by_part(arch, shape, dtype=dtype)
+        parts += [PartWork(name, flops[name], moved[name]) for name in flops]
+    return parts
 
 
 def total_forward_bytes(arch: Architecture, shapes: list[ForwardShape], *, dtype: str) -> int:

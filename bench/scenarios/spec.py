@@ -7,7 +7,7 @@ bench.scenarios.loader.check_runnable and the data layer; everything else is her
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -64,12 +64,22 @@ class _Strict(BaseModel):
 
 def _expected(annotation: Any) -> str:
     """What a non-bool field takes, in words, for the error that refuses a YAML true/false."""
-    kinds = set(get_args(annotation)) or {annotation}
+    bare = _bare(annotation)
+    kinds = {_bare(kind) for kind in get_args(bare)} or {bare}
+    if any(isinstance(kind, type) and issubclass(kind, BaseModel) for kind in kinds):
+        return "a mapping of fields"
     if kinds <= {int, type(None)}:
         return "an integer"
+    if kinds <= {str, type(None)}:
+        return "text"
     if kinds <= {int, float, type(None)}:
         return "a number"
     return "a number or text"
+
+
+def _bare(annotation: Any) -> Any:
+    """The type inside Annotated[type, constraints...]."""
+    return get_args(annotation)[0] if get_origin(annotation) is Annotated else annotation
 
 
 def _takes_bool(annotation: Any) -> bool:
