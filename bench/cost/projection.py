@@ -59,7 +59,7 @@ class LlmWork:
     parts: tuple[PartWork, ...] = ()  # flops and bytes_moved by forward and kind; () takes them as one part
 
     def roofline_parts(self, byte_scale: float = 1.0) -> list[PartWork]:
-        """The work by kind of operator, its bytes scaled to another dtype's width."""
+        """The work by forward and kind of operator, its bytes scaled to another dtype's width."""
         parts = self.parts or (PartWork("all", self.flops, self.bytes_moved),)
         return [
             PartWork(p.name, p.flops, p.bytes_moved * byte_scale if p.bytes_moved is not None else None) for p in parts
