@@ -113,9 +113,10 @@ def parse_gates(text: str) -> list[Gate]:
         metric = metric.strip()
         if not colon:
             raise InputError(f"--fail-on: {entry!r} has no threshold; write METRIC:PERCENT, e.g. {metric}:10%")
-        if resolve_metric(metric) is None:
+        spec = resolve_metric(metric)
+        if spec is None:
             raise InputError(f"--fail-on: unknown metric {metric!r}; known: {METRIC_HELP}")
-        if any(gate.spec.name == resolve_metric(metric).name for gate in gates):  # type: ignore[union-attr]
+        if any(gate.spec.name == spec.name for gate in gates):
             raise InputError(f"--fail-on: {metric} is gated twice; give each metric one threshold")
         gates.append(Gate(metric=metric, threshold=parse_fraction(threshold, what=f"--fail-on: {metric}")))
     return gates

@@ -8,6 +8,9 @@ towards 3-4 stars the way MovieLens ratings are.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
 import numpy as np
 
 from bench.core.errors import InputError
@@ -47,6 +50,8 @@ HISTORY_SIGMA = 1.1
 MIN_INTERACTIONS = 3  # two history items plus the held-out one
 
 # Ratings started on 2000-01-01 and span three years, like ML-1M.
+T = TypeVar("T")  # a template slot: a fixed word, or what picks the words it may take
+
 EPOCH_START = 946_684_800
 START_SPAN_S = 3 * 365 * 86_400
 
@@ -253,17 +258,39 @@ def timestamps(rng: np.random.Generator, lengths: np.ndarray) -> np.ndarray:
 
 def _titles(rng: np.random.Generator, n_items: int) -> list[str]:
     """Distinct movie-like titles such as "The Silent River of Ashes (1994)"."""
-    template_ids = rng.choice(len(_TEMPLATES), size=n_items, p=_TEMPLATE_WEIGHTS / _TEMPLATE_WEIGHTS.sum())
+    return templated_titles(
+        rng,
+        n_items,
+        _TEMPLATES,
+        _TEMPLATE_WEIGHTS,
+        slots=8,
+        words=lambda _, slot: [slot] if isinstance(slot, str) else slot,
+    )
+
+
+def templated_titles(
+    rng: np.random.Generator,
+    n_items: int,
+    templates: Sequence[Sequence[T]],
+    weights: np.ndarray,
+    *,
+    slots: int,
+    words: Callable[[int, T], Sequence[str]],
+) -> list[str]:
+    """Distinct titles with a year: each item draws a template (by `weights`), and each of its slots one of
+    `words(item, slot)`; a rare clash becomes a sequel. `slots`: the random draws kept per item (at least the
+    longest template), fixed so that a generator's titles stay the same for a seed."""
+    template_ids = rng.choice(len(templates), size=n_items, p=weights / weights.sum())
     years = release_years(rng, n_items)
-    picks = rng.integers(0, 1 << 30, size=(n_items, 8))
+    picks = rng.integers(0, 1 << 30, size=(n_items, slots))
     seen: set[str] = set()
     titles: list[str] = []
     for i in range(n_items):
-        words = [
-            slot if isinstance(slot, str) else slot[int(picks[i, j]) % len(slot)]
-            for j, slot in enumerate(_TEMPLATES[template_ids[i]])
-        ]
-        titles.append(unique_title(" ".join(words), int(years[i]), seen))
+        chosen = []
+        for j, slot in enumerate(templates[template_ids[i]]):
+            pool = words(i, slot)
+            chosen.append(pool[int(picks[i, j]) % len(pool)])
+        titles.append(unique_title(" ".join(chosen), int(years[i]), seen))
     return titles
 
 

@@ -17,8 +17,7 @@ from bench.data.synthetic import (
     check_settings,
     history_lengths,
     interactions_from_draws,
-    release_years,
-    unique_title,
+    templated_titles,
     zipf_popularity,
 )
 
@@ -121,20 +120,12 @@ def generate_topics(
 
 def _titles(rng: np.random.Generator, topic_of: np.ndarray) -> list[str]:
     """Distinct titles from each item's topic words, with a year; a rare clash becomes a sequel."""
-    n_items = topic_of.size
-    template_ids = rng.choice(len(_TEMPLATES), size=n_items, p=_TEMPLATE_WEIGHTS / _TEMPLATE_WEIGHTS.sum())
-    years = release_years(rng, n_items)
-    picks = rng.integers(0, 1 << 30, size=(n_items, 6))
-    seen: set[str] = set()
-    titles: list[str] = []
-    for i in range(n_items):
-        adjectives, nouns = TOPIC_WORDS[TOPICS[topic_of[i]]]
-        words = []
-        for j, slot in enumerate(_TEMPLATES[template_ids[i]]):
-            pool = adjectives if slot == "A" else nouns if slot == "N" else [slot]
-            words.append(pool[int(picks[i, j]) % len(pool)])
-        titles.append(unique_title(" ".join(words), int(years[i]), seen))
-    return titles
+
+    def words(item: int, slot: str) -> list[str]:
+        adjectives, nouns = TOPIC_WORDS[TOPICS[topic_of[item]]]
+        return adjectives if slot == "A" else nouns if slot == "N" else [slot]
+
+    return templated_titles(rng, topic_of.size, _TEMPLATES, _TEMPLATE_WEIGHTS, slots=6, words=words)
 
 
 def _sample_by_preference(

@@ -81,18 +81,24 @@ def run_job(job: PointJob) -> JobOutcome:
         try:
             result = measure_job(job, machine_dir)
         except InputError as exc:
-            gc.collect()
-            release_freed_memory()  # the worker may run another point next
-            return JobOutcome(error=str(exc), node=socket.gethostname())
-        logs = {
-            str(path.relative_to(machine_dir)): path.read_bytes()
-            for folder in machine_dir.glob(f"*{LOADGEN_DIR_SUFFIX}")
-            for path in folder.rglob("*")
-            if path.is_file()
-        }
+            outcome = JobOutcome(error=str(exc), node=socket.gethostname())
+        else:
+            logs = {
+                str(path.relative_to(machine_dir)): path.read_bytes()
+                for folder in machine_dir.glob(f"*{LOADGEN_DIR_SUFFIX}")
+                for path in folder.rglob("*")
+                if path.is_file()
+            }
+            outcome = JobOutcome(result=result, logs=logs, node=socket.gethostname())
+    release_point_memory()  # the worker may run another point next
+    return outcome
+
+
+def release_point_memory() -> None:
+    """After a point: free its model and tensors, then the heap glibc kept for them (bench.hardware.allocator),
+    so the next point is built, and its RSS measured, from a clean start."""
     gc.collect()
     release_freed_memory()
-    return JobOutcome(result=result, logs=logs, node=socket.gethostname())
 
 
 JobFunction = Callable[[PointJob], JobOutcome]

@@ -3,7 +3,6 @@ point starts; the first error stops the sweep (results already written are kept)
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,8 +10,7 @@ from rich.progress import Progress
 
 from bench.core.interrupts import raise_if_stopped
 from bench.execution.executor import Deliver
-from bench.execution.jobs import JobOutcome, PointJob, measure_job
-from bench.hardware.allocator import release_freed_memory
+from bench.execution.jobs import JobOutcome, PointJob, measure_job, release_point_memory
 
 
 class LocalExecutor:
@@ -34,5 +32,4 @@ class LocalExecutor:
             deliver(job, JobOutcome(result=result), None)
             progress.remove_task(task)
             del result
-            gc.collect()  # release the point's model before the next one is built
-            release_freed_memory()  # and the heap it kept, so the next point's RSS starts clean
+            release_point_memory()
