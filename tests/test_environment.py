@@ -131,3 +131,22 @@ def test_freed_memory_is_kept_for_reuse_and_recorded() -> None:
     default, kept = faults("default"), faults("keep")
     assert default > 5 * (16 << 20) // 4096  # the defaults fault the blocks back in every round
     assert kept < default / 10, (default, kept)
+
+
+def test_other_processes_cpu_counts_a_spinning_process_and_pads_a_short_block() -> None:
+    cores = os.cpu_count() or 1
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)  # started and spinning
+        with environment.OtherProcessesCpu(min_window_s=0.5) as busy:
+            pass
+    finally:
+        spinner.kill()
+        spinner.wait()
+    # The spinner alone keeps most of a core busy; other load on the machine only adds to it.
+    assert busy.share * cores > 0.5
+    started = time.perf_counter()
+    with environment.OtherProcessesCpu(min_window_s=0.3) as padded:
+        pass
+    assert time.perf_counter() - started >= 0.3  # an empty block is padded to a window CPU times can resolve
+    assert 0.0 <= padded.share <= 1.0

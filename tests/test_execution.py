@@ -49,3 +49,25 @@ def test_a_cuda_point_takes_a_gpu_of_the_type_it_names_or_is_refused():
     assert isinstance(refused, str) and "accelerator_type A100: no such GPU" in refused
     no_gpu = executor_on(StandInCluster({"CPU": 16}, [16]))._placement(job(device="cuda"))
     assert isinstance(no_gpu, str) and "has no GPU" in no_gpu
+
+
+def test_a_job_frees_its_model_though_the_objects_imported_before_it_are_frozen(monkeypatch):
+    import gc
+    import weakref
+
+    from bench.execution.jobs import run_job
+    from bench.measurement import prepare
+
+    built: list[weakref.ref] = []
+
+    def build_and_watch(*args, **kwargs):
+        loaded = real_build(*args, **kwargs)
+        built.append(weakref.ref(loaded.model))
+        return loaded
+
+    real_build = prepare.build_random_model
+    monkeypatch.setattr(prepare, "build_random_model", build_and_watch)
+    outcome = run_job(job())
+    assert outcome.error is None and outcome.result is not None
+    assert gc.get_freeze_count() > 0  # imported libraries are out of the collector's view from the first point on
+    assert len(built) == 1 and built[0]() is None  # but the point's own model is collected once it is done

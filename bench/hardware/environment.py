@@ -12,6 +12,7 @@ import os
 import platform
 import socket
 import subprocess
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -237,17 +238,30 @@ def machine_slug(fingerprint: Fingerprint | None = None) -> str:
     return machine_key(fingerprint or this_machine())
 
 
-def other_processes_cpu_fraction(window_s: float = 0.25) -> float:
-    """The share of all logical cores that other processes used over a short window. Other work inflates
-    timings badly (torch's threads spin while they wait for a core); the load average would also count this
-    process's own previous points, so CPU times are differenced instead."""
-    import time
+class OtherProcessesCpu:
+    """The share of all logical cores that other processes used while the `with` block ran. Other work
+    inflates timings badly (torch's threads spin while they wait for a core); the load average would also count
+    this process's own work, so CPU times are differenced instead, which lets the block do useful work (a
+    point's set-up) rather than sleep. A block shorter than `min_window_s` is padded with a sleep: CPU times
+    tick every 10 ms."""
 
-    cores = psutil.cpu_count(logical=True) or 1
-    me = psutil.Process()
-    system_before, mine_before = psutil.cpu_times(), me.cpu_times()
-    time.sleep(window_s)
-    system_after, mine_after = psutil.cpu_times(), me.cpu_times()
-    busy = (sum(system_after) - system_after.idle) - (sum(system_before) - system_before.idle)
-    mine = (mine_after.user + mine_after.system) - (mine_before.user + mine_before.system)
-    return max(0.0, busy - mine) / (window_s * cores)
+    def __init__(self, min_window_s: float = 0.25) -> None:
+        self.min_window_s = min_window_s
+        self.share = 0.0
+
+    def __enter__(self) -> OtherProcessesCpu:
+        self._process = psutil.Process()
+        self._started = time.perf_counter()
+        self._system, self._mine = psutil.cpu_times(), self._process.cpu_times()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        elapsed = time.perf_counter() - self._started
+        if elapsed < self.min_window_s:
+            time.sleep(self.min_window_s - elapsed)
+            elapsed = self.min_window_s
+        system, mine = psutil.cpu_times(), self._process.cpu_times()
+        busy = (sum(system) - system.idle) - (sum(self._system) - self._system.idle)
+        own = (mine.user + mine.system) - (self._mine.user + self._mine.system)
+        cores = psutil.cpu_count(logical=True) or 1
+        self.share = max(0.0, busy - own) / (elapsed * cores)

@@ -16,7 +16,7 @@ from bench.core.interrupts import raise_if_stopped
 from bench.core.kinds import WarningKind
 from bench.core.stages import LOOP_STAGES
 from bench.data.interactions import Interactions
-from bench.hardware.environment import other_processes_cpu_fraction
+from bench.hardware.environment import OtherProcessesCpu
 from bench.loop.pipeline import BatchRecord, RecommendationLoop
 from bench.measurement.inputs import check_prompts_fit, load_inputs
 from bench.measurement.preflight import (
@@ -34,7 +34,7 @@ from bench.scenarios.spec import Scenario
 from bench.trackers.flops import FlopResult, FlopTracker
 from bench.trackers.memory import MemoryResult, MemoryTracker
 
-BUSY_CPU_FRACTION = 0.25  # of all cores used by other processes before a run: above it, they compete with us
+BUSY_CPU_FRACTION = 0.25  # of all cores used by other processes during set-up: above it, they compete with us
 DEFAULT_THREADS = torch.get_num_threads()  # torch's choice for this machine, before any scenario sets one
 
 
@@ -64,13 +64,29 @@ def prepare_point(point: ScenarioPoint) -> PreparedPoint:
     scenario = point.scenario
     started = time.perf_counter()
     dtype_name, found = resolve_dtype(scenario)
-    found += lever_warnings(scenario) + busy_machine_warnings()
-    for warning in found:
-        warnings.warn(warning.message, stacklevel=3)
+    found += lever_warnings(scenario)
+    _warn(found)
     device = torch.device(scenario.device)
     # Always set: a previous point's `threads` must not carry over to this one.
     torch.set_num_threads(scenario.threads or DEFAULT_THREADS)
     torch.manual_seed(scenario.seed)
+    with OtherProcessesCpu() as others:
+        prepared = _set_up(point, dtype_name, device, started=started, found=found)
+    busy = busy_machine_warnings(others.share)
+    _warn(busy)
+    prepared.warnings.extend(busy)
+    return prepared
+
+
+def _warn(found: list[ResultWarning]) -> None:
+    for warning in found:
+        warnings.warn(warning.message, stacklevel=4)
+
+
+def _set_up(
+    point: ScenarioPoint, dtype_name: str, device: torch.device, *, started: float, found: list[ResultWarning]
+) -> PreparedPoint:
+    scenario = point.scenario
     with MemoryTracker(device) as setup_memory:
         inputs = load_inputs(scenario)
         check_prompts_fit(scenario, inputs)
@@ -92,7 +108,7 @@ def prepare_point(point: ScenarioPoint) -> PreparedPoint:
     return PreparedPoint(
         started=started,
         dtype=dtype_name,
-        warnings=found,
+        warnings=list(found),
         device=device,
         setup_seconds=setup,
         setup_memory=setup_memory.result(),
@@ -129,11 +145,10 @@ def _untimed(_stage: str) -> Iterator[None]:
     yield
 
 
-def busy_machine_warnings() -> list[ResultWarning]:
-    """Say so in the result when other processes compete for the CPU, rather than let a busy machine pass for
-    a slow one."""
-    others = other_processes_cpu_fraction()
-    if others <= BUSY_CPU_FRACTION:
+def busy_machine_warnings(others_share: float) -> list[ResultWarning]:
+    """Say so in the result when other processes competed for the CPU during set-up, rather than let a busy
+    machine pass for a slow one."""
+    if others_share <= BUSY_CPU_FRACTION:
         return []
     import psutil
 
@@ -141,8 +156,8 @@ def busy_machine_warnings() -> list[ResultWarning]:
     return [
         ResultWarning(
             kind=WarningKind.BUSY_MACHINE,
-            message=f"machine busy at start: other processes used {others:.0%} of {cores} logical cores; "
-            "timings may be inflated",
+            message=f"machine busy during set-up: other processes used {others_share:.0%} of {cores} logical "
+            "cores; timings may be inflated",
         )
     ]
 
