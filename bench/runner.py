@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from bench.core.errors import InputError
 from bench.core.names import inside
 from bench.execution.executor import Executor
-from bench.execution.jobs import JobOutcome, PointJob
+from bench.execution.jobs import JobOutcome, PointJob, keep_calibration, pack_calibration
 from bench.execution.local import LocalExecutor
 from bench.hardware.environment import machine_slug
 from bench.hardware.tiers import load_tiers
@@ -99,12 +99,14 @@ def run_scenarios(
         executor = LocalExecutor(machine_folder(results_dir, machine or machine_slug()))
     done = completed_spec_hashes(results_dir, machine) if resume else set()
     summary = RunSummary()
+    # Workers elsewhere get the GEMM-peak caches of this results folder; the local executor reads them in place.
+    calibration = {} if executor.on_this_machine else pack_calibration(Path(results_dir))
     jobs = []
     for point in points:
         if point.spec_hash in done:
             summary.skipped.append(f"{point.scenario.name} [{point.key}]")
         else:
-            jobs.append(PointJob(point=point, tiers=catalogue, tier_override=tier))
+            jobs.append(PointJob(point=point, tiers=catalogue, tier_override=tier, calibration=calibration))
     failures: list[str] = []
     console = console or Console(stderr=True)
     with _progress(console, show_progress) as progress:
@@ -116,6 +118,7 @@ def run_scenarios(
                 failures.append(outcome.error or f"{job.label}: failed")
                 return
             result = outcome.result if execution is None else outcome.result.model_copy(update={"execution": execution})
+            keep_calibration(outcome.calibration, results_dir)
             result = _write_logs(result, outcome.logs, results_dir)
             path = _store(result, results_dir)
             summary.written.append(path)

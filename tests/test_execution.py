@@ -71,3 +71,34 @@ def test_a_job_frees_its_model_though_the_objects_imported_before_it_are_frozen(
     assert outcome.error is None and outcome.result is not None
     assert gc.get_freeze_count() > 0  # imported libraries are out of the collector's view from the first point on
     assert len(built) == 1 and built[0]() is None  # but the point's own model is collected once it is done
+
+
+def test_a_worker_starts_from_the_drivers_gemm_peak_and_hands_back_its_cache(tmp_path):
+    import dataclasses
+    import json
+
+    from bench.execution.jobs import keep_calibration, pack_calibration, run_job
+    from bench.hardware.environment import machine_slug
+
+    # The driver's results folder holds a (deliberately unbeatable) figure for this machine, and one for another.
+    driver = tmp_path / "results"
+    ours = driver / machine_slug() / "calibration"
+    ours.mkdir(parents=True)
+    (driver / "other-machine" / "calibration").mkdir(parents=True)
+    outcome = run_job(job())
+    (name, measured), *_ = [(k, v) for k, v in outcome.calibration.items() if k.startswith(machine_slug() + "/")]
+    best = {**json.loads(measured), "flops_per_s": 1e18}
+    (driver / name).write_text(json.dumps(best))
+    (driver / "other-machine" / "calibration" / "gemm_peak__x.json").write_text(json.dumps(best))
+
+    shipped = pack_calibration(driver)
+    assert set(shipped) == {name, "other-machine/calibration/gemm_peak__x.json"}
+    seeded = run_job(dataclasses.replace(job(), calibration=shipped))
+    assert seeded.result is not None and seeded.result.peak.gemm.flops_per_s == 1e18  # the cached best is used
+
+    # Back on the driver: a worker's cache replaces the driver's only where it is better; paths stay inside.
+    keep_calibration({name: measured}, driver)
+    assert json.loads((driver / name).read_text())["flops_per_s"] == 1e18
+    (driver / name).unlink()
+    keep_calibration({name: measured, "x/calibration/not-a-cache.txt": b"x"}, driver)
+    assert (driver / name).read_bytes() == measured and not (driver / "x").exists()

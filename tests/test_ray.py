@@ -68,6 +68,8 @@ def test_a_sweep_on_ray_writes_the_same_points_as_the_local_executor(local_ray, 
         assert set(result.model_dump()) == set(twin.model_dump())  # the same sections
         assert result.execution is not None and result.execution.executor == "ray"
         assert result.execution.attempts == 1 and twin.execution is None
+    # The workers' GEMM-peak cache comes back to the results folder, as a local run leaves it there.
+    assert list((tmp_path / "ray").glob("*/calibration/gemm_peak__*.json"))
     # --resume on Ray submits nothing that is already measured.
     again = run_scenarios([scenario], results_dir=tmp_path / "ray", resume=True, show_progress=False,
                           executor=RayExecutor())  # fmt: skip

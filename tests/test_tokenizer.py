@@ -75,9 +75,14 @@ def test_save_and_reload(tmp_path: Path, texts: list[str], tokenizer: PreTrained
     assert len(loaded) == len(tokenizer)
 
 
-def test_training_is_fast_and_deterministic(texts: list[str]) -> None:
-    start = time.perf_counter()
+def test_training_is_deterministic(texts: list[str]) -> None:
     first = train_catalogue_tokenizer(texts, vocab_size=2000)
-    assert time.perf_counter() - start < 2.0
     second = train_catalogue_tokenizer(texts, vocab_size=2000)
     assert first.get_vocab() == second.get_vocab()
+
+
+@pytest.mark.benchmark_run  # a speed bar: not in the default suite, which must pass on a busy machine
+def test_training_on_a_catalogue_takes_under_2_s(texts: list[str]) -> None:
+    start = time.perf_counter()
+    train_catalogue_tokenizer(texts, vocab_size=2000)
+    assert time.perf_counter() - start < 2.0

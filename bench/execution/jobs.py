@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import gc
 import socket
@@ -14,12 +15,14 @@ import torch
 
 from bench.core.device import Device
 from bench.core.errors import InputError
+from bench.core.names import inside
 from bench.hardware.allocator import keep_freed_memory, release_freed_memory
 from bench.hardware.environment import cpu_model, machine_slug, this_machine
+from bench.hardware.gemm_peak import CACHE_FILE_PATTERN, MAX_CACHE_FILE_BYTES, keep_if_better
 from bench.hardware.tiers import Tier, tier_for_machine
 from bench.measurement.point import ProgressCallback, run_point
 from bench.results.model import Result
-from bench.results.reader import LOADGEN_DIR_SUFFIX
+from bench.results.reader import CALIBRATION_DIR, LOADGEN_DIR_SUFFIX
 from bench.scenarios.loader import ScenarioPoint
 
 
@@ -30,6 +33,9 @@ class PointJob:
     point: ScenarioPoint
     tiers: dict[str, Tier]
     tier_override: str | None = None  # --tier: the catalogue tier the running machine is taken to be
+    # The driver's GEMM-peak cache files ("<machine>/calibration/<file>" -> content), so a worker starts from the
+    # best figure its machine has shown, as a local run does, instead of one fresh measurement per point.
+    calibration: dict[str, bytes] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -43,6 +49,7 @@ class JobOutcome:
     result: Result | None = None
     error: str | None = None
     logs: dict[str, bytes] = field(default_factory=dict)  # LoadGen log files, relative to results/<machine>/
+    calibration: dict[str, bytes] = field(default_factory=dict)  # the worker's GEMM-peak cache, as in PointJob
     node: str | None = None  # the host that ran the job
 
 
@@ -80,6 +87,7 @@ def run_job(job: PointJob) -> JobOutcome:
     an executor never retries it; a crash of the process itself is the executor's to handle."""
     with tempfile.TemporaryDirectory(prefix="recbench-job-") as scratch:
         machine_dir = Path(scratch) / machine_slug()
+        _unpack_calibration(job.calibration, machine_dir)
         try:
             result = measure_job(job, machine_dir)
         except InputError as exc:
@@ -91,9 +99,39 @@ def run_job(job: PointJob) -> JobOutcome:
                 for path in folder.rglob("*")
                 if path.is_file()
             }
-            outcome = JobOutcome(result=result, logs=logs, node=socket.gethostname())
+            outcome = JobOutcome(
+                result=result, logs=logs, calibration=pack_calibration(machine_dir.parent), node=socket.gethostname()
+            )
     release_point_memory()  # the worker may run another point next
     return outcome
+
+
+def pack_calibration(results_dir: Path) -> dict[str, bytes]:
+    """Every machine's GEMM-peak cache files under a results folder, as "<machine>/calibration/<file>" ->
+    content (files too large to be one are left out)."""
+    return {
+        path.relative_to(results_dir).as_posix(): path.read_bytes()
+        for path in sorted(Path(results_dir).glob(f"*/{CALIBRATION_DIR}/{CACHE_FILE_PATTERN}"))
+        if path.is_file() and path.stat().st_size <= MAX_CACHE_FILE_BYTES
+    }
+
+
+def _unpack_calibration(files: dict[str, bytes], machine_dir: Path) -> None:
+    """The cache files of this worker's own machine, into its scratch results folder."""
+    prefix = f"{machine_dir.name}/{CALIBRATION_DIR}/"
+    for relative, content in files.items():
+        if relative.startswith(prefix):
+            target = inside(machine_dir.parent, relative)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+
+
+def keep_calibration(files: dict[str, bytes], results_dir: Path) -> None:
+    """A worker's GEMM-peak cache files, into results/<machine>/calibration/ where they beat what is there."""
+    for relative, content in files.items():
+        parts = relative.split("/")
+        if len(parts) == 3 and parts[1] == CALIBRATION_DIR and fnmatch.fnmatch(parts[2], CACHE_FILE_PATTERN):
+            keep_if_better(inside(Path(results_dir), *parts), content)
 
 
 @functools.cache

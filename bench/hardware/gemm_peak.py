@@ -149,6 +149,26 @@ def _write_cache(path: Path, peak: GemmPeak) -> None:
     atomic_write_json(path, asdict(peak), overwrite=True)
 
 
+CACHE_FILE_PATTERN = "gemm_peak__*.json"
+MAX_CACHE_FILE_BYTES = 64 * 1024  # a cache file is a few hundred bytes; anything larger is not one
+
+
+def keep_if_better(path: Path, content: bytes) -> bool:
+    """Write a GEMM-peak cache file that another process measured (a Ray worker's) to `path`, if it is one and
+    beats the figure cached there. True when written."""
+    if len(content) > MAX_CACHE_FILE_BYTES:
+        return False
+    try:
+        offered = GemmPeak(**json.loads(content))
+    except (ValueError, TypeError):
+        return False
+    cached = _read_cache(path)
+    if cached is not None and cached.flops_per_s >= offered.flops_per_s:
+        return False
+    _write_cache(path, offered)
+    return True
+
+
 def cached_gemm_peak(
     device: torch.device | str,
     dtype: torch.dtype,
