@@ -209,3 +209,52 @@ def test_the_packaged_smollm2_converts_and_generates(tmp_path: Path):
     with torch.no_grad():
         out = loaded.model.generate(ids, max_new_tokens=4, do_sample=False)
     assert "Paris" in tokenizer.decode(out[0, ids.shape[1] :])
+
+
+def test_a_conversion_without_room_is_refused_before_it_starts(tiny_gguf: Path, tmp_path: Path, monkeypatch):
+    import collections
+
+    import psutil
+    import torch
+
+    from bench.models.build import load_checkpoint
+
+    needed = gguf_module.float32_bytes(tiny_gguf)
+    converted = converted_checkpoint(tiny_gguf, cache=tmp_path / "sized")
+    model = load_checkpoint(converted, dtype=torch.float32, device=torch.device("cpu")).model
+    assert needed == 4 * sum(p.numel() for p in model.parameters())  # tied embeddings once, as in the GGUF
+
+    def never(gguf_file: Path, out: Path) -> None:
+        raise AssertionError("converted without room")
+
+    monkeypatch.setattr(gguf_module, "_convert", never)
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(gguf_module.shutil, "disk_usage", lambda path: usage(10**12, 10**12 - needed // 2, needed // 2))
+    with pytest.raises(InputError) as info:
+        converted_checkpoint(tiny_gguf, cache=tmp_path / "cache")
+    assert str(info.value).startswith(f"model.gguf: {tiny_gguf}: converting writes about") and "RECBENCH_CACHE" in str(
+        info.value
+    )
+    monkeypatch.undo()
+    monkeypatch.setattr(gguf_module, "_convert", never)
+    memory = collections.namedtuple("memory", "available")
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: memory(needed))
+    with pytest.raises(InputError, match="in memory"):
+        converted_checkpoint(tiny_gguf, cache=tmp_path / "cache")
+    assert not (tmp_path / "cache").exists()
+
+
+def test_staging_folders_abandoned_a_day_ago_are_removed(tiny_gguf: Path, tmp_path: Path, monkeypatch):
+    import os
+    import time
+
+    cache = tmp_path / "cache"
+    abandoned, running = cache / ".0123456789abcdef.x1.tmp", cache / ".0123456789abcdef.x2.tmp"
+    for folder in (abandoned, running):
+        folder.mkdir(parents=True)
+        (folder / "model.safetensors").write_bytes(b"\0" * 16)
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(abandoned, (two_days_ago, two_days_ago))
+    monkeypatch.setattr(gguf_module, "_convert", fake_conversion)
+    path = converted_checkpoint(tiny_gguf, cache=cache)
+    assert sorted(p.name for p in cache.iterdir()) == sorted([path.name, running.name])

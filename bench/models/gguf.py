@@ -21,6 +21,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +38,11 @@ CACHE_ENV = "RECBENCH_CACHE"
 # 64 bits of sha256: collisions between a user's GGUF files are not a practical concern, and names stay short.
 _KEY_HEX_CHARS = 16
 _HASH_CHUNK_BYTES = 1024 * 1024
+# Room a conversion needs beyond the float32 weights: tokenizer and config files on disk; in memory, the
+# dequantized weights are held twice while the model is built (1.2 GB peak RSS for 538 MB of SmolLM2 weights).
+_DISK_MARGIN_BYTES = 64 * 1024**2
+_MEMORY_FACTOR = 2
+_ABANDONED_AFTER_S = 24 * 3600
 # Modules transformers needs to read a GGUF (not to load the converted checkpoint).
 _CONVERSION_MODULES = ("gguf", "accelerate")
 
@@ -78,6 +84,7 @@ def converted_checkpoint(gguf_file: Path, *, cache: Path | None = None) -> Path:
     if _is_checkpoint(target):
         return target
     _require_conversion_modules(where)
+    _check_room(gguf_file, root, where)
     return _convert_into(gguf_file, target, where)
 
 
@@ -155,10 +162,48 @@ def _require_conversion_modules(where: str) -> None:
         )
 
 
+def float32_bytes(gguf_file: Path) -> int:
+    """The size of the GGUF's tensors once dequantized to float32, which is what the conversion holds in memory
+    and writes (gguf's reader maps the file and reads only the tensor table)."""
+    from gguf import GGUFReader
+
+    return 4 * sum(int(tensor.n_elements) for tensor in GGUFReader(gguf_file).tensors)
+
+
+def _check_room(gguf_file: Path, root: Path, where: str) -> None:
+    """Refuse at once, rather than after minutes of dequantizing, when the float32 checkpoint cannot fit on the
+    cache's disk or the conversion in memory (SmolLM2-135M: 538 MB of float32 weights, a 517 MB checkpoint and
+    1.2 GB peak RSS, measured 2026-11-29)."""
+    import psutil
+
+    try:
+        needed = float32_bytes(gguf_file)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{where}: cannot read its tensor table: {first_line(exc)}") from None
+    existing = next((folder for folder in (root, *root.parents) if folder.exists()), Path("/"))
+    free = shutil.disk_usage(existing).free
+    if free < needed + _DISK_MARGIN_BYTES:
+        raise InputError(
+            f"{where}: converting writes about {_gib(needed)} of float32 weights and {existing} has {_gib(free)} "
+            f"free; free some space or set {CACHE_ENV} to a folder on a larger disk"
+        )
+    available = psutil.virtual_memory().available
+    if available < _MEMORY_FACTOR * needed:
+        raise InputError(
+            f"{where}: converting holds about {_gib(_MEMORY_FACTOR * needed)} in memory (the float32 weights "
+            f"twice) and {_gib(available)} is available"
+        )
+
+
+def _gib(size: float) -> str:
+    return f"{size / 1024**3:.1f} GiB"
+
+
 def _convert_into(gguf_file: Path, target: Path, where: str) -> Path:
     """Convert into a temporary folder in the cache root, then rename it to `target` (atomic on one file system,
     so a crash leaves only a dot-named temporary folder, never a half checkpoint under the final name)."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_staging(target.parent)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes it 0700; a shared cache should stay readable
@@ -175,6 +220,18 @@ def _convert_into(gguf_file: Path, target: Path, where: str) -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _remove_abandoned_staging(root: Path) -> None:
+    """Staging folders of conversions killed before their cleanup ran (a float32 model each): those untouched for
+    a day, so a conversion still running in another process keeps its own."""
+    cutoff = time.time() - _ABANDONED_AFTER_S
+    for folder in root.glob(".*.tmp"):
+        try:
+            if folder.is_dir() and not folder.is_symlink() and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _convert(gguf_file: Path, out: Path) -> None:
