@@ -290,7 +290,19 @@ def results_with_a_damaged_file(tmp_path: Path) -> Path:
     truncated = json.loads(V1_PLAIN.read_text())
     del truncated["summary"]
     (folder / "20261128T000001-nosummary-default.json").write_text(json.dumps(truncated))
+    # Samples no measurement makes: every statistic downstream is computed from them.
+    for second, (name, damage) in enumerate(IMPOSSIBLE_SAMPLES.items(), start=2):
+        result = json.loads(V1_PLAIN.read_text())
+        damage(result["latency"]["samples"])
+        (folder / f"20261128T00000{second}-{name}-default.json").write_text(json.dumps(result))
     return tmp_path / "results"
+
+
+IMPOSSIBLE_SAMPLES = {
+    "nobatches": lambda samples: samples.update(end_to_end=[]),
+    "nansample": lambda samples: samples["end_to_end"].__setitem__(0, float("nan")),
+    "negative": lambda samples: samples.update(preprocess=[-1.0] * len(samples["preprocess"])),
+}
 
 
 @pytest.mark.parametrize(
@@ -314,10 +326,15 @@ def test_a_damaged_file_is_skipped_with_a_warning_and_strict_makes_it_an_error(
     assert main(argv) == 0
     err = capsys.readouterr().err
     warnings = [line for line in err.splitlines() if line.startswith("warning: skipped")]
-    assert len(warnings) == 2 and any("broken-default.json: not a JSON result" in w for w in warnings)
+    assert len(warnings) == 5 and any("broken-default.json: not a JSON result" in w for w in warnings)
     assert any("nosummary-default.json: damaged recbench result: summary: missing" in w for w in warnings)
+    assert any("nobatches-default.json: damaged recbench result: latency: samples.end_to_end: 0 sample(s)" in w
+               for w in warnings)  # fmt: skip
+    for name, stage in (("nansample", "end_to_end"), ("negative", "preprocess")):
+        assert any(f"{name}-default.json: damaged recbench result: latency: samples.{stage}: a duration" in w
+                   for w in warnings)  # fmt: skip
     assert main([*argv, "--strict"]) == 2
-    assert len(errors(capsys)) == 2  # every problem, one line each
+    assert len(errors(capsys)) == 5  # every problem, one line each
 
 
 def test_an_unwritable_results_folder_is_found_before_measuring(tmp_path, capsys, write_scenario, monkeypatch):
@@ -366,7 +383,6 @@ def test_two_load_tests_started_in_the_same_second_keep_their_own_logs(tmp_path)
 @pytest.fixture
 def nan_result(tmp_path: Path) -> Path:
     data = json.loads(V1_PLAIN.read_text())
-    data["latency"]["samples"]["end_to_end"][3] = float("nan")
     data["summary"]["latency"]["stages"]["end_to_end"]["p50"] = float("nan")
     data["summary"]["throughput"]["requests_per_s"]["value"] = float("nan")
     data["energy"]["joules_per_request"] = float("nan")
@@ -378,11 +394,13 @@ def nan_result(tmp_path: Path) -> Path:
 
 
 def test_a_nan_metric_fails_its_gate(nan_result, capsys):
+    # Latency gates are computed from the samples, where a NaN makes the file damaged (see above); a stored
+    # metric such as energy per request can be NaN in a readable result.
     gates = "latency.p50:50%,energy.per_request:10%,memory.peak_rss:50%"
     assert main(["check", "--baseline", str(V1_PLAIN), "--fail-on", gates, str(nan_result)]) == 1
     out = capsys.readouterr().out
-    assert "FAIL quickstart [default] latency.p50: not a number in the current result" in out
     assert "FAIL quickstart [default] energy.per_request: not a number in the current result" in out
+    assert "1 of 3 gate check(s) failed" in out
     assert "nan%" not in out
 
 

@@ -9,6 +9,7 @@ results/result.schema.json.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -149,6 +150,18 @@ class Latency(Section):
     warmup_iterations: int = Field(ge=0, description="batches run first and discarded")
     iterations: int = Field(ge=0, description="batches measured")
     samples: dict[Stage, list[float]] = Field(description="stage -> one duration per batch, seconds, in order")
+
+    @model_validator(mode="after")
+    def _samples_are_durations(self) -> Latency:
+        """Every statistic downstream is computed from these samples: a file whose batches are missing or whose
+        durations are not durations is damaged, not a result."""
+        batches = self.samples.get(Stage.END_TO_END, [])
+        if not batches or len(batches) != self.iterations:
+            raise ValueError(f"samples.end_to_end: {len(batches)} sample(s) for {self.iterations} iteration(s)")
+        for stage, durations in self.samples.items():
+            if not all(math.isfinite(d) and d >= 0 for d in durations):
+                raise ValueError(f"samples.{stage.value}: a duration that is negative, NaN or infinite")
+        return self
 
 
 class MemoryWindow(Section):

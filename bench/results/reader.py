@@ -83,7 +83,7 @@ def describe_errors(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors():
         where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = "missing" if error["type"] == "missing" else error["msg"]
+        message = "missing" if error["type"] == "missing" else error["msg"].removeprefix("Value error, ")
         problems.append(f"{where}: {message}")
     return "; ".join(problems)
 
