@@ -9,6 +9,7 @@ from dataclasses import replace
 
 import pytest
 
+from bench.core.errors import InputError
 from bench.core.kinds import EnergyKind, EnergyMethod
 from bench.cost.capacity import PlanSettings, plan_capacity
 from bench.cost.model import (
@@ -176,6 +177,16 @@ def test_an_unknown_cpu_is_a_measured_only_tier_and_is_priced_only_when_asked():
     assert table.calibrations == []  # a machine the catalogue does not describe calibrates nothing
     priced = {r.timing.tier: r for r in cost_table([unknown], tiers, price_per_hour=0.5).rows}
     assert priced[home].rented_cost_per_1m_usd == pytest.approx(0.5 / (4 / 10.0 * 10 * 3600) * 1e6)
+
+
+def test_measured_on_names_a_tier_of_the_results_kind_isa_and_size_or_is_refused():
+    tiers = {name: TIERS[name] for name in ("aws-c6a.large", "aws-c7a.large", "h100-sxm")}
+    table = cost_table([point()], tiers, measured_on="aws-c6a.large")
+    assert {r.timing.tier: r.basis for r in table.rows}["aws-c6a.large"] == "measured"
+    with pytest.raises(InputError, match=r"^--measured-on h100-sxm: a gpu tier, but r.json was measured on AMD"):
+        cost_table([point()], tiers, measured_on="h100-sxm")
+    with pytest.raises(InputError, match=r"^--measured-on aws-c7a.large: a CPU tier for AVX512-BF16 with 2 vCPUs"):
+        cost_table([point()], tiers, measured_on="aws-c7a.large")
 
 
 def test_energy_has_one_basis_a_meter_only_where_it_was_read():

@@ -156,10 +156,31 @@ def measured_tier(point: OperatingPoint, tiers: dict[str, Tier], override: str |
     if override:
         if override not in tiers:
             raise InputError(f"--measured-on: unknown tier {override!r}; known tiers: {', '.join(tiers)}")
+        _check_override(point, tiers[override])
         return tiers[override]
     return tier_for_machine(
         device=point.device, device_name=point.device_name, fingerprint=point.fingerprint, tiers=tiers
     )
+
+
+def _check_override(point: OperatingPoint, tier: Tier) -> None:
+    """--measured-on may name a tier the catalogue failed to match (a CPU model string it does not list), never
+    one of another kind, ISA level or size: the result's figures would be priced as another machine's."""
+    if Device.parse(point.device).is_cuda:
+        if tier.kind != "gpu":
+            raise InputError(f"--measured-on {tier.name}: a {tier.kind} tier, but {point.path} was measured on a GPU")
+        return
+    fingerprint = point.fingerprint
+    if tier.kind != "cpu" or tier.isa != fingerprint.isa or tier.vcpus != fingerprint.logical_cores:
+        what = (
+            f"a {tier.kind} tier"
+            if tier.kind != "cpu"
+            else f"a CPU tier for {tier.isa.upper()} with {tier.vcpus} vCPUs"
+        )
+        raise InputError(
+            f"--measured-on {tier.name}: {what}, but {point.path} was measured on {fingerprint.describe()}; "
+            "leave it out to match by fingerprint, or price this machine with --price-per-hour"
+        )
 
 
 def measured_only_tier(point: OperatingPoint, price_per_hour: float | None) -> Tier:
