@@ -121,6 +121,8 @@ def test_report_writes_self_contained_html_markdown_csv_and_pngs(results, tiers,
     rapl = Path("/sys/class/powercap/intel-rapl:0/energy_uj")
     if not (rapl.exists() and os.access(rapl, os.R_OK)):
         assert set(kinds.values()) == {"modelled"}
+        # ... and the report says why its figure differs from the utilisation-scaled one `show` prints.
+        assert "scales TDP by the CPU utilisation it measured" in (out / "report.md").read_text()
 
 
 def test_capacity_plan_names_the_cheapest_tier(results, tiers, tmp_path):

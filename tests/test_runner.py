@@ -19,7 +19,7 @@ from bench.measurement import preflight
 from bench.models.build import build_random_model
 from bench.results.frame import load_results_frame
 from bench.results.model import SCHEMA_VERSION
-from bench.results.reader import load_result
+from bench.results.reader import load_result, read_results
 from bench.scenarios.loader import expand_points
 from tests.conftest import tiny_scenario_dict
 
@@ -79,6 +79,10 @@ def test_show_and_dataframe_read_results(tmp_path, write_scenario, capsys):
     assert main(["show", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
     assert "end_to_end" in out and "requests/s" in out and "peak RSS" in out
+    (stored,) = read_results([tmp_path / "r"])
+    if stored.result.energy.method == "modelled":  # no meter here: the line says how the estimate was made
+        utilisation = stored.result.energy.readings[0]["utilisation"]
+        assert f"CPU utilisation {utilisation:.0%}" in out and "full TDP x batch time" in out
     frame = load_results_frame(tmp_path / "r")
     assert len(frame) == 1
     assert frame.loc[0, "scenario"] == "tiny"

@@ -21,7 +21,7 @@ from bench.core.formatting import (
     format_percent,
     format_si,
 )
-from bench.core.kinds import WarningKind
+from bench.core.kinds import EnergyMethod, WarningKind
 from bench.core.stages import Stage, display_order
 from bench.results.model import Energy, LoadSection, Quality, Result, Summary, Throughput
 from bench.results.reader import StoredResult, read_results
@@ -215,11 +215,19 @@ def _energy_line(energy: Energy) -> str:
     if energy.joules is None:
         return f"energy: not available ({'; '.join(energy.notes) or MISSING})"
     label = "estimate, " if energy.estimated else ""
-    return (
+    text = (
         f"energy ({label}{energy.method}): {format_number(energy.joules_per_request)} J/request, "
         f"{format_number(energy.joules_per_recommendation)} J/recommendation, "
         f"{format_number(energy.average_watts)} W average"
     )
+    model = energy.readings[0] if energy.method == EnergyMethod.MODELLED and energy.readings else {}
+    if "utilisation" in model and "idle_fraction" in model:
+        text += (
+            f" = TDP x ({model['idle_fraction']:.0%} idle + the rest x CPU utilisation {model['utilisation']:.0%}); "
+            "report and plan price energy at full TDP x batch time on every tier (one basis for all tiers), so "
+            "theirs is higher when utilisation is below 100%"
+        )
+    return text
 
 
 def _flop(value: float | None, unit: str = "FLOP") -> str:

@@ -308,7 +308,11 @@ def _how_to_read(c: ReportContent) -> list[Block]:
     energy = "Energy per recommendation says measured or modelled in the energy column; the bases"
     energy += f": {bases}." if bases else ": none (no energy figure)."
     if not any(r.energy_kind == EnergyKind.MEASURED for r in c.rows):
-        energy += " No energy counter was read: every energy figure is an estimate from TDP."
+        energy += (
+            " No energy counter was read: every energy figure is an estimate from TDP. Full TDP over the batch time"
+            " is the one basis that applies to projected tiers too; the figure `recbench show` prints for a result"
+            " scales TDP by the CPU utilisation it measured, so it is lower where that was below 100%."
+        )
     blocks.append(Paragraph([memory, " ", energy]))
     blocks.append(
         Paragraph(
