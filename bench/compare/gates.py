@@ -133,8 +133,13 @@ class CheckReport:
         return [o for o in self.outcomes if o.failed]
 
     @property
+    def checked(self) -> int:
+        return sum(1 for o in self.outcomes if o.status != SKIP)
+
+    @property
     def passed(self) -> bool:
-        return not self.failures
+        # A check in which no gate saw its metric (memory.cuda_peak on a CPU runner) has verified nothing.
+        return not self.failures and self.checked > 0
 
     def lines(self) -> list[str]:
         """FAIL lines first, then warnings, skipped gates and unmatched points, then the summary line."""
@@ -144,9 +149,12 @@ class CheckReport:
         c = self.comparison
         out += [f"UNMATCHED {r.label}: in the baseline only ({r.path})" for r in c.unmatched_baseline]
         out += [f"UNMATCHED {r.label}: no baseline for it ({r.path})" for r in c.unmatched_current]
-        checked = sum(1 for o in self.outcomes if o.status != SKIP)
+        checked = self.checked
         if self.failures:
             out.append(f"{len(self.failures)} of {checked} gate check(s) failed on {len(c.pairs)} matched point(s)")
+            return out
+        if not checked:
+            out.append(f"FAIL: no gate measured anything on {len(c.pairs)} matched point(s): nothing was checked")
             return out
         for pair in c.pairs:
             figures = [
