@@ -307,6 +307,8 @@ def _cmd_baseline_save(args: argparse.Namespace) -> int:
 def _cmd_baseline_list(args: argparse.Namespace) -> int:
     from bench.compare.baseline import baselines_root, list_baselines
 
+    if Path(args.results_dir).exists() and not Path(args.results_dir).is_dir():
+        raise InputError(f"--results-dir: {args.results_dir}: a file, not a results folder")
     found = list_baselines(args.results_dir)
     if not found:
         print(f"no baselines under {baselines_root(args.results_dir)}")

@@ -430,3 +430,19 @@ def test_interrupted_cleanup_leaves_machine_folder_readable(tmp_path):
 
 def test_environment_is_not_required_in_tests():
     assert os.environ.get("RECBENCH_MACHINE") is None or True
+
+
+def test_a_path_of_the_wrong_kind_is_named_as_such_not_as_missing(tmp_path, capsys, write_scenario):
+    a_file = tmp_path / "a-file.txt"
+    a_file.write_text("not a folder")
+    scenario = write_scenario(tiny_scenario_dict("kind", model={"path": str(a_file)}))
+    cases = [
+        (["validate", "/dev/null"], "/dev/null: not a regular file, so not a scenario file"),
+        (["tiers", "--tiers", str(tmp_path)], f"{tmp_path}: a folder, not a tiers file"),
+        (["baseline", "list", "--results-dir", str(a_file)], f"--results-dir: {a_file}: a file, not a results folder"),
+        (["run", str(scenario), "--results-dir", str(tmp_path / "r")], f"model.path: {a_file}: a file, not a folder"),
+    ]
+    for argv, expected in cases:
+        assert main(argv) == 2, argv
+        (line,) = errors(capsys)
+        assert expected in line, (argv, line)

@@ -44,3 +44,13 @@ def current_umask() -> int:
     current = os.umask(0)
     os.umask(current)
     return current
+
+
+def why_not_found(path: Path, what: str, *, folder: bool = False) -> str:
+    """Why `path` cannot be read as the `what` asked for ("scenario file", "checkpoint folder"): it is absent,
+    or it exists as the wrong kind of thing (a message saying "no such" for /dev/null would mislead)."""
+    if not path.exists():
+        return f"no such {what}"
+    if folder:
+        return f"a file, not a {what}"
+    return f"a folder, not a {what}" if path.is_dir() else f"not a regular file, so not a {what}"

@@ -28,6 +28,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from bench.core.device import Device
 from bench.core.dtypes import CATALOGUE_KEYS, catalogue_key, known_spellings
 from bench.core.errors import InputError
+from bench.core.io import why_not_found
 from bench.core.validation import allowed_keys_hint
 from bench.core.yaml_files import read_yaml
 from bench.hardware.fingerprint import ISA_LEVELS, Fingerprint
@@ -363,7 +364,7 @@ def _failed(info: ValidationInfo) -> set[str]:
 def _read_yaml(path: Path) -> dict[str, dict[str, Any]]:
     """The `tiers` mapping of one file, structurally checked (each tier validated later)."""
     if not path.is_file():
-        raise InputError(f"{path}: no such tiers file")
+        raise InputError(f"{path}: {why_not_found(path, 'tiers file')}")
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise InputError(f"{path}: the top level must be a mapping with a 'tiers' key, got {type(data).__name__}")

@@ -17,6 +17,7 @@ import yaml
 
 from bench.core.device import Device
 from bench.core.errors import InputError
+from bench.core.io import why_not_found
 from bench.core.kinds import WarningKind
 from bench.hardware.environment import cpu_flags, cpu_has_native_bf16
 from bench.measurement.footprint import Footprint, run_footprint
@@ -272,6 +273,6 @@ def _check_input_paths(scenario: Scenario) -> None:
         if path is None:
             continue
         if is_folder and not path.is_dir():
-            raise InputError(f"{field}: {path}: no such folder")
+            raise InputError(f"{field}: {path}: {why_not_found(path, 'folder', folder=True)}")
         if not is_folder and not path.is_file():
-            raise InputError(f"{field}: {path}: no such file")
+            raise InputError(f"{field}: {path}: {why_not_found(path, 'file')}")

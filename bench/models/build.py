@@ -26,6 +26,7 @@ from transformers import (
 )
 
 from bench.core.errors import InputError, first_line
+from bench.core.io import why_not_found
 from bench.models.architecture import Architecture, read_checkpoint_architecture
 
 _CONFIG_CLASSES: dict[str, type[PretrainedConfig]] = {
@@ -132,7 +133,7 @@ def load_checkpoint(path: Path, *, dtype: torch.dtype, device: torch.device, att
     """Load a local transformers checkpoint's config and weights (its tokenizer: load_checkpoint_tokenizer); no
     hub access. `attention`: transformers' attn_implementation (sdpa or eager)."""
     if not Path(path).is_dir():
-        raise InputError(f"model.path: {path}: no such checkpoint directory")
+        raise InputError(f"model.path: {path}: {why_not_found(Path(path), 'checkpoint folder', folder=True)}")
     arch = read_checkpoint_architecture(path)
     try:
         model = AutoModelForCausalLM.from_pretrained(

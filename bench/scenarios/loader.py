@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from bench.core.errors import InputError
+from bench.core.io import why_not_found
 from bench.core.validation import allowed_keys_hint, submodel
 from bench.core.yaml_files import read_yaml
 from bench.scenarios.spec import Batching, Evaluation, Optimize, Scenario
@@ -112,7 +113,7 @@ def _read_chain(path: Path, *, root: Path, options: ReadOptions, chain: tuple[Pa
     if path.is_dir():
         raise InputError(f"{path}: a folder, not a scenario file (name its files, e.g. {path}/*.yaml)")
     if not path.is_file():
-        raise InputError(f"{path}: no such scenario file")
+        raise InputError(f"{path}: {why_not_found(path, 'scenario file')}")
     data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise InputError(f"{path}: the top level must be a mapping of fields, got {type(data).__name__}")
@@ -129,7 +130,7 @@ def _read_chain(path: Path, *, root: Path, options: ReadOptions, chain: tuple[Pa
             "(--allow-extends-outside allows it)"
         )
     if not base.is_file():
-        raise InputError(f"{path}: extends: {parent}: no such scenario file")
+        raise InputError(f"{path}: extends: {parent}: {why_not_found(base, 'scenario file')}")
     return _deep_merge(_read_chain(base, root=root, options=options, chain=(*chain, path.resolve())), data)
 
 
