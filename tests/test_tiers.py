@@ -251,3 +251,14 @@ def test_match_tier_is_for_gpus_only() -> None:
     tiers = load_tiers()
     assert tiers["aws-c7i.large"].matches("Intel(R) Xeon(R) Platinum 8488C")
     assert match_tier("AMD EPYC 7B13 64-Core Processor", tiers) is None
+
+
+def test_every_problem_of_a_tier_is_on_its_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "my_tiers.yaml"
+    path.write_text("tiers:\n  t4:\n    price: {per_hour: 0.9}\n")
+    with pytest.raises(InputError) as info:
+        load_tiers([path])
+    text = str(info.value)
+    assert "\n" not in text and text.startswith(f"{path}: tiers.t4.price.source: required field is missing; ")
+    assert "tiers.t4.price.date: required field is missing" in text
+    assert "replaces the catalogue's whole: give all its fields" in text

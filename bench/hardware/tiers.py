@@ -181,7 +181,8 @@ def _got(value: Any) -> str:
             float(value)
         except ValueError:
             return text
-        return f"{text} (a string: write numbers unquoted, and exponents with a dot, e.g. 1.0e-3)"
+        # YAML 1.1 (PyYAML) reads an exponent as a number only with a dot and a signed exponent: 1.0e+3, 1.0e-3.
+        return f"{text} (a string: write numbers unquoted, and exponents with a dot and a sign, e.g. 1.0e+3, 1.0e-3)"
     return text
 
 
@@ -416,20 +417,29 @@ def _validate(path: Path, name: str, fields: dict[str, Any]) -> Tier:
 
 
 def _one_line(path: Path, name: str, exc: ValidationError) -> str:
-    """`file: tiers.NAME.field.path: message`, for the first problem (and a count of the rest)."""
-    errors = exc.errors()
-    error = errors[0]
-    loc = tuple(str(part) for part in error["loc"])
-    if error["type"] == "extra_forbidden":
-        message = f"unknown field{allowed_keys_hint(TierSpec, loc)}"
-    elif error["type"] == "missing":
-        message = "required field is missing"
-    elif error["type"] in ("model_type", "model_attributes_type", "dict_type"):
-        message = f"must be a mapping of fields, got {error['input']!r}"
-    else:
-        message = error["msg"].removeprefix("Value error, ")
-    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-    return f"{path}: {'.'.join(('tiers', name, *loc))}: {message}{more}"
+    """`file: tiers.NAME.field.path: message`, every problem on the one line (so none is found only on the next
+    try); a replaced `price` or `owned` mapping says that it replaces the catalogue's whole."""
+    problems, replaced = [], set()
+    for error in exc.errors():
+        loc = tuple(str(part) for part in error["loc"])
+        if error["type"] == "extra_forbidden":
+            message = f"unknown field{allowed_keys_hint(TierSpec, loc)}"
+        elif error["type"] == "missing":
+            message = "required field is missing"
+            if loc[0] in ("price", "owned"):
+                replaced.add(loc[0])
+        elif error["type"] in ("model_type", "model_attributes_type", "dict_type"):
+            message = f"must be a mapping of fields, got {error['input']!r}"
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{'.'.join(('tiers', name, *loc))}: {message}")
+    mappings = " or ".join(sorted(replaced))
+    note = (
+        f" (a {mappings} mapping in a tiers file replaces the catalogue's whole: give all its fields)"
+        if replaced
+        else ""
+    )
+    return f"{path}: {'; '.join(problems)}{note}"
 
 
 def _to_tier(name: str, spec: TierSpec, origin: str) -> Tier:
