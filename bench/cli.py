@@ -342,12 +342,13 @@ MAX_PRICE_PER_HOUR = 10_000.0
 
 
 def _price(text: str) -> float:
+    # InputError rather than argparse's own error, so the message reads like every other flag's.
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of USD per hour, got {text!r}") from None
+        raise InputError(f"--price-per-hour: must be a number of USD per hour, got {text!r}") from None
     if not (0 < value <= MAX_PRICE_PER_HOUR):  # also rejects nan and inf
-        raise argparse.ArgumentTypeError(f"must be in (0, {MAX_PRICE_PER_HOUR:g}] USD per hour, got {text!r}")
+        raise InputError(f"--price-per-hour: must be in (0, {MAX_PRICE_PER_HOUR:g}] USD per hour, got {text!r}")
     return value
 
 

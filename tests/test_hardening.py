@@ -446,3 +446,10 @@ def test_a_path_of_the_wrong_kind_is_named_as_such_not_as_missing(tmp_path, caps
         assert main(argv) == 2, argv
         (line,) = errors(capsys)
         assert expected in line, (argv, line)
+
+
+@pytest.mark.parametrize("price", ["-1", "nan", "abc", "1e9"])
+def test_a_bad_price_per_hour_reads_like_every_other_flag(tmp_path, capsys, price):
+    assert main(["plan", str(tmp_path), "--qps", "1", "--slo-p99-ms", "100", "--price-per-hour", price]) == 2
+    (line,) = errors(capsys)
+    assert line.startswith("error: --price-per-hour: must be") and repr(price) in line

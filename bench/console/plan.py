@@ -51,7 +51,8 @@ def plan_table(plan: CapacityPlan) -> Table:
             if bar is not None
             else ""
         )
-        + "\nreq/s: per machine, * projected (an estimate), else measured; rented/mo, $/1M (rented) and owned/mo"
+        + "\nreq/s: per machine, * projected (an estimate), else measured; $/1M: USD per 1M recommendations"
+        + " (not requests), rented; rented/mo, $/1M and owned/mo"
         + " at the target load (machines x hours used), not at full utilisation"
         + "".join(f"\nwarning: {escape(w)}" for w in plan_warnings(plan)),
     )
