@@ -20,6 +20,7 @@ from bench.core.errors import InputError
 from bench.cost.capacity import PlanSettings
 from bench.cost.model import cost_table, row_dict
 from bench.cost.projection import operating_point
+from bench.hardware.environment import this_machine
 from bench.hardware.tiers import Tier, load_tiers
 from bench.report.build import (
     ENERGY_COLUMNS,
@@ -47,13 +48,24 @@ def results(tmp_path_factory) -> Path:
     return root / "results"
 
 
+# A catalogue CPU tier reshaped to this machine's fingerprint, so the tests price a measured tier on any CPU
+# (--measured-on refuses a tier of another ISA level or size).
+THIS_CPU = "test-this-cpu"
+
+
 @pytest.fixture(scope="module")
 def tiers() -> dict[str, Tier]:
-    return load_tiers()
+    catalogue = load_tiers()
+    fingerprint = this_machine()
+    template = next(tier for tier in catalogue.values() if tier.kind == "cpu")
+    this_cpu = dataclasses.replace(
+        template, name=THIS_CPU, isa=fingerprint.isa, vcpus=fingerprint.logical_cores, match=()
+    )
+    return {THIS_CPU: this_cpu, **catalogue}
 
 
 def cpu_tier(tiers: dict[str, Tier]) -> str:
-    return next(name for name, tier in tiers.items() if tier.kind == "cpu")
+    return THIS_CPU
 
 
 def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -248,3 +260,14 @@ def test_plan_prints_the_chosen_results_warnings_and_a_weak_p99(results, capsys)
     assert "warning:" in out and "chance_level" in out  # random weights, recorded in each result
     assert "weak p99" in out and "isolated batches" in out  # a tiny run's p99 rests on few batches
     assert "rented/mo" in out and "owned/mo" in out
+
+
+def test_a_report_written_again_into_its_folder_removes_only_its_own_stale_files(results, tiers, tmp_path):
+    out = tmp_path / "report"
+    plan = PlanSettings(qps=100, slo_p99_ms=60_000)
+    first = write_report([results], out, tiers=tiers, measured_on=cpu_tier(tiers), plan=plan)
+    assert (out / "plan.csv").exists() and any(p.suffix == ".png" for p in first)
+    (out / "notes.txt").write_text("the user's own file")
+    second = write_report([results], out, tiers=tiers, measured_on=cpu_tier(tiers), figures=False)
+    assert not (out / "plan.csv").exists() and not list(out.glob("*.png"))  # nothing left from the first report
+    assert {p.name for p in out.iterdir()} == {p.name for p in second} | {"notes.txt", ".recbench-report.json"}

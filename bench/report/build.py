@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from bench import __version__
 from bench.core.errors import InputError
 from bench.core.formatting import format_ms, format_number, to_ms
+from bench.core.io import atomic_write_json
 from bench.core.stages import LOOP_STAGES, Stage
 from bench.cost.capacity import CapacityPlan, PlanSettings, plan_capacity
 from bench.cost.levers import LEVER_COLUMNS, compare_levers, lever_dicts
@@ -232,7 +234,28 @@ def write_report(
     html_path, md_path = output_dir / "report.html", output_dir / "report.md"
     html_path.write_text(render_html(document), encoding="utf-8")
     md_path.write_text(render_markdown(document), encoding="utf-8")
-    return [html_path, md_path, *written]
+    written = [html_path, md_path, *written]
+    _remove_stale_files(output_dir, {path.name for path in written})
+    return written
+
+
+# The files the last report wrote into its folder: a report written again into that folder removes those it no
+# longer writes (a plan.csv, PNGs), so the folder never mixes two reports; nothing else there is touched.
+REPORT_MANIFEST = ".recbench-report.json"
+
+
+def _remove_stale_files(output_dir: Path, names: set[str]) -> None:
+    manifest = output_dir / REPORT_MANIFEST
+    try:
+        previous = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = []
+    for name in previous if isinstance(previous, list) else []:
+        if isinstance(name, str) and name not in names and name == Path(name).name and name not in ("", ".", ".."):
+            stale = output_dir / name
+            if stale.is_file() and not stale.is_symlink():
+                stale.unlink()
+    atomic_write_json(manifest, sorted(names), overwrite=True)
 
 
 def newest_per_point(
