@@ -10,6 +10,7 @@ results/result.schema.json.
 from __future__ import annotations
 
 import math
+import statistics
 from datetime import datetime, timezone
 from typing import Any, Literal
 
@@ -565,6 +566,26 @@ class Result(Section):
     def _utc(cls, value: datetime) -> datetime:
         """A time without a zone (written by hand, or by another tool) is taken as UTC, so results compare."""
         return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
+
+    @model_validator(mode="after")
+    def _summary_matches_samples(self) -> Result:
+        """The latency summary is derived from the samples when the result is written; one that disagrees with
+        them (an edited file) would make `show` and `plan` tell a different story from `compare` and `check`,
+        which recompute from the samples."""
+        for stage, stats in self.summary.latency.stages.items():
+            samples = self.latency.samples.get(stage)
+            if not samples:
+                raise ValueError(f"summary.latency.stages.{stage.value}: no samples to summarise")
+            # statistics' inclusive quantiles interpolate linearly, as numpy's percentile does when writing.
+            cuts = statistics.quantiles(samples, n=100, method="inclusive") if len(samples) > 1 else [samples[0]] * 99
+            expected = {"n": len(samples), "min": min(samples), "max": max(samples), "p50": cuts[49], "p99": cuts[98]}
+            for name, value in expected.items():
+                if not math.isclose(getattr(stats, name), value, rel_tol=1e-9, abs_tol=1e-12):
+                    raise ValueError(
+                        f"summary.latency.stages.{stage.value}.{name}: {getattr(stats, name)!r} does not match its "
+                        f"samples ({value!r})"
+                    )
+        return self
 
     @property
     def label(self) -> str:

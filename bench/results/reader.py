@@ -82,9 +82,10 @@ def describe_errors(exc: ValidationError) -> str:
     """Every problem, each as `field.path: message`, joined on one line."""
     problems = []
     for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        where = ".".join(str(part) for part in error["loc"])
         message = "missing" if error["type"] == "missing" else error["msg"].removeprefix("Value error, ")
-        problems.append(f"{where}: {message}")
+        # A check across sections (no location of its own) names its fields in the message.
+        problems.append(f"{where}: {message}" if where else message)
     return "; ".join(problems)
 
 
