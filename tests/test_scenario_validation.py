@@ -106,6 +106,12 @@ FIELD_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     ("batch-size-zero", {"batch_size": 0}, ["batch_size:", "greater than 0"]),
     ("batch-size-true", {"batch_size": True}, ["batch_size: must be an integer, got true"]),
     ("threads-true", {"threads": True}, ["threads: must be an integer, got true"]),
+    ("batch-size-quoted", {"batch_size": "4"}, ["batch_size: must be an integer, got '4' (a string: write numbers"]),
+    (
+        "num-items-exponent",
+        {"workload": {"num_items": "2.0e3"}},
+        ["workload: num_items: must be an integer, got '2.0e3'"],
+    ),
     ("workload-true", {"workload": True}, ["workload: must be a mapping of fields, got true"]),
     (
         "candidates-above-num-items",

@@ -47,6 +47,20 @@ def test_latency_stage_exception_still_records_and_propagates() -> None:
     assert len(tracker.result().samples["boom"]) == 1
 
 
+def test_latency_roll_back_forgets_a_failed_batch_and_nothing_before_it() -> None:
+    tracker = LatencyTracker(CPU)
+    with tracker.stage("end_to_end"), tracker.stage("scoring"):
+        pass
+    mark = tracker.mark()
+    with pytest.raises(RuntimeError), tracker.stage("end_to_end"):
+        with tracker.stage("preprocess"):
+            pass
+        with tracker.stage("scoring"):
+            raise RuntimeError("the batch fails")
+    tracker.roll_back(mark)
+    assert {name: len(values) for name, values in tracker.result().samples.items()} == {"end_to_end": 1, "scoring": 1}
+
+
 def test_latency_discard_and_reset_drop_samples() -> None:
     tracker = LatencyTracker(CPU)
     with tracker.stage("warmup"):
@@ -73,6 +87,7 @@ def test_latency_result_is_a_copy() -> None:
     assert len(result.samples["a"]) == 1
 
 
+@pytest.mark.benchmark_run  # a speed bar: not in the default suite, which must pass on a busy machine
 def test_latency_empty_stage_overhead_is_tiny() -> None:
     tracker = LatencyTracker(CPU)
     stage = tracker.stage

@@ -57,7 +57,12 @@ class LoadTest:
                 stage = first_token_stages(latency.stage) if generating else latency.stage
 
                 def process(users: list[int]) -> None:
-                    records.append(loop.run_batch(_users_tensor(users, device), stage))
+                    mark = latency.mark()
+                    try:
+                        records.append(loop.run_batch(_users_tensor(users, device), stage))
+                    except BaseException:
+                        latency.roll_back(mark)  # the batcher drops this batch: its stages' timings go with it
+                        raise
                     if context.progress:
                         context.progress(sum(r.users for r in records), target)
 

@@ -52,13 +52,21 @@ class _Strict(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_bools_for_numbers(cls, data: Any) -> Any:
-        """YAML's `true` is not a number: pydantic would take `batch_size: true` as 1."""
+    def _no_bools_or_text_for_numbers(cls, data: Any) -> Any:
+        """YAML's `true` is not a number, nor is a quoted "4": pydantic would take `batch_size: true` as 1 and
+        `batch_size: "4"` as 4, while the tiers file refuses quoted numbers; one rule for both files."""
         if isinstance(data, dict):
             for name, value in data.items():
                 field = cls.model_fields.get(name)
-                if isinstance(value, bool) and field is not None and not _takes_bool(field.annotation):
+                if field is None:
+                    continue
+                if isinstance(value, bool) and not _takes_bool(field.annotation):
                     raise ValueError(f"{name}: must be {_expected(field.annotation)}, got {str(value).lower()}")
+                if isinstance(value, str) and _expected(field.annotation) in ("an integer", "a number"):
+                    raise ValueError(
+                        f"{name}: must be {_expected(field.annotation)}, got {value!r} (a string: write numbers "
+                        "unquoted, and exponents with a dot and a sign, e.g. 1.0e+3)"
+                    )
         return data
 
 

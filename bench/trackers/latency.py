@@ -121,6 +121,19 @@ class LatencyTracker:
             self._append(name, start.elapsed_time(end) / 1000.0)
         self._pending.clear()
 
+    def mark(self) -> tuple[dict[str, int], int]:
+        """Where the samples stand now, to roll back to if what follows fails (a batch a load test drops)."""
+        return {name: len(values) for name, values in self.samples.items()}, len(self._pending)
+
+    def roll_back(self, mark: tuple[dict[str, int], int]) -> None:
+        """Forget every sample recorded since `mark`: a failed batch leaves no partial timings behind."""
+        counts, pending = mark
+        for name in list(self.samples):
+            del self.samples[name][counts.get(name, 0) :]
+            if not self.samples[name]:
+                del self.samples[name]
+        del self._pending[pending:]
+
     def discard(self) -> None:
         """Drop every sample recorded so far (e.g. warm-up iterations); open stages still record on exit."""
         self.samples = {}
