@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import tempfile
 import uuid
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,9 +119,13 @@ def run_scenarios(
                 failures.append(outcome.error or f"{job.label}: failed")
                 return
             result = outcome.result if execution is None else outcome.result.model_copy(update={"execution": execution})
-            keep_calibration(outcome.calibration, results_dir)
             result = _write_logs(result, outcome.logs, results_dir)
             path = _store(result, results_dir)
+            # After the result is safe: a cache that cannot be written costs a later run 2 s, nothing more.
+            try:
+                keep_calibration(outcome.calibration, results_dir, machine=result.machine)
+            except (OSError, InputError) as exc:
+                warnings.warn(f"{job.label}: the worker's GEMM-peak cache was not kept: {exc}", stacklevel=2)
             summary.written.append(path)
             if on_written:
                 on_written(path)

@@ -96,9 +96,24 @@ def test_a_worker_starts_from_the_drivers_gemm_peak_and_hands_back_its_cache(tmp
     seeded = run_job(dataclasses.replace(job(), calibration=shipped))
     assert seeded.result is not None and seeded.result.peak.gemm.flops_per_s == 1e18  # the cached best is used
 
-    # Back on the driver: a worker's cache replaces the driver's only where it is better; paths stay inside.
-    keep_calibration({name: measured}, driver)
+    # Back on the driver: a worker's cache replaces the driver's only where it is better.
+    machine = machine_slug()
+    keep_calibration({name: measured}, driver, machine=machine)
     assert json.loads((driver / name).read_text())["flops_per_s"] == 1e18
     (driver / name).unlink()
-    keep_calibration({name: measured, "x/calibration/not-a-cache.txt": b"x"}, driver)
+    keep_calibration({name: measured, "x/calibration/not-a-cache.txt": b"x"}, driver, machine=machine)
     assert (driver / name).read_bytes() == measured and not (driver / "x").exists()
+    # Only files of the machine the result came from, by name inside its folder, holding a real measurement.
+    (driver / name).unlink()
+    file = name.split("/")[-1]
+    hostile = {
+        f"../calibration/{file}": measured,
+        f"/calibration/{file}": measured,
+        f"other-machine/calibration/{file}": measured,
+    }
+    for figure in (float("nan"), float("inf"), "fast", -1.0, True):
+        tampered = json.dumps({**json.loads(measured), "flops_per_s": figure}).encode()
+        keep_calibration({name: tampered}, driver, machine=machine)
+    keep_calibration(hostile, driver, machine=machine)
+    assert not (driver / name).exists() and not (tmp_path / "calibration").exists()
+    assert not (driver / "calibration").exists() and not (driver / "other-machine" / "calibration" / file).exists()

@@ -23,6 +23,7 @@ from bench.hardware.tiers import Tier, tier_for_machine
 from bench.measurement.point import ProgressCallback, run_point
 from bench.results.model import Result
 from bench.results.reader import CALIBRATION_DIR, LOADGEN_DIR_SUFFIX
+from bench.results.store import machine_folder
 from bench.scenarios.loader import ScenarioPoint
 
 
@@ -126,12 +127,14 @@ def _unpack_calibration(files: dict[str, bytes], machine_dir: Path) -> None:
             target.write_bytes(content)
 
 
-def keep_calibration(files: dict[str, bytes], results_dir: Path) -> None:
-    """A worker's GEMM-peak cache files, into results/<machine>/calibration/ where they beat what is there."""
+def keep_calibration(files: dict[str, bytes], results_dir: Path, *, machine: str) -> None:
+    """A worker's GEMM-peak cache files for `machine` (the one its result was measured on), into
+    results/<machine>/calibration/ where they beat what is there; files for any other folder are ignored."""
     for relative, content in files.items():
         parts = relative.split("/")
-        if len(parts) == 3 and parts[1] == CALIBRATION_DIR and fnmatch.fnmatch(parts[2], CACHE_FILE_PATTERN):
-            keep_if_better(inside(Path(results_dir), *parts), content)
+        ours = len(parts) == 3 and parts[0] == machine and parts[1] == CALIBRATION_DIR
+        if ours and fnmatch.fnmatch(parts[2], CACHE_FILE_PATTERN):
+            keep_if_better(inside(machine_folder(results_dir, machine), CALIBRATION_DIR, parts[2]), content)
 
 
 @functools.cache

@@ -7,6 +7,7 @@ fairer denominator for utilisation; so we time square matmuls ourselves and keep
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from dataclasses import asdict, dataclass
@@ -139,9 +140,29 @@ def gemm_cache_path(device: torch.device | str, dtype: torch.dtype, cache_dir: P
 
 def _read_cache(path: Path) -> GemmPeak | None:
     try:
-        return GemmPeak(**json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError):  # absent, corrupt, or written by an older schema
+        return _parse_peak(path.read_bytes())
+    except OSError:  # absent or unreadable
         return None
+
+
+def _parse_peak(content: bytes) -> GemmPeak | None:
+    """A cache file's figure, or None for one that is corrupt, from an older schema, or not a measurement
+    (edited by hand, or sent by a worker): a NaN would never compare as worse, an infinity never as beaten,
+    and a field of the wrong type would fail later, inside a result."""
+    try:
+        peak = GemmPeak(**json.loads(content))
+    except (ValueError, TypeError):
+        return None
+    numbers = [peak.flops_per_s, *peak.samples] if isinstance(peak.samples, list) else []
+    if not numbers or not all(_is_real(x) and 0 < x < math.inf for x in numbers):
+        return None
+    if not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in (peak.n, peak.threads)):
+        return None
+    return peak if all(isinstance(x, str) for x in (peak.dtype, peak.device, peak.method)) else None
+
+
+def _is_real(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _write_cache(path: Path, peak: GemmPeak) -> None:
@@ -156,11 +177,8 @@ MAX_CACHE_FILE_BYTES = 64 * 1024  # a cache file is a few hundred bytes; anythin
 def keep_if_better(path: Path, content: bytes) -> bool:
     """Write a GEMM-peak cache file that another process measured (a Ray worker's) to `path`, if it is one and
     beats the figure cached there. True when written."""
-    if len(content) > MAX_CACHE_FILE_BYTES:
-        return False
-    try:
-        offered = GemmPeak(**json.loads(content))
-    except (ValueError, TypeError):
+    offered = _parse_peak(content) if len(content) <= MAX_CACHE_FILE_BYTES else None
+    if offered is None:
         return False
     cached = _read_cache(path)
     if cached is not None and cached.flops_per_s >= offered.flops_per_s:
