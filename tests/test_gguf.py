@@ -258,3 +258,12 @@ def test_staging_folders_abandoned_a_day_ago_are_removed(tiny_gguf: Path, tmp_pa
     monkeypatch.setattr(gguf_module, "_convert", fake_conversion)
     path = converted_checkpoint(tiny_gguf, cache=cache)
     assert sorted(p.name for p in cache.iterdir()) == sorted([path.name, running.name])
+
+
+def test_a_truncated_gguf_is_one_line_not_a_traceback(tiny_gguf: Path, tmp_path: Path):
+    truncated = tmp_path / "truncated.gguf"
+    truncated.write_bytes(tiny_gguf.read_bytes()[:64])  # the magic bytes, then the file stops
+    with pytest.raises(InputError) as info:
+        converted_checkpoint(truncated, cache=tmp_path / "cache")
+    assert str(info.value).startswith(f"model.gguf: {truncated}: cannot read its tensor table (")
+    assert "\n" not in str(info.value)

@@ -178,8 +178,10 @@ def _check_room(gguf_file: Path, root: Path, where: str) -> None:
 
     try:
         needed = float32_bytes(gguf_file)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{where}: cannot read its tensor table: {first_line(exc)}") from None
+    except Exception as exc:  # gguf's reader raises IndexError, ValueError... on a truncated or damaged file
+        raise InputError(
+            f"{where}: cannot read its tensor table ({type(exc).__name__}): not a whole GGUF file"
+        ) from None
     existing = next((folder for folder in (root, *root.parents) if folder.exists()), Path("/"))
     free = shutil.disk_usage(existing).free
     if free < needed + _DISK_MARGIN_BYTES:
@@ -226,7 +228,7 @@ def _remove_abandoned_staging(root: Path) -> None:
     """Staging folders of conversions killed before their cleanup ran (a float32 model each): those untouched for
     a day, so a conversion still running in another process keeps its own."""
     cutoff = time.time() - _ABANDONED_AFTER_S
-    for folder in root.glob(".*.tmp"):
+    for folder in root.glob(f".{'[0-9a-f]' * _KEY_HEX_CHARS}.*.tmp"):  # the staging names _convert_into makes
         try:
             if folder.is_dir() and not folder.is_symlink() and folder.stat().st_mtime < cutoff:
                 shutil.rmtree(folder, ignore_errors=True)
