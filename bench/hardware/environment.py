@@ -255,13 +255,28 @@ class OtherProcessesCpu:
         self._system, self._mine = psutil.cpu_times(), self._process.cpu_times()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *details: object) -> None:
         elapsed = time.perf_counter() - self._started
+        if exc_type is not None:
+            return  # the block failed: no point waits for a figure nobody will read
         if elapsed < self.min_window_s:
             time.sleep(self.min_window_s - elapsed)
             elapsed = self.min_window_s
         system, mine = psutil.cpu_times(), self._process.cpu_times()
-        busy = (sum(system) - system.idle) - (sum(self._system) - self._system.idle)
-        own = (mine.user + mine.system) - (self._mine.user + self._mine.system)
+        busy = _busy_seconds(system) - _busy_seconds(self._system)
+        own = _own_seconds(mine) - _own_seconds(self._mine)
         cores = psutil.cpu_count(logical=True) or 1
         self.share = max(0.0, busy - own) / (elapsed * cores)
+
+
+def _busy_seconds(times: Any) -> float:
+    """CPU time spent running something: waiting for I/O is idle time (this process's own reads would count),
+    and guest time is already inside user time on Linux."""
+    fields = ("user", "nice", "system", "irq", "softirq", "steal")
+    return sum(getattr(times, name, 0.0) for name in fields)
+
+
+def _own_seconds(times: Any) -> float:
+    """This process's CPU time, its threads and the children it has waited for included."""
+    fields = ("user", "system", "children_user", "children_system")
+    return sum(getattr(times, name, 0.0) for name in fields)

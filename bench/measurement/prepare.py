@@ -70,24 +70,21 @@ def prepare_point(point: ScenarioPoint) -> PreparedPoint:
     # Always set: a previous point's `threads` must not carry over to this one.
     torch.set_num_threads(scenario.threads or DEFAULT_THREADS)
     torch.manual_seed(scenario.seed)
-    with OtherProcessesCpu() as others:
-        prepared = _set_up(point, dtype_name, device, started=started, found=found)
-    busy = busy_machine_warnings(others.share)
-    _warn(busy)
-    prepared.warnings.extend(busy)
-    return prepared
+    return _set_up(point, dtype_name, device, started=started, found=found)
 
 
 def _warn(found: list[ResultWarning]) -> None:
     for warning in found:
-        warnings.warn(warning.message, stacklevel=4)
+        warnings.warn(warning.message, stacklevel=3)
 
 
 def _set_up(
     point: ScenarioPoint, dtype_name: str, device: torch.device, *, started: float, found: list[ResultWarning]
 ) -> PreparedPoint:
     scenario = point.scenario
-    with MemoryTracker(device) as setup_memory:
+    # Other processes' CPU use is sampled while the inputs and the model are built (single-threaded work of
+    # this process, no children), not over the levers: torch.compile's worker processes are not "others".
+    with OtherProcessesCpu() as others, MemoryTracker(device) as setup_memory:
         inputs = load_inputs(scenario)
         check_prompts_fit(scenario, inputs)
         raise_if_stopped()
@@ -99,6 +96,8 @@ def _set_up(
             scenario, inputs.interactions, loaded.model, inputs.tokenizer, device, title_tokens=inputs.title_tokens
         )
         setup.update(loop.setup.seconds)
+    busy = busy_machine_warnings(others.share)
+    _warn(busy)
     raise_if_stopped()
     flops = FlopTracker(count=LOOP_STAGES)
     users = loop.next_users()
@@ -108,7 +107,7 @@ def _set_up(
     return PreparedPoint(
         started=started,
         dtype=dtype_name,
-        warnings=list(found),
+        warnings=[*found, *busy],
         device=device,
         setup_seconds=setup,
         setup_memory=setup_memory.result(),
