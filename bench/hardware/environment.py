@@ -7,6 +7,7 @@ missing git binary or NVML library makes the corresponding field None, not the r
 from __future__ import annotations
 
 import functools
+import gc
 import importlib.metadata
 import os
 import platform
@@ -185,6 +186,7 @@ def collect_environment() -> dict[str, Any]:
         **git_state(),
         "cuda": cuda_environment(),
         "allocator": allocator_settings(),
+        "gc_frozen_objects": gc.get_freeze_count() or None,
     }
     fingerprint = environment_fingerprint(env)
     env["fingerprint"] = {**asdict(fingerprint), "digest": fingerprint.digest}

@@ -104,6 +104,12 @@ class Environment(Section):
     allocator: str | None = Field(
         None, description="malloc settings applied while measuring (bench.hardware.allocator); None: the defaults"
     )
+    gc_frozen_objects: int | None = Field(
+        None,
+        description="objects moved out of Python's garbage collector's view before the first point (gc.freeze: "
+        "the imported libraries), so collections during timed batches walk only what points create; None: older "
+        "results, or nothing frozen",
+    )
 
 
 class PresetInfo(Section):
