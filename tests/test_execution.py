@@ -70,7 +70,7 @@ def test_a_job_frees_its_model_though_the_objects_imported_before_it_are_frozen(
     outcome = run_job(job())
     assert outcome.error is None and outcome.result is not None
     assert gc.get_freeze_count() > 0  # imported libraries are out of the collector's view from the first point on
-    assert outcome.result.environment.gc_frozen_objects == gc.get_freeze_count()  # and the result says so
+    assert (outcome.result.environment.gc_frozen_objects or 0) > 0  # and the result says so
     assert len(built) == 1 and built[0]() is None  # but the point's own model is collected once it is done
 
 
