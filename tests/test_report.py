@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -271,3 +272,13 @@ def test_a_report_written_again_into_its_folder_removes_only_its_own_stale_files
     second = write_report([results], out, tiers=tiers, measured_on=cpu_tier(tiers), figures=False)
     assert not (out / "plan.csv").exists() and not list(out.glob("*.png"))  # nothing left from the first report
     assert {p.name for p in out.iterdir()} == {p.name for p in second} | {"notes.txt", ".recbench-report.json"}
+    # A file edited since the report wrote it, and names the manifest was made to list, are left alone.
+    write_report([results], out, tiers=tiers, measured_on=cpu_tier(tiers), plan=plan, figures=False)
+    (out / "plan.csv").write_text("my own edits")
+    manifest = json.loads((out / ".recbench-report.json").read_text())
+    (out / "README.md").write_text("someone else's")
+    manifest |= {"README.md": hashlib.sha256(b"other").hexdigest(), "notes.txt": "", "../x.csv": ""}
+    (out / ".recbench-report.json").write_text(json.dumps(manifest))
+    write_report([results], out, tiers=tiers, measured_on=cpu_tier(tiers), figures=False)
+    assert (out / "plan.csv").read_text() == "my own edits" and (out / "README.md").exists()
+    assert (out / "notes.txt").exists()

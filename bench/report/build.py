@@ -8,8 +8,10 @@ module only gathers, tabulates and saves.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -235,27 +237,39 @@ def write_report(
     html_path.write_text(render_html(document), encoding="utf-8")
     md_path.write_text(render_markdown(document), encoding="utf-8")
     written = [html_path, md_path, *written]
-    _remove_stale_files(output_dir, {path.name for path in written})
+    _remove_stale_files(output_dir, written)
     return written
 
 
-# The files the last report wrote into its folder: a report written again into that folder removes those it no
-# longer writes (a plan.csv, PNGs), so the folder never mixes two reports; nothing else there is touched.
+# The files the last report wrote into its folder, each with its sha256: a report written again into that folder
+# removes those it no longer writes (a plan.csv, PNGs) if they are still as written, so the folder never mixes
+# two reports; nothing else there is touched (another name, another kind of file, a file edited since).
 REPORT_MANIFEST = ".recbench-report.json"
+_REPORT_SUFFIXES = (".html", ".md", ".csv", ".png")
 
 
-def _remove_stale_files(output_dir: Path, names: set[str]) -> None:
+def _remove_stale_files(output_dir: Path, written: list[Path]) -> None:
     manifest = output_dir / REPORT_MANIFEST
     try:
         previous = json.loads(manifest.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        previous = []
-    for name in previous if isinstance(previous, list) else []:
-        if isinstance(name, str) and name not in names and name == Path(name).name and name not in ("", ".", ".."):
-            stale = output_dir / name
-            if stale.is_file() and not stale.is_symlink():
+        previous = {}
+    names = {path.name for path in written}
+    for name, digest in previous.items() if isinstance(previous, dict) else ():
+        stale = output_dir / str(name)
+        ours = isinstance(name, str) and name == Path(name).name and name.endswith(_REPORT_SUFFIXES)
+        if not ours or name in names or not stale.is_file() or stale.is_symlink():
+            continue
+        try:
+            if _sha256(stale) == digest:
                 stale.unlink()
-    atomic_write_json(manifest, sorted(names), overwrite=True)
+        except OSError as exc:
+            warnings.warn(f"{stale}: left from an earlier report, not removed ({exc.strerror})", stacklevel=3)
+    atomic_write_json(manifest, {path.name: _sha256(path) for path in sorted(written)}, overwrite=True)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def newest_per_point(
