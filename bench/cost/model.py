@@ -150,37 +150,41 @@ def _energy(
     )
 
 
-def measured_tier(point: OperatingPoint, tiers: dict[str, Tier], override: str | None = None) -> Tier | None:
-    """The catalogue tier a result was measured on: the override, or the one its machine's fingerprint matches
-    (a GPU by name). None when the catalogue does not know the machine."""
-    if override:
-        if override not in tiers:
-            raise InputError(f"--measured-on: unknown tier {override!r}; known tiers: {', '.join(tiers)}")
-        _check_override(point, tiers[override])
-        return tiers[override]
+def measured_tier(point: OperatingPoint, tiers: dict[str, Tier]) -> Tier | None:
+    """The catalogue tier a result was measured on: the one its machine's fingerprint matches (a GPU by name).
+    None when the catalogue does not know the machine."""
     return tier_for_machine(
         device=point.device, device_name=point.device_name, fingerprint=point.fingerprint, tiers=tiers
     )
 
 
-def _check_override(point: OperatingPoint, tier: Tier) -> None:
-    """--measured-on may name a tier the catalogue failed to match (a CPU model string it does not list), never
-    one of another kind, ISA level or size: the result's figures would be priced as another machine's."""
+def override_tiers(points: list[OperatingPoint], tiers: dict[str, Tier], override: str | None) -> dict[str, Tier]:
+    """--measured-on: the tier each result it can describe was measured on (result path -> tier). It may name a
+    tier the catalogue failed to match (a CPU model name it does not list), for the results of the same kind,
+    ISA level and vCPU count; others are matched by fingerprint. Refused when it describes none of them: their
+    figures would be priced as another machine's."""
+    if not override:
+        return {}
+    if override not in tiers:
+        raise InputError(f"--measured-on: unknown tier {override!r}; known tiers: {', '.join(tiers)}")
+    tier = tiers[override]
+    problems = {point.path: _override_problem(point, tier) for point in points}
+    if points and all(problems.values()):
+        raise InputError(f"--measured-on {override}: {problems[points[0].path]}")
+    return {path: tier for path, problem in problems.items() if problem is None}
+
+
+def _override_problem(point: OperatingPoint, tier: Tier) -> str | None:
     if Device.parse(point.device).is_cuda:
-        if tier.kind != "gpu":
-            raise InputError(f"--measured-on {tier.name}: a {tier.kind} tier, but {point.path} was measured on a GPU")
-        return
+        return None if tier.kind == "gpu" else f"a {tier.kind} tier, but {point.path} was measured on a GPU"
     fingerprint = point.fingerprint
-    if tier.kind != "cpu" or tier.isa != fingerprint.isa or tier.vcpus != fingerprint.logical_cores:
-        what = (
-            f"a {tier.kind} tier"
-            if tier.kind != "cpu"
-            else f"a CPU tier for {tier.isa.upper()} with {tier.vcpus} vCPUs"
-        )
-        raise InputError(
-            f"--measured-on {tier.name}: {what}, but {point.path} was measured on {fingerprint.describe()}; "
-            "leave it out to match by fingerprint, or price this machine with --price-per-hour"
-        )
+    if tier.kind == "cpu" and tier.isa == fingerprint.isa and tier.vcpus == fingerprint.logical_cores:
+        return None
+    what = f"a {tier.kind} tier" if tier.kind != "cpu" else f"a CPU tier for {tier.isa.upper()} with {tier.vcpus} vCPUs"
+    return (
+        f"{what}, but {point.path} was measured on {fingerprint.describe()}; leave it out to match by "
+        "fingerprint, or price this machine with --price-per-hour"
+    )
 
 
 def measured_only_tier(point: OperatingPoint, price_per_hour: float | None) -> Tier:
@@ -230,10 +234,11 @@ def cost_table(
     """Every point on every tier: measured where it was measured (a measured-only tier for a machine the catalogue
     does not know), projected elsewhere, with the uncalibrated projection's error on the measured tier."""
     catalogue, tiers = dict(tiers), dict(tiers)
+    named = override_tiers(points, catalogue, measured_on)
     home: dict[str, Tier] = {}
     for point in points:
         # Matched against the catalogue only: a measured-only tier belongs to its own machine, never to another.
-        tier = measured_tier(point, catalogue, measured_on) or measured_only_tier(point, price_per_hour)
+        tier = named.get(point.path) or measured_tier(point, catalogue) or measured_only_tier(point, price_per_hour)
         home[point.path] = tiers.setdefault(tier.name, tier)
     if price_per_hour is not None and not any(t.name.startswith(MEASURED_ONLY_PREFIX) for t in home.values()):
         warnings.warn("--price-per-hour is not used: every result was measured on a catalogue tier", stacklevel=2)
