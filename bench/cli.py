@@ -284,6 +284,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     print(f"baseline {baseline}; {len(gates)} gate(s); significance: {TEST_NAME}, {1 - args.alpha:.0%} interval")
     for line in report.lines():
         print(line)
+    if not report.failures and not report.checked:  # a gate list that fits none of the results: misconfigured
+        raise InputError(f"--fail-on: {args.fail_on}: no gate measured anything in these results; nothing was checked")
     return 0 if report.passed else EXIT_CHECK_FAILED
 
 

@@ -154,7 +154,7 @@ class CheckReport:
             out.append(f"{len(self.failures)} of {checked} gate check(s) failed on {len(c.pairs)} matched point(s)")
             return out
         if not checked:
-            out.append(f"FAIL: no gate measured anything on {len(c.pairs)} matched point(s): nothing was checked")
+            out.append(f"no gate measured anything on {len(c.pairs)} matched point(s): nothing was checked")
             return out
         for pair in c.pairs:
             figures = [
