@@ -82,8 +82,8 @@ def _set_up(
     point: ScenarioPoint, dtype_name: str, device: torch.device, *, started: float, found: list[ResultWarning]
 ) -> PreparedPoint:
     scenario = point.scenario
-    # Other processes' CPU use is sampled while the inputs and the model are built (single-threaded work of
-    # this process, no children), not over the levers: torch.compile's worker processes are not "others".
+    # Other processes' CPU use is sampled while the inputs and the model are built (this process's own work, no
+    # child processes), not over the levers: torch.compile's worker processes are not "others".
     with OtherProcessesCpu() as others, MemoryTracker(device) as setup_memory:
         inputs = load_inputs(scenario)
         check_prompts_fit(scenario, inputs)
