@@ -210,7 +210,7 @@ def test_a_batch_failing_inside_a_load_test_is_dropped_with_its_timings(tmp_path
         return real_prepare(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "prepare_batch", fail_once)
-    point = _point(tmp_path, {"mode": "server", "target_qps": 160, "min_duration_s": 3, "max_wall_s": 12})
+    point = _point(tmp_path, {"mode": "server", "target_qps": 500, "min_duration_s": 1, "max_wall_s": 6})
     result = run_point(point, machine_dir=results_dir / "test-machine")
     assert calls["n"] > 12 and result.load is not None and result.load.verdict == "INVALID"
     assert "one batch fails" in (result.load.batcher_error or "")
