@@ -169,6 +169,10 @@ def test_small_change_is_the_same_under_min_effect(real_result, tmp_path, capsys
     assert "PASS tiny [default]: latency.p99 +2." in out and "none failed" in out
 
 
+def base_anon(path: Path) -> int | None:
+    return load_result(path).memory.measured.anon_peak
+
+
 def test_scalar_gate_uses_the_threshold_alone(real_result, tmp_path, capsys):
     base = variant(real_result, tmp_path / "a", seed=1)
     cur = variant(real_result, tmp_path / "b", seed=1, rss_factor=1.1)
@@ -179,6 +183,9 @@ def test_scalar_gate_uses_the_threshold_alone(real_result, tmp_path, capsys):
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("FAIL"))
     assert re.match(r"FAIL tiny \[default\] memory\.peak_rss: [\d.]+ MiB -> [\d.]+ MiB \(\+10\.0%, single value", line)
     assert Gate("memory.peak_rss", 0.15).evaluate(pair).status == "pass"
+    # The process's own memory (RSS less file-backed pages) is its own metric; this variant changed only RSS.
+    anon = Gate("memory.peak_anon", 0.05).evaluate(pair)
+    assert anon.status == ("pass" if base_anon(base) is not None else "skip"), anon.line()
     cuda = Gate("memory.cuda_peak", 0.05).evaluate(pair)  # a CPU run has no CUDA peak: skipped, said so
     assert cuda.status == "skip" and "not measured" in cuda.line()
     # Beside a gate that checks something the skip is harmless; alone, nothing was verified: a bad gate list.

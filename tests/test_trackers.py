@@ -1,6 +1,7 @@
 import gc
 import random
 import statistics
+import sys
 import time
 
 import pytest
@@ -138,6 +139,28 @@ def test_memory_tracker_sees_a_300mb_tensor() -> None:
     assert result.n_raw_samples >= 3
     assert result.ru_maxrss_bytes >= result.rss_peak - 64 * MB  # lifetime high-water mark, coarse units
     assert result.cuda_peak_allocated is None and result.cuda_peak_reserved is None
+    if result.anon_peak is not None:  # Linux: the tensor is the process's own memory
+        assert result.anon_baseline is not None and result.anon_peak - result.anon_baseline >= 250 * MB
+        assert result.anon_peak <= result.rss_peak
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="shared pages are reported on Linux")
+def test_file_backed_pages_count_in_rss_but_not_in_own_memory(tmp_path) -> None:
+    import mmap
+
+    path = tmp_path / "blob"
+    path.write_bytes(b"\1" * (64 * MB))
+    # The window closes with the mapping still resident, so its closing sample sees it: no sampler timing.
+    with (
+        path.open("rb") as handle,
+        mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mapped,
+        MemoryTracker(CPU) as mem,
+    ):
+        checksum = sum(mapped[i] for i in range(0, 64 * MB, 4096))  # fault every page in: file-backed RSS
+    assert checksum == 64 * MB // 4096
+    result = mem.result()
+    assert result.rss_peak - result.rss_baseline >= 48 * MB
+    assert result.anon_peak - result.anon_baseline < 16 * MB
 
 
 @pytest.mark.parametrize("n", [1, 1999, 4000, 4001, 123_457])

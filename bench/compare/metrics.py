@@ -6,6 +6,7 @@
 | `latency.p50`, `latency.p99` | the same for `end_to_end` | higher |
 | `throughput` | `summary.throughput.requests_per_s` | lower |
 | `memory.peak_rss` | `memory.measured.rss_peak` (bytes) | higher |
+| `memory.peak_anon` | `memory.measured.anon_peak` (bytes: RSS less file-backed pages, Linux) | higher |
 | `memory.cuda_peak` | `memory.measured.cuda_peak_allocated` (bytes, GPU runs) | higher |
 | `flops`, `flops.<stage>` | `summary.flops.stages.*.counted_flops` (sum, or one stage) | higher |
 | `energy.per_request` | `energy.joules_per_request` | higher |
@@ -96,6 +97,11 @@ def _throughput(stored: StoredResult) -> float | None:
 
 def _rss_peak(stored: StoredResult) -> float | None:
     return float(stored.result.memory.measured.rss_peak)
+
+
+def _anon_peak(stored: StoredResult) -> float | None:
+    value = stored.result.memory.measured.anon_peak
+    return None if value is None else float(value)
 
 
 def _cuda_peak(stored: StoredResult) -> float | None:
@@ -195,6 +201,7 @@ THROUGHPUT = MetricSpec(
 )
 SCALARS = (
     _scalar("memory.peak_rss", "MiB", _rss_peak, scale=1 / 2**20),
+    _scalar("memory.peak_anon", "MiB", _anon_peak, scale=1 / 2**20),
     _scalar("memory.cuda_peak", "MiB", _cuda_peak, scale=1 / 2**20),
     _flops(None),
     _scalar("energy.per_request", "J/request", _energy, detail=_energy_detail),
@@ -204,7 +211,8 @@ FIXED = {spec.name: spec for spec in (THROUGHPUT, *SCALARS)}
 METRIC_HELP = (
     "latency.p50, latency.p99 (end_to_end), latency.<stage>.p50|p99 (stage: "
     + ", ".join(str(s) for s in LOOP_STAGES)
-    + ", end_to_end, llm_*), throughput, memory.peak_rss, memory.cuda_peak, flops, flops.<stage>, "
+    + ", end_to_end, llm_*), throughput, memory.peak_rss, memory.peak_anon, memory.cuda_peak, flops, "
+    "flops.<stage>, "
     "energy.per_request, cost.per_1m"
 )
 

@@ -201,7 +201,13 @@ def _memory_line(result: Result) -> str:
     measured, estimate = result.memory.measured, result.memory.analytic_estimate
     text = (
         f"memory: peak RSS {format_bytes(measured.rss_peak, binary=True)} (baseline "
-        f"{format_bytes(measured.rss_baseline, binary=True)}); estimate: weights "
+        f"{format_bytes(measured.rss_baseline, binary=True)}"
+        + (
+            f"; own memory, without file-backed pages: {format_bytes(measured.anon_peak, binary=True)}"
+            if measured.anon_peak is not None
+            else ""
+        )
+        + f"); estimate: weights "
         f"{format_bytes(estimate.weights_bytes, binary=True)} + KV cache "
         f"{format_bytes(estimate.kv_cache_bytes, binary=True)} + activations "
         f"{format_bytes(estimate.activations_bytes, binary=True)}"

@@ -182,6 +182,14 @@ class MemoryWindow(Section):
     n_raw_samples: int
     duration_s: float
     ru_maxrss_bytes: int = Field(description="getrusage high-water mark of the whole process, bytes")
+    anon_baseline: int | None = Field(
+        None, description="RSS less file-backed and shared pages when the window opened, bytes (Linux)"
+    )
+    anon_peak: int | None = Field(
+        None,
+        description="highest RSS less file-backed and shared pages, bytes (Linux): the process's own memory; the "
+        "file-backed rest (libraries) varies with the page cache",
+    )
     cuda_peak_allocated: int | None = Field(description="torch.cuda.max_memory_allocated over the window, bytes")
     cuda_peak_reserved: int | None = Field(description="torch.cuda.max_memory_reserved over the window, bytes")
     unit: Literal["bytes"] = "bytes"
