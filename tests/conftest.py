@@ -76,3 +76,12 @@ def tiny_interactions():
 def tiny_tokenizer(tiny_interactions):
     texts = [*tiny_interactions.catalogue.titles, *TEMPLATE_TEXTS, *LETTERS]
     return train_catalogue_tokenizer(texts, vocab_size=512)
+
+
+@pytest.fixture(autouse=True)
+def coarse_report_figures(monkeypatch):
+    """Report figures at 40 dpi instead of 100: the same drawing, layout and captions at a fraction of the
+    rasterising, so the suite stays within its time on a busy machine (tests judge content, not pixels)."""
+    import bench.report.plots
+
+    monkeypatch.setattr(bench.report.plots, "DPI", 40)
