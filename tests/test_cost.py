@@ -189,7 +189,8 @@ def test_measured_on_names_a_tier_of_the_results_kind_isa_and_size_or_is_refused
         cost_table([point()], tiers, measured_on="aws-c7a.large")
     # Over results from several machines it names the tier of those it describes; the others are matched as usual.
     unknown = point(path="u.json", fingerprint=UNKNOWN_CPU, device_name=UNKNOWN_CPU.cpu_model, machine="hygon-16c")
-    mixed = cost_table([point(), unknown], tiers, measured_on="aws-c6a.large")
+    with pytest.warns(UserWarning, match=r"--measured-on aws-c6a.large: not applied to 1 result\(s\) .* u.json"):
+        mixed = cost_table([point(), unknown], tiers, measured_on="aws-c6a.large")
     homes = {(r.point.path, r.timing.tier) for r in mixed.rows if r.basis == "measured"}
     assert homes == {("r.json", "aws-c6a.large"), ("u.json", f"{MEASURED_ONLY_PREFIX}hygon-16c")}
     with pytest.raises(InputError, match=r"^--measured-on aws-c7a\.large: "):

@@ -73,6 +73,8 @@ class Gate:
         broken = [side for side, v in values.items() if v is not None and not math.isfinite(v)]
         if missing or broken:
             reason = f"missing in the {missing[0]}" if missing else f"not a number in the {broken[0]}"
+            if missing == ["baseline"]:  # e.g. a metric newer than the baseline: re-saving it fixes this
+                reason += " (saved before recbench recorded it? re-save the baseline)"
             return GateOutcome(gate=self, pair=pair, status=FAIL, comparison=None, reason=reason)
         m = pair.metric(spec.name)
         assert m is not None  # both sides have a finite value

@@ -6,7 +6,7 @@
 | `latency.p50`, `latency.p99` | the same for `end_to_end` | higher |
 | `throughput` | `summary.throughput.requests_per_s` | lower |
 | `memory.peak_rss` | `memory.measured.rss_peak` (bytes) | higher |
-| `memory.peak_anon` | `memory.measured.anon_peak` (bytes: RSS less file-backed pages, Linux) | higher |
+| `memory.peak_anon` | `memory.measured.anon_peak` (bytes: RSS less file-backed and shared pages, Linux) | higher |
 | `memory.cuda_peak` | `memory.measured.cuda_peak_allocated` (bytes, GPU runs) | higher |
 | `flops`, `flops.<stage>` | `summary.flops.stages.*.counted_flops` (sum, or one stage) | higher |
 | `energy.per_request` | `energy.joules_per_request` | higher |

@@ -203,7 +203,8 @@ def _memory_line(result: Result) -> str:
         f"memory: peak RSS {format_bytes(measured.rss_peak, binary=True)} (baseline "
         f"{format_bytes(measured.rss_baseline, binary=True)}"
         + (
-            f"; own memory, without file-backed pages: {format_bytes(measured.anon_peak, binary=True)}"
+            f"; anonymous {format_bytes(measured.anon_peak, binary=True)}: without file-backed pages, so without "
+            "libraries or memory-mapped weights"
             if measured.anon_peak is not None
             else ""
         )

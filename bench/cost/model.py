@@ -171,6 +171,13 @@ def override_tiers(points: list[OperatingPoint], tiers: dict[str, Tier], overrid
     problems = {point.path: _override_problem(point, tier) for point in points}
     if points and all(problems.values()):
         raise InputError(f"--measured-on {override}: {problems[points[0].path]}")
+    others = [path for path, problem in problems.items() if problem]
+    if others:
+        warnings.warn(
+            f"--measured-on {override}: not applied to {len(others)} result(s) of other hardware (matched by "
+            f"fingerprint instead), e.g. {others[0]}",
+            stacklevel=3,
+        )
     return {path: tier for path, problem in problems.items() if problem is None}
 
 

@@ -255,6 +255,7 @@ def _remove_stale_files(output_dir: Path, written: list[Path]) -> None:
     except (OSError, ValueError):
         previous = {}
     names = {path.name for path in written}
+    kept: dict[str, str] = {}  # stale files that could not be removed: tried again next time
     for name, digest in previous.items() if isinstance(previous, dict) else ():
         stale = output_dir / str(name)
         ours = isinstance(name, str) and name == Path(name).name and name.endswith(_REPORT_SUFFIXES)
@@ -264,8 +265,9 @@ def _remove_stale_files(output_dir: Path, written: list[Path]) -> None:
             if _sha256(stale) == digest:
                 stale.unlink()
         except OSError as exc:
+            kept[name] = digest
             warnings.warn(f"{stale}: left from an earlier report, not removed ({exc.strerror})", stacklevel=3)
-    atomic_write_json(manifest, {path.name: _sha256(path) for path in sorted(written)}, overwrite=True)
+    atomic_write_json(manifest, {**kept, **{path.name: _sha256(path) for path in sorted(written)}}, overwrite=True)
 
 
 def _sha256(path: Path) -> str:

@@ -187,8 +187,8 @@ class MemoryWindow(Section):
     )
     anon_peak: int | None = Field(
         None,
-        description="highest RSS less file-backed and shared pages, bytes (Linux): the process's own memory; the "
-        "file-backed rest (libraries) varies with the page cache",
+        description="highest RSS less file-backed and shared pages, bytes (Linux): anonymous memory, which the "
+        "page cache does not move; it leaves out libraries and also weights memory-mapped from a checkpoint",
     )
     cuda_peak_allocated: int | None = Field(description="torch.cuda.max_memory_allocated over the window, bytes")
     cuda_peak_reserved: int | None = Field(description="torch.cuda.max_memory_reserved over the window, bytes")

@@ -38,9 +38,10 @@ class MemoryResult:
     n_raw_samples: int  # samples actually taken, before downsampling
     duration_s: float  # wall-clock length of the window
     ru_maxrss_bytes: int  # getrusage high-water mark for the whole process lifetime (cross-check)
-    # RSS less its file-backed and shared pages (Linux statm: resident - shared): the memory the process itself
-    # allocated. The file-backed part (libraries) depends on the page cache: importing the same modules from a
-    # fresh venv mapped 60 MiB more of it (measured 2026-11-29). None where the OS does not report shared pages.
+    # RSS less its file-backed and shared pages (Linux statm: resident - shared): anonymous memory. The
+    # file-backed part depends on the page cache: importing the same modules from a fresh venv mapped 60 MiB more
+    # of the libraries (measured 2026-11-29). Weights memory-mapped from a checkpoint are file-backed too, so they
+    # are not in it. None where the OS does not report shared pages.
     anon_baseline: int | None = None
     anon_peak: int | None = None
     cuda_peak_allocated: int | None  # torch.cuda.max_memory_allocated over the window; None on CPU
