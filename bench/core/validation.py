@@ -7,6 +7,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+# For a number written as text in a scenario or tiers file. YAML 1.1 (PyYAML) reads an exponent as a number only
+# with a dot and a signed exponent: 1.0e+3, 1.0e-3 (1e3 and 1.0e3 stay text).
+NUMBER_AS_TEXT_HINT = "a string: write numbers unquoted, and exponents with a dot and a sign, e.g. 1.0e+3, 1.0e-3"
+
 
 def submodel(annotation: Any) -> type[BaseModel] | None:
     """The pydantic model inside an annotation such as `Workload` or `Architecture | None`."""

@@ -29,7 +29,7 @@ from bench.core.device import Device
 from bench.core.dtypes import CATALOGUE_KEYS, catalogue_key, known_spellings
 from bench.core.errors import InputError
 from bench.core.io import why_not_found
-from bench.core.validation import allowed_keys_hint
+from bench.core.validation import NUMBER_AS_TEXT_HINT, allowed_keys_hint
 from bench.core.yaml_files import read_yaml
 from bench.hardware.fingerprint import ISA_LEVELS, Fingerprint
 
@@ -181,8 +181,7 @@ def _got(value: Any) -> str:
             float(value)
         except ValueError:
             return text
-        # YAML 1.1 (PyYAML) reads an exponent as a number only with a dot and a signed exponent: 1.0e+3, 1.0e-3.
-        return f"{text} (a string: write numbers unquoted, and exponents with a dot and a sign, e.g. 1.0e+3, 1.0e-3)"
+        return f"{text} ({NUMBER_AS_TEXT_HINT})"
     return text
 
 

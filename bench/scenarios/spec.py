@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from bench.core.device import Device
+from bench.core.validation import NUMBER_AS_TEXT_HINT
 from bench.models.architecture import Architecture
 from bench.models.presets import get_preset, packaged_weights, preset_names
 
@@ -62,11 +63,8 @@ class _Strict(BaseModel):
                     continue
                 if isinstance(value, bool) and not _takes_bool(field.annotation):
                     raise ValueError(f"{name}: must be {_expected(field.annotation)}, got {str(value).lower()}")
-                if isinstance(value, str) and _expected(field.annotation) in ("an integer", "a number"):
-                    raise ValueError(
-                        f"{name}: must be {_expected(field.annotation)}, got {value!r} (a string: write numbers "
-                        "unquoted, and exponents with a dot and a sign, e.g. 1.0e+3)"
-                    )
+                if isinstance(value, str) and (expected := _expected(field.annotation)) in ("an integer", "a number"):
+                    raise ValueError(f"{name}: must be {expected}, got {value!r} ({NUMBER_AS_TEXT_HINT})")
         return data
 
 

@@ -119,14 +119,18 @@ class MemoryTracker:
         self._result: MemoryResult | None = None
         self._sampler_error: BaseException | None = None
 
-    def _rss(self) -> int:
-        """One sample: RSS for the series, and the anonymous part's running peak from the same reading."""
+    def _reading(self) -> tuple[int, int | None]:
+        """RSS, and its anonymous part (None where the OS reports no shared pages), from one reading."""
         info = self._process.memory_info()
         shared = getattr(info, "shared", None)
-        if shared is not None:
-            anon = int(info.rss - shared)
+        return int(info.rss), None if shared is None else int(info.rss - shared)
+
+    def _rss(self) -> int:
+        """One sample: its RSS for the series (returned), its anonymous part into the running peak."""
+        rss, anon = self._reading()
+        if anon is not None:
             self._anon_peak = anon if self._anon_peak is None else max(self._anon_peak, anon)
-        return int(info.rss)
+        return rss
 
     def _sample_loop(self) -> None:
         try:
@@ -144,9 +148,8 @@ class MemoryTracker:
         if self.is_cuda:
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
-        self._anon_peak = None
-        self._baseline = self._rss()
-        self._anon_baseline = self._anon_peak
+        self._baseline, self._anon_baseline = self._reading()
+        self._anon_peak = self._anon_baseline
         self._buckets.add(self._baseline)
         self._t0 = time.perf_counter()
         self._thread = threading.Thread(target=self._sample_loop, name="recbench-memory-sampler", daemon=True)
