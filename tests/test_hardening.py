@@ -238,6 +238,7 @@ sys.exit(0)
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signals", [1, 2], ids=["once: LoadGen ends its run", "twice: quit at once"])
 def test_ctrl_c_during_a_load_test_stops_loadgen_cleanly(tmp_path, signals):
     # A stand-in system under LoadGen in a child process; SIGINT arrives while LoadGen calls back into Python
@@ -411,9 +412,16 @@ def test_show_and_report_print_n_a_for_nan(nan_result, tmp_path, capsys):
     assert main(["show", str(nan_result)]) == 0
     out = capsys.readouterr().out.replace(str(nan_result), "")
     assert "n/a" in out and "nan" not in out.lower()
-    assert main(["report", str(nan_result), "-o", str(tmp_path / "report")]) == 0
+    assert main(["report", str(nan_result), "-o", str(tmp_path / "report"), "--no-figures"]) == 0
     html = (tmp_path / "report" / "report.html").read_text()
     assert ">nan<" not in html.lower()
+
+
+@pytest.mark.slow
+def test_report_figures_draw_a_result_with_nan_metrics(nan_result, tmp_path):
+    assert main(["report", str(nan_result), "-o", str(tmp_path / "report")]) == 0
+    assert list((tmp_path / "report").glob("*.png"))
+    assert ">nan<" not in (tmp_path / "report" / "report.html").read_text().lower()
 
 
 def test_input_errors_are_one_line_each(tmp_path):

@@ -178,6 +178,7 @@ def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("load-results")  # shared: the GEMM peak is measured once
 
 
+@pytest.mark.slow
 def test_a_real_server_run_writes_a_complete_load_section_with_a_failed_batch_dropped(
     tmp_path: Path, results_dir: Path, monkeypatch
 ) -> None:
@@ -227,6 +228,7 @@ def test_a_system_well_within_its_bound_is_valid(tmp_path: Path) -> None:
     assert run.stats.dropped == 0 and not run.timed_out
 
 
+@pytest.mark.slow
 def test_overload_is_invalid_drops_queries_and_is_bounded(tmp_path: Path) -> None:
     # 50 ms per batch of up to 8 serves at most 160 QPS; 3000 QPS offered overflows the queue of 16.
     load = Load(mode="server", target_qps=3000, min_duration_s=2, max_outstanding=16, max_wall_s=6)
@@ -237,6 +239,7 @@ def test_overload_is_invalid_drops_queries_and_is_bounded(tmp_path: Path) -> Non
     assert run.summary()["latency_s"]["max"] == max(run.stats.served_latencies_s)
 
 
+@pytest.mark.slow
 def test_single_stream_reports_latency_percentiles(tmp_path: Path) -> None:
     load = Load(mode="single_stream", min_duration_s=1, min_query_count=20, max_batch_size=1, max_wall_s=15)
     run = run_loadgen(load, stand_in(0.005), total_samples=16, outdir=tmp_path, expected_latency_s=0.005)
@@ -246,6 +249,7 @@ def test_single_stream_reports_latency_percentiles(tmp_path: Path) -> None:
     assert 0.005 <= summary["latency_s"]["p50"] <= summary["latency_s"]["p90"]
 
 
+@pytest.mark.slow
 def test_wall_time_bound_ends_a_run_that_would_not_finish(tmp_path: Path) -> None:
     # Offline issues 10_000 samples; at 0.2 s per batch of 8 that would take minutes. The bound cuts it at 2 s.
     load = Load(mode="offline", min_duration_s=1, max_wall_s=2, min_query_count=1)
