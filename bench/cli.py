@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from bench import __version__
+from bench.core.collector import collector_paused
 from bench.core.errors import InputError
 from bench.core.interrupts import EXIT_INTERRUPTED, stop_on_signals
 
@@ -40,7 +41,8 @@ def _read_options(args: argparse.Namespace) -> ReadOptions:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from bench.runner import run_scenarios
+    with collector_paused():  # torch and transformers: bench.core.collector
+        from bench.runner import run_scenarios
 
     def announce(path: Path) -> None:
         print(f"wrote {path}", flush=True)

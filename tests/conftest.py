@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import gc
+
+# The suite's imports (torch, transformers, then every test module's) run with the garbage collector paused, as a
+# run's do (bench.core.collector); pytest_collection_finish below freezes what they made and resumes collecting.
+gc.disable()
+
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
+from bench.core.collector import freeze_imported_objects
 from bench.data.synthetic import generate_synthetic
 from bench.data.tokenizer import train_catalogue_tokenizer
 from bench.loop.prompts import LETTERS, TEMPLATE_TEXTS
@@ -25,6 +32,11 @@ TINY_ARCH = {
     "tie_embeddings": True,
     "max_position_embeddings": 1024,
 }
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    freeze_imported_objects()
+    gc.enable()
 
 
 def tiny_scenario_dict(name: str = "tiny", **overrides: object) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import functools
 import gc
 import socket
 import tempfile
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from bench.core.collector import freeze_imported_objects
 from bench.core.device import Device
 from bench.core.errors import InputError
 from bench.core.names import inside
@@ -135,17 +135,6 @@ def keep_calibration(files: dict[str, bytes], results_dir: Path, *, machine: str
         ours = len(parts) == 3 and parts[0] == machine and parts[1] == CALIBRATION_DIR
         if ours and fnmatch.fnmatch(parts[2], CACHE_FILE_PATTERN):
             keep_if_better(inside(machine_folder(results_dir, machine), CALIBRATION_DIR, parts[2]), content)
-
-
-@functools.cache
-def freeze_imported_objects() -> None:
-    """Once per process, before its first point: collect, then take every object still alive (imported
-    libraries, chiefly transformers' and torch's) out of the garbage collector's view with gc.freeze. They live
-    as long as the process anyway; without this, each full collection walks them all: the one after every point
-    (0.4 s each in the test process, measured 2026-11-29) and any the collector starts by itself during a timed
-    batch. Long-running servers freeze after start-up for the same reason; results record the frozen count."""
-    gc.collect()  # garbage alive now would otherwise be kept for the life of the process
-    gc.freeze()
 
 
 def release_point_memory() -> None:
