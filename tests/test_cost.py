@@ -302,6 +302,24 @@ def gpu(**overrides: object):
     return point(**base)
 
 
+def test_measured_on_names_the_tier_of_the_results_gpu_or_one_the_catalogue_cannot_name():
+    tiers = {name: TIERS[name] for name in ("h100-sxm", "rtx-4090")}
+    h100 = gpu()
+    homes = {r.timing.tier for r in cost_table([h100], tiers, measured_on="h100-sxm").rows if r.basis == "measured"}
+    assert homes == {"h100-sxm"}
+    with pytest.raises(
+        InputError,
+        match=r"^--measured-on rtx-4090: the tier of another GPU, but r.json was "
+        r"measured on NVIDIA H100 80GB HBM3, which is h100-sxm; leave it out",
+    ):
+        cost_table([h100], tiers, measured_on="rtx-4090")
+    # A GPU the catalogue has no name for may be told which tier it is.
+    p100_host = replace(AVX2_EPYC, gpus=("Tesla P100-PCIE-16GB",))
+    p100 = gpu(device_name="Tesla P100-PCIE-16GB", fingerprint=p100_host, machine="p100-box")
+    rows = cost_table([p100], tiers, measured_on="rtx-4090").rows
+    assert {r.timing.tier for r in rows if r.basis == "measured"} == {"rtx-4090"}
+
+
 def test_only_a_launch_bound_gpu_result_measures_the_launch_overhead():
     tier = TIERS["h100-sxm"]
     launch_bound = gpu(llm=llm(flops=1e9, bytes_moved=1e8, measured_s=0.003, ops_per_forward=169.0))

@@ -40,7 +40,7 @@ from bench.cost.projection import (
     projected_shell,
     target_dtype,
 )
-from bench.hardware.tiers import Tier, tier_for_machine
+from bench.hardware.tiers import Tier, match_tier, tier_for_machine
 
 MEASURED_ONLY_PREFIX = "measured-"  # the name of a tier made for a machine the catalogue does not know
 
@@ -161,14 +161,15 @@ def measured_tier(point: OperatingPoint, tiers: dict[str, Tier]) -> Tier | None:
 def override_tiers(points: list[OperatingPoint], tiers: dict[str, Tier], override: str | None) -> dict[str, Tier]:
     """--measured-on: the tier each result it can describe was measured on (result path -> tier). It may name a
     tier the catalogue failed to match (a CPU model name it does not list), for the results of the same kind,
-    ISA level and vCPU count; others are matched by fingerprint. Refused when it describes none of them: their
-    figures would be priced as another machine's."""
+    ISA level and vCPU count, or for GPU results any GPU tier unless the catalogue knows the GPU by name as
+    another; others are matched by fingerprint. Refused when it describes none of them: their figures would be
+    priced as another machine's."""
     if not override:
         return {}
     if override not in tiers:
         raise InputError(f"--measured-on: unknown tier {override!r}; known tiers: {', '.join(tiers)}")
     tier = tiers[override]
-    problems = {point.path: _override_problem(point, tier) for point in points}
+    problems = {point.path: _override_problem(point, tier, tiers) for point in points}
     if points and all(problems.values()):
         raise InputError(f"--measured-on {override}: {problems[points[0].path]}")
     others = [path for path, problem in problems.items() if problem]
@@ -181,9 +182,17 @@ def override_tiers(points: list[OperatingPoint], tiers: dict[str, Tier], overrid
     return {path: tier for path, problem in problems.items() if problem is None}
 
 
-def _override_problem(point: OperatingPoint, tier: Tier) -> str | None:
+def _override_problem(point: OperatingPoint, tier: Tier, tiers: dict[str, Tier]) -> str | None:
     if Device.parse(point.device).is_cuda:
-        return None if tier.kind == "gpu" else f"a {tier.kind} tier, but {point.path} was measured on a GPU"
+        if tier.kind != "gpu":
+            return f"a {tier.kind} tier, but {point.path} was measured on a GPU"
+        known = match_tier(point.device_name, tiers)  # a GPU the catalogue knows by name is that tier, no other
+        if known is None or known.name == tier.name:
+            return None
+        return (
+            f"the tier of another GPU, but {point.path} was measured on {point.device_name}, which is "
+            f"{known.name}; leave it out to match by name"
+        )
     fingerprint = point.fingerprint
     if tier.kind == "cpu" and tier.isa == fingerprint.isa and tier.vcpus == fingerprint.logical_cores:
         return None
