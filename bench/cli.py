@@ -143,6 +143,9 @@ def _cmd_machine(args: argparse.Namespace) -> int:
         return 0
     print(f"machine key:  {machine.key}")
     print(f"fingerprint:  {machine.fingerprint.describe()} (digest {machine.fingerprint.digest})")
+    if machine.host_cores != machine.fingerprint.logical_cores:
+        usable = machine.fingerprint.logical_cores
+        print(f"cores:        {usable} of the host's {machine.host_cores}: this process's affinity mask or CPU quota")
     cpu = machine.cpu_tier
     print(f"CPU tier:     {cpu.name if cpu else 'none: measured-only (cost it with --price-per-hour or --tiers)'}")
     for name, tier in machine.gpu_tiers:

@@ -22,9 +22,9 @@ def test_collect_environment_keys_and_cpuinfo_read_once() -> None:
     assert environment._cpuinfo.cache_info().misses == misses  # every later call reuses the parsed file
     for key in (
         "hostname", "os", "platform", "python_version", "cpu_model", "cpu_flags", "cpu_physical_cores",
-        "cpu_logical_cores", "ram_total_bytes", "torch_version", "torch_threads", "torch_interop_threads",
-        "transformers_version", "numpy_version", "recbench_version", "git_commit", "git_dirty", "cuda",
-        "machine_slug", "fingerprint",
+        "cpu_logical_cores", "cpu_usable_cores", "ram_total_bytes", "torch_version", "torch_threads",
+        "torch_interop_threads", "transformers_version", "numpy_version", "recbench_version", "git_commit",
+        "git_dirty", "cuda", "machine_slug", "fingerprint",
     ):  # fmt: skip
         assert key in env, key
     assert set(env["cpu_flags"]) == {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "sve", "asimd"}
@@ -65,6 +65,43 @@ def test_machine_slug_is_filesystem_safe(monkeypatch: pytest.MonkeyPatch) -> Non
     assert machine_slug(newer_torch) == machine_slug(avx2) and newer_torch.differences(avx2) == [
         "torch 2.14.1+cpu vs 2.13.0+cpu"
     ]
+
+
+def cgroup_with(monkeypatch: pytest.MonkeyPatch, root: Path, files: dict[str, str], own: str = "/") -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    (root / "proc-self-cgroup").write_text(f"12:memory:/x\n0::{own}\n")
+    monkeypatch.setattr(environment, "CGROUP_ROOT", root)
+    monkeypatch.setattr(environment, "PROC_SELF_CGROUP", root / "proc-self-cgroup")
+
+
+@pytest.mark.parametrize(
+    ("files", "own", "quota"),
+    [
+        ({"cpu.max": "max 100000\n"}, "/", None),  # cgroup v2, no limit
+        ({"cpu.max": "150000 100000\n"}, "/", 1.5),  # docker --cpus=1.5, inside the container's namespace
+        ({"kubepods/pod1/cpu.max": "400000 100000\n", "cpu.max": "max 100000"}, "/kubepods/pod1", 4.0),
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, "/", None),  # cgroup v1
+        ({"cpu,cpuacct/cpu.cfs_quota_us": "200000", "cpu,cpuacct/cpu.cfs_period_us": "100000"}, "/", 2.0),
+        ({"cpu.max": "garbage"}, "/", None),
+        ({}, "/", None),  # no cgroup files (macOS, or not mounted)
+    ],
+)
+def test_a_cgroup_cpu_quota_is_read_in_cores(monkeypatch, tmp_path, files, own, quota) -> None:
+    cgroup_with(monkeypatch, tmp_path, files, own)
+    assert environment.cgroup_cpu_quota() == quota
+
+
+def test_the_fingerprint_counts_the_cores_a_container_may_use(monkeypatch, tmp_path) -> None:
+    cgroup_with(monkeypatch, tmp_path, {"cpu.max": "50000 100000"})  # half a core: rounded up to one
+    assert environment.usable_cores() == 1
+    assert environment.this_machine().logical_cores == 1
+    env = collect_environment()
+    assert env["cpu_usable_cores"] == env["fingerprint"]["logical_cores"] == 1
+    # A result written before usable cores were recorded keeps the key it was stored under.
+    older = {key: value for key, value in env.items() if key != "cpu_usable_cores"}
+    assert environment_fingerprint(older).logical_cores == env["cpu_logical_cores"]
 
 
 def test_machine_slug_env_override(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import gc
 import importlib.metadata
+import math
 import os
 import platform
 import socket
@@ -157,6 +158,57 @@ def cuda_environment() -> dict[str, Any]:
     }
 
 
+# cgroup CPU quotas: v2 (`cpu.max`: "QUOTA PERIOD" or "max PERIOD") and v1 (two files), in microseconds.
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC_SELF_CGROUP = Path("/proc/self/cgroup")
+
+
+def usable_cores() -> int:
+    """The logical cores this process may use: its affinity mask (taskset, cpusets), capped by a CFS quota
+    rounded up (docker --cpus, Kubernetes CPU limits). A container given 4 cores of a 64-core host is a 4-core
+    machine for a benchmark: what the fingerprint, tier matching and CPU utilisation count."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no sched_getaffinity
+        cores = psutil.cpu_count(logical=True) or 1
+    quota = cgroup_cpu_quota()
+    return max(1, min(cores, math.ceil(quota))) if quota is not None else cores
+
+
+def cgroup_cpu_quota() -> float | None:
+    """This process's cgroup CPU quota in cores (None: no quota, or not readable). Only its own cgroup is read;
+    a lower limit set on a parent cgroup is not seen."""
+    for quota_file, period_file in _quota_files():
+        try:
+            if period_file is None:
+                quota, period = quota_file.read_text().split()[:2]
+            else:
+                quota, period = quota_file.read_text().strip(), period_file.read_text().strip()
+            if quota in ("max", "-1"):
+                return None
+            cores = int(quota) / int(period)
+        except (OSError, ValueError, ZeroDivisionError):
+            continue
+        return cores if cores > 0 else None
+    return None
+
+
+def _quota_files() -> list[tuple[Path, Path | None]]:
+    """Where this process's quota may be, in order: its cgroup v2 folder, the v2 root (inside a container's
+    cgroup namespace), the v1 cpu controller."""
+    v2_own = []
+    try:
+        for line in PROC_SELF_CGROUP.read_text().splitlines():
+            if line.startswith("0::"):
+                v2_own.append(CGROUP_ROOT / line[3:].lstrip("/") / "cpu.max")
+    except OSError:
+        pass
+    files: list[tuple[Path, Path | None]] = [(path, None) for path in [*v2_own, CGROUP_ROOT / "cpu.max"]]
+    for name in ("cpu", "cpu,cpuacct"):
+        files.append((CGROUP_ROOT / name / "cpu.cfs_quota_us", CGROUP_ROOT / name / "cpu.cfs_period_us"))
+    return files
+
+
 def collect_environment() -> dict[str, Any]:
     """A JSON-serialisable description of this machine and software stack."""
     import torch
@@ -175,6 +227,7 @@ def collect_environment() -> dict[str, Any]:
         "cpu_has_native_bf16": cpu_has_native_bf16(),
         "cpu_physical_cores": psutil.cpu_count(logical=False),
         "cpu_logical_cores": psutil.cpu_count(logical=True),
+        "cpu_usable_cores": usable_cores(),
         "ram_total_bytes": int(psutil.virtual_memory().total),
         "torch_version": torch.__version__,
         "torch_threads": torch.get_num_threads(),
@@ -199,7 +252,7 @@ def environment_fingerprint(env: dict[str, Any]) -> Fingerprint:
     return fingerprint_of(
         cpu_model=env.get("cpu_model") or "unknown-cpu",
         flags=env.get("cpu_flags") or {},
-        logical_cores=env.get("cpu_logical_cores"),
+        logical_cores=env.get("cpu_usable_cores") or env.get("cpu_logical_cores"),
         ram_bytes=env.get("ram_total_bytes") or 0,
         gpu_names=[d["name"] for d in (env.get("cuda") or {}).get("devices", [])],
         torch_version=env.get("torch_version") or "unknown",
@@ -213,7 +266,7 @@ def this_machine() -> Fingerprint:
     return fingerprint_of(
         cpu_model=cpu_model(),
         flags=cpu_flags(),
-        logical_cores=psutil.cpu_count(logical=True),
+        logical_cores=usable_cores(),
         ram_bytes=int(psutil.virtual_memory().total),
         gpu_names=[d["name"] for d in _cuda_devices()],
         torch_version=torch.__version__,

@@ -35,7 +35,7 @@ def isa_level(flags: Mapping[str, bool]) -> str:
 class Fingerprint:
     cpu_model: str
     isa: str  # one of ISA_LEVELS' names, or "baseline"
-    logical_cores: int
+    logical_cores: int  # those the process may use (bench.hardware.environment.usable_cores)
     memory_gib: int  # total RAM, rounded to whole GiB
     gpus: tuple[str, ...]  # every GPU's name, in index order
     torch: str  # torch's version string, build included (e.g. 2.13.0+cpu)
@@ -54,7 +54,9 @@ class Fingerprint:
     def describe(self) -> str:
         gpus = ", ".join(f"{n}x {name}" for name, n in Counter(self.gpus).items())
         return (
-            f"{self.cpu_model}, {self.isa.upper()}, {self.logical_cores} logical cores, {self.memory_gib} GiB"
+            f"{self.cpu_model}, {self.isa.upper()}, {self.logical_cores} logical core"
+            + ("s" if self.logical_cores != 1 else "")
+            + f", {self.memory_gib} GiB"
             + (f", {gpus}" if gpus else "")
             + f", torch {self.torch}"
         )

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import psutil
+
 from bench.hardware.environment import cpu_model, machine_slug, this_machine
 from bench.hardware.fingerprint import Fingerprint
 from bench.hardware.tiers import Tier, tier_for_machine
@@ -17,6 +19,7 @@ class MachineIdentity:
     fingerprint: Fingerprint
     cpu_tier: Tier | None
     gpu_tiers: tuple[tuple[str, Tier | None], ...]  # (GPU name, its tier) per visible GPU
+    host_cores: int  # the host's logical cores; the fingerprint counts those this process may use
 
 
 def identify_machine(tiers: Mapping[str, Tier]) -> MachineIdentity:
@@ -26,4 +29,5 @@ def identify_machine(tiers: Mapping[str, Tier]) -> MachineIdentity:
         (name, tier_for_machine(device="cuda", device_name=name, fingerprint=fingerprint, tiers=tiers))
         for name in fingerprint.gpus
     )
-    return MachineIdentity(key=machine_slug(fingerprint), fingerprint=fingerprint, cpu_tier=cpu, gpu_tiers=gpus)
+    return MachineIdentity(key=machine_slug(fingerprint), fingerprint=fingerprint, cpu_tier=cpu, gpu_tiers=gpus,
+                           host_cores=psutil.cpu_count(logical=True) or fingerprint.logical_cores)  # fmt: skip

@@ -88,6 +88,11 @@ class Environment(Section):
     cpu_has_native_bf16: bool
     cpu_physical_cores: int | None
     cpu_logical_cores: int | None
+    cpu_usable_cores: int | None = Field(
+        None,
+        description="logical cores this process could use: its affinity mask capped by a cgroup CPU quota (a "
+        "container's share of the host); the fingerprint counts these. None: older results, which counted all",
+    )
     ram_total_bytes: int
     torch_version: str
     torch_threads: int

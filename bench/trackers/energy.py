@@ -31,6 +31,8 @@ from typing import Any
 import psutil
 import torch
 
+from bench.hardware.environment import usable_cores
+
 JOULES_PER_KWH = 3.6e6
 
 # Retained power samples are capped (0.05 s × 5000 ≈ 4 minutes before thinning starts) so long runs stay small.
@@ -178,14 +180,6 @@ def _rapl_package_zones(root: Path) -> list[tuple[Path, str]]:
         if name.startswith("package"):
             zones.append((zone, name))
     return sorted(zones, key=lambda zone_name: zone_name[0].name)
-
-
-def _visible_logical_cores() -> int:
-    # The affinity mask is what this process may run on (taskset, cpusets); cgroup CPU quotas are not reflected.
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS and Windows have no sched_getaffinity
-        return psutil.cpu_count(logical=True) or 1
 
 
 def _init_nvml(nvml: Any | None) -> Any:
@@ -460,7 +454,7 @@ class EnergyTracker:
     # ----------------------------------------------------------------- model
 
     def _modelled(self, duration: float, cpu_seconds: float) -> tuple[str, float | None]:
-        cores = _visible_logical_cores()
+        cores = usable_cores()
         # CPU times tick at 10 ms on Linux (USER_HZ), so utilisation over windows of tens of ms is coarse.
         utilisation = min(1.0, cpu_seconds / (duration * cores)) if duration > 0 else 0.0
         tdp, idle = self.modelled_tdp_watts, self.modelled_idle_fraction
