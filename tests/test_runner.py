@@ -244,3 +244,23 @@ def test_the_ray_executor_without_its_extra_says_how_to_install_it(tmp_path, wri
     assert "pip install 'recbench[ray]'" in line
     assert run_cli(str(scenario), "--results-dir", str(tmp_path / "r"), "--max-parallel", "2") == 2
     assert "--max-parallel: only with --executor ray" in capsys.readouterr().err
+
+
+def test_other_processes_busy_during_the_timed_batches_are_a_warning_in_the_result(tmp_path, write_scenario, capsys):
+    from bench.hardware.environment import OtherProcessesCpu
+    from bench.measurement import timed
+
+    class BusyNeighbours(OtherProcessesCpu):
+        def __exit__(self, *exc: object) -> None:
+            super().__exit__(*exc)
+            self.share = 0.9  # as if another process had spun on both cores while the batches ran
+
+    scenario = write_scenario(tiny_scenario_dict())
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(timed, "OtherProcessesCpu", BusyNeighbours)
+        assert run_cli(str(scenario), "--results-dir", str(tmp_path / "results")) == 0
+    expected = "machine busy during the timed batches: other processes used 90% of"
+    assert f"warning: {expected}" in capsys.readouterr().err  # said as it is found
+    [path] = result_files(tmp_path / "results")
+    busy = load_result(path).warnings_of(WarningKind.BUSY_MACHINE)
+    assert any(message.startswith(expected) for message in busy), busy  # and kept in the result

@@ -39,7 +39,7 @@ class LoadVerdict(NamedEnum):
 class WarningKind(NamedEnum):
     """What a warning in a result is about, so that readers can act on it (e.g. refuse a busy baseline)."""
 
-    BUSY_MACHINE = "busy_machine"  # other processes used the CPU when the run started
+    BUSY_MACHINE = "busy_machine"  # other processes used the CPU during set-up or the measured window
     SLOW_DTYPE = "slow_dtype"  # a dtype without native support on this CPU
     SLOW_LEVER = "slow_lever"  # an `optimize` lever that is slow, or costs set-up time, on this CPU
     CHANCE_LEVEL = "chance_level"  # random weights: quality figures are chance by construction

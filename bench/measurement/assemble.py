@@ -129,7 +129,7 @@ def assemble_result(
         work=work,
         quality=quality,
         load=measurement.load,
-        warnings=[*prepared.warnings, *derive.statistical_warnings(latency_summary, quality)],
+        warnings=[*prepared.warnings, *measurement.warnings, *derive.statistical_warnings(latency_summary, quality)],
         wall_time_s=wall_s,
         summary=Summary(
             latency=latency_summary,

@@ -17,9 +17,11 @@ from typing import Any
 import torch
 
 from bench.core.kinds import LoadVerdict
+from bench.hardware.environment import OtherProcessesCpu
 from bench.load.logs import DETAIL_LOG, SUMMARY_LOG
 from bench.load.run import LoadRun, PeakSearch, find_peak, first_token_stages, run_loadgen
 from bench.loop.pipeline import BatchRecord, RecommendationLoop
+from bench.measurement.prepare import busy_machine_warnings
 from bench.measurement.strategy import MeasureContext, Measurement, ThroughputSource
 from bench.results.model import LoadCalibration, LoadProbe, LoadSection, LoadSettings
 from bench.results.reader import LOADGEN_DIR_SUFFIX
@@ -46,7 +48,7 @@ class LoadTest:
         tdp = context.tier.tdp_watts if context.tier else None
         generating = scenario.scoring.mode == "generate"
 
-        with MemoryTracker(device) as memory:
+        with OtherProcessesCpu() as others, MemoryTracker(device) as memory:  # LoadGen's threads are this process
             calibration = _calibrate(loop, load, warmup=scenario.repetitions.warmup)
             expected_qps = calibration.isolated_batch_throughput_qps * OFFLINE_EXPECTED_QPS_MARGIN
 
@@ -115,6 +117,7 @@ class LoadTest:
                 basis=f"load test ({load.mode}): served requests / LoadGen run wall time",
             ),
             load=section,
+            warnings=busy_machine_warnings(others.share, during="the load test"),
         )
 
 

@@ -8,6 +8,7 @@ GEMM peak, then one function that assembles the result.
 from __future__ import annotations
 
 import time
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -74,6 +75,8 @@ def run_point(
     )
     graphs = compiled_graphs()
     measurement = strategy_for(point).measure(context)
+    for found in measurement.warnings:
+        warnings.warn(found.message, stacklevel=2)
     recompiled = compiled_graphs() - graphs
     if recompiled:
         prepared.warnings.append(

@@ -34,7 +34,8 @@ from bench.scenarios.spec import Scenario
 from bench.trackers.flops import FlopResult, FlopTracker
 from bench.trackers.memory import MemoryResult, MemoryTracker
 
-BUSY_CPU_FRACTION = 0.25  # of all cores used by other processes during set-up: above it, they compete with us
+# Of all cores, used by other processes during set-up or the measured window: above it, they compete with us.
+BUSY_CPU_FRACTION = 0.25
 DEFAULT_THREADS = torch.get_num_threads()  # torch's choice for this machine, before any scenario sets one
 
 
@@ -144,9 +145,9 @@ def _untimed(_stage: str) -> Iterator[None]:
     yield
 
 
-def busy_machine_warnings(others_share: float) -> list[ResultWarning]:
-    """Say so in the result when other processes competed for the CPU during set-up, rather than let a busy
-    machine pass for a slow one."""
+def busy_machine_warnings(others_share: float, *, during: str = "set-up") -> list[ResultWarning]:
+    """Say so in the result when other processes competed for the CPU `during` set-up or the measured window,
+    rather than let a busy machine pass for a slow one."""
     if others_share <= BUSY_CPU_FRACTION:
         return []
     import psutil
@@ -155,7 +156,7 @@ def busy_machine_warnings(others_share: float) -> list[ResultWarning]:
     return [
         ResultWarning(
             kind=WarningKind.BUSY_MACHINE,
-            message=f"machine busy during set-up: other processes used {others_share:.0%} of {cores} logical "
+            message=f"machine busy during {during}: other processes used {others_share:.0%} of {cores} logical "
             "cores; timings may be inflated",
         )
     ]

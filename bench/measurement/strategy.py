@@ -5,14 +5,14 @@ assembly of the result after it are the same for every strategy."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from bench.hardware.tiers import Tier
 from bench.loop.pipeline import BatchRecord
 from bench.measurement.prepare import PreparedPoint
-from bench.results.model import LoadSection
+from bench.results.model import LoadSection, ResultWarning
 from bench.scenarios.loader import ScenarioPoint
 from bench.trackers.energy import EnergyResult
 from bench.trackers.latency import LatencyResult
@@ -52,6 +52,7 @@ class Measurement:
     energy_window: str
     throughput: ThroughputSource | None = None  # None: batch_size / median end-to-end batch latency
     load: LoadSection | None = None
+    warnings: list[ResultWarning] = field(default_factory=list)  # found while measuring (a busy machine)
 
 
 class Strategy(Protocol):

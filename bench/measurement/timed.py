@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 
 from bench.core.interrupts import raise_if_stopped
+from bench.hardware.environment import OtherProcessesCpu
 from bench.loop.pipeline import BatchRecord, RecommendationLoop
+from bench.measurement.prepare import busy_machine_warnings
 from bench.measurement.strategy import MeasureContext, Measurement, ProgressCallback
 from bench.scenarios.spec import Repetitions
 from bench.trackers.energy import EnergyTracker
@@ -23,7 +25,8 @@ class TimedBatches:
             for _ in range(scenario.repetitions.warmup):
                 loop.run_batch(loop.next_users(), latency.stage)
             latency.reset()
-            with EnergyTracker(device, modelled_tdp_watts=tdp) as energy:
+            # Outside the energy window: a window too short for CPU-time ticks is padded with a sleep.
+            with OtherProcessesCpu() as others, EnergyTracker(device, modelled_tdp_watts=tdp) as energy:
                 records = _measure(loop, latency, scenario.repetitions, context.progress)
         return Measurement(
             records=records,
@@ -33,6 +36,7 @@ class TimedBatches:
             memory_window="warm-up and timed batches (the model is resident throughout)",
             energy=energy.result(),
             energy_window="timed batches only (warm-up and calibration excluded)",
+            warnings=busy_machine_warnings(others.share, during="the timed batches"),
         )
 
 
