@@ -313,6 +313,10 @@ def test_measured_on_names_the_tier_of_the_results_gpu_or_one_the_catalogue_cann
         r"measured on NVIDIA H100 80GB HBM3, which is h100-sxm; leave it out",
     ):
         cost_table([h100], tiers, measured_on="rtx-4090")
+    # Another tier for the same GPU (a tiers file's spot price) names it too.
+    spot = replace(TIERS["h100-sxm"], name="h100-sxm-spot", price_per_hour=1.0)
+    rows = cost_table([h100], {**tiers, spot.name: spot}, measured_on="h100-sxm-spot").rows
+    assert {r.timing.tier for r in rows if r.basis == "measured"} == {"h100-sxm-spot"}
     # A GPU the catalogue has no name for may be told which tier it is.
     p100_host = replace(AVX2_EPYC, gpus=("Tesla P100-PCIE-16GB",))
     p100 = gpu(device_name="Tesla P100-PCIE-16GB", fingerprint=p100_host, machine="p100-box")

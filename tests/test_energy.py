@@ -143,6 +143,16 @@ def test_modelled_on_this_cpu_follows_the_linear_model(tmp_path: Path) -> None:
     assert any("RAPL not present" in note for note in result.notes)
 
 
+def test_modelled_utilisation_is_of_the_cores_a_cpu_quota_allows(tmp_path: Path, monkeypatch) -> None:
+    from bench.hardware import environment
+
+    monkeypatch.setattr(environment, "cgroup_cpu_quota", lambda: 0.5)  # docker --cpus=0.5: one usable core
+    with EnergyTracker(CPU, modelled_tdp_watts=TDP, rapl_root=tmp_path / "absent") as tracker:
+        _busy(0.05)
+    (reading,) = tracker.result().readings
+    assert reading["logical_cores"] == 1
+
+
 def test_modelled_without_tdp_is_unavailable(tmp_path: Path) -> None:
     with EnergyTracker(CPU, modelled_tdp_watts=None, rapl_root=tmp_path / "absent") as tracker:
         pass

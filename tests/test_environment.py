@@ -86,11 +86,37 @@ def cgroup_with(monkeypatch: pytest.MonkeyPatch, root: Path, files: dict[str, st
         ({"cpu,cpuacct/cpu.cfs_quota_us": "200000", "cpu,cpuacct/cpu.cfs_period_us": "100000"}, "/", 2.0),
         ({"cpu.max": "garbage"}, "/", None),
         ({}, "/", None),  # no cgroup files (macOS, or not mounted)
+        # The limit is on a cgroup above this process's: a pod, or a container whose processes moved to a child.
+        (
+            {"kubepods/pod1/c1/cpu.max": "max 100000", "kubepods/pod1/cpu.max": "200000 100000"},
+            "/kubepods/pod1/c1",
+            2.0,
+        ),
+        ({"init.scope/cpu.max": "max 100000", "cpu.max": "300000 100000"}, "/init.scope", 3.0),
+        ({"a/cpu.max": "800000 100000", "cpu.max": "100000 100000"}, "/a", 1.0),  # the tightest binds
+        ({"cpu.max": "200000 100000"}, "/../../etc", 2.0),  # `..` never leaves the cgroup folder
     ],
 )
 def test_a_cgroup_cpu_quota_is_read_in_cores(monkeypatch, tmp_path, files, own, quota) -> None:
     cgroup_with(monkeypatch, tmp_path, files, own)
     assert environment.cgroup_cpu_quota() == quota
+
+
+def test_a_cgroup_v1_quota_is_read_at_the_process_own_path(monkeypatch, tmp_path) -> None:
+    files = {"cpu,cpuacct/system.slice/x.service/cpu.cfs_quota_us": "150000",
+             "cpu,cpuacct/system.slice/x.service/cpu.cfs_period_us": "100000"}  # fmt: skip
+    cgroup_with(monkeypatch, tmp_path, files)
+    (tmp_path / "proc-self-cgroup").write_text("4:cpu,cpuacct:/system.slice/x.service\n0::/\n")
+    assert environment.cgroup_cpu_quota() == 1.5
+
+
+def test_other_processes_cpu_counts_only_the_cores_this_process_may_run_on(monkeypatch) -> None:
+    if not hasattr(os, "sched_getaffinity") or environment.host_cores() < 2:
+        pytest.skip("needs an affinity mask and two cores")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
+    with environment.OtherProcessesCpu(min_window_s=0.02) as others:
+        pass
+    assert others.cores == 1 and 0.0 <= others.share <= 1.0
 
 
 def test_the_fingerprint_counts_the_cores_a_container_may_use(monkeypatch, tmp_path) -> None:
@@ -187,3 +213,14 @@ def test_other_processes_cpu_counts_a_spinning_process_and_pads_a_short_block() 
         pass
     assert time.perf_counter() - started >= 0.3  # an empty block is padded to a window CPU times can resolve
     assert 0.0 <= padded.share <= 1.0
+
+
+def test_recbench_machine_says_when_the_process_may_use_fewer_cores_than_the_host(monkeypatch, capsys) -> None:
+    from bench.cli import main
+    from bench.hardware import identify
+
+    monkeypatch.setattr(identify, "host_cores", lambda: 64)
+    assert main(["machine"]) == 0
+    out = capsys.readouterr().out
+    usable = environment.usable_cores()
+    assert f"cores:        {usable} of the host's 64" in out and f"{usable} logical core" in out

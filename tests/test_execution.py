@@ -118,27 +118,3 @@ def test_a_worker_starts_from_the_drivers_gemm_peak_and_hands_back_its_cache(tmp
     keep_calibration(hostile, driver, machine=machine)
     assert not (driver / name).exists() and not (tmp_path / "calibration").exists()
     assert not (driver / "calibration").exists() and not (driver / "other-machine" / "calibration" / file).exists()
-
-
-def test_the_collector_is_paused_inside_the_block_and_put_back_as_it_was():
-    import gc
-
-    from bench.core.collector import collector_paused
-
-    assert gc.isenabled()
-    with collector_paused():
-        assert not gc.isenabled()
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        with collector_paused():
-            pass
-        assert not gc.isenabled()  # a caller that had paused it keeps it paused
-    finally:
-        gc.enable()
-    try:
-        with collector_paused():
-            raise KeyError("an import that fails")
-    except KeyError:
-        pass
-    assert gc.isenabled()

@@ -3,9 +3,9 @@ to leave what was imported alone.
 
 Importing torch and transformers creates about a million long-lived objects, and each full collection the
 collector starts by itself on the way walks all of them again. Nothing imported is garbage, so nothing is lost by
-waiting: on the 2-core AMD EPYC (AVX2), 2026-11-29, a slow hour, `import bench.runner` took 7.6-8.1 s paused
-against 7.4-9.2 s (median 8.3 s) not, and the one collection before gc.freeze 0.5 s against 0.3 s: about 0.5 s
-saved in all, four runs each.
+waiting. On the 2-core AMD EPYC (AVX2), 2026-11-29, in a slow hour, four runs each: `import bench.runner` then
+the collection before gc.freeze took 8.1-8.6 s (median 8.2 s) paused and 7.7-9.5 s (median 8.6 s) not, the
+imports 0.7 s quicker and that one collection 0.2 s slower.
 """
 
 from __future__ import annotations

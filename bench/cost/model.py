@@ -186,8 +186,9 @@ def _override_problem(point: OperatingPoint, tier: Tier, tiers: dict[str, Tier])
     if Device.parse(point.device).is_cuda:
         if tier.kind != "gpu":
             return f"a {tier.kind} tier, but {point.path} was measured on a GPU"
-        known = match_tier(point.device_name, tiers)  # a GPU the catalogue knows by name is that tier, no other
-        if known is None or known.name == tier.name:
+        # A GPU the catalogue knows by name is one of its tiers (a tiers file may add another price for it).
+        known = match_tier(point.device_name, tiers)
+        if known is None or tier.matches(point.device_name) is not None:
             return None
         return (
             f"the tier of another GPU, but {point.path} was measured on {point.device_name}, which is "

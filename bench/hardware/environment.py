@@ -158,55 +158,80 @@ def cuda_environment() -> dict[str, Any]:
     }
 
 
-# cgroup CPU quotas: v2 (`cpu.max`: "QUOTA PERIOD" or "max PERIOD") and v1 (two files), in microseconds.
+# cgroup CPU bandwidth limits, in microseconds of CPU time per period: cgroup v2's `cpu.max` holds "QUOTA PERIOD"
+# or "max PERIOD" (https://docs.kernel.org/admin-guide/cgroup-v2.html, section "CPU Interface Files"); cgroup v1
+# splits them into cpu.cfs_quota_us (-1: no limit) and cpu.cfs_period_us
+# (https://docs.kernel.org/scheduler/sched-bwc.html). Both read 2026-11-29.
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_SELF_CGROUP = Path("/proc/self/cgroup")
 
 
+def host_cores() -> int:
+    """Every logical core of the machine (the host, from inside a container)."""
+    return psutil.cpu_count(logical=True) or 1
+
+
 def usable_cores() -> int:
-    """The logical cores this process may use: its affinity mask (taskset, cpusets), capped by a CFS quota
-    rounded up (docker --cpus, Kubernetes CPU limits). A container given 4 cores of a 64-core host is a 4-core
-    machine for a benchmark: what the fingerprint, tier matching and CPU utilisation count."""
+    """The logical cores this process may use: its affinity mask (taskset, cpusets), capped by a CPU quota
+    rounded up (docker --cpus and Kubernetes CPU limits set one). A container given 4 cores of a 64-core host is
+    a 4-core machine for a benchmark: what the fingerprint, tier matching, torch's threads and CPU utilisation
+    count."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS and Windows have no sched_getaffinity
-        cores = psutil.cpu_count(logical=True) or 1
+        cores = host_cores()
     quota = cgroup_cpu_quota()
     return max(1, min(cores, math.ceil(quota))) if quota is not None else cores
 
 
 def cgroup_cpu_quota() -> float | None:
-    """This process's cgroup CPU quota in cores (None: no quota, or not readable). Only its own cgroup is read;
-    a lower limit set on a parent cgroup is not seen."""
-    for quota_file, period_file in _quota_files():
-        try:
-            if period_file is None:
-                quota, period = quota_file.read_text().split()[:2]
-            else:
-                quota, period = quota_file.read_text().strip(), period_file.read_text().strip()
-            if quota in ("max", "-1"):
-                return None
-            cores = int(quota) / int(period)
-        except (OSError, ValueError, ZeroDivisionError):
-            continue
-        return cores if cores > 0 else None
-    return None
+    """The tightest CPU quota, in cores, on this process's cgroup and on every cgroup above it (a pod's or a
+    container's limit binds the cgroups inside it). None: no quota, or nothing readable."""
+    quotas = [quota for files in _quota_files() if (quota := _read_quota(*files)) is not None]
+    return min(quotas, default=None)
+
+
+def _read_quota(quota_file: Path, period_file: Path | None) -> float | None:
+    try:
+        if period_file is None:  # v2: both figures in one file
+            quota, period = quota_file.read_text().split()[:2]
+        else:
+            quota, period = quota_file.read_text().strip(), period_file.read_text().strip()
+        if quota in ("max", "-1"):
+            return None
+        cores = int(quota) / int(period)
+    except (OSError, ValueError, ZeroDivisionError):
+        return None
+    return cores if cores > 0 else None
 
 
 def _quota_files() -> list[tuple[Path, Path | None]]:
-    """Where this process's quota may be, in order: its cgroup v2 folder, the v2 root (inside a container's
-    cgroup namespace), the v1 cpu controller."""
-    v2_own = []
+    """Every file that may hold a quota on this process: cgroup v2's cpu.max in its own cgroup and in each one
+    above it up to the root (inside a container's cgroup namespace, the container's own), and cgroup v1's cpu
+    controller likewise (where the container sees the host's path, only the mount's root exists)."""
+    own_v2: str | None = None
+    own_v1 = "/"
     try:
         for line in PROC_SELF_CGROUP.read_text().splitlines():
-            if line.startswith("0::"):
-                v2_own.append(CGROUP_ROOT / line[3:].lstrip("/") / "cpu.max")
+            hierarchy, controllers, path = [*line.split(":", 2), "", ""][:3]
+            if hierarchy == "0" and not controllers:
+                own_v2 = path
+            elif "cpu" in controllers.split(","):
+                own_v1 = path
     except OSError:
         pass
-    files: list[tuple[Path, Path | None]] = [(path, None) for path in [*v2_own, CGROUP_ROOT / "cpu.max"]]
+    files: list[tuple[Path, Path | None]] = [(folder / "cpu.max", None) for folder in _up(CGROUP_ROOT, own_v2 or "/")]
     for name in ("cpu", "cpu,cpuacct"):
-        files.append((CGROUP_ROOT / name / "cpu.cfs_quota_us", CGROUP_ROOT / name / "cpu.cfs_period_us"))
+        files += [
+            (folder / "cpu.cfs_quota_us", folder / "cpu.cfs_period_us") for folder in _up(CGROUP_ROOT / name, own_v1)
+        ]
     return files
+
+
+def _up(root: Path, path: str) -> list[Path]:
+    """root/path and every folder above it up to root; `..` and `.` are dropped, so nothing lies outside root."""
+    parts = [part for part in path.split("/") if part not in ("", ".", "..")]
+    return [root.joinpath(*parts[:depth]) for depth in range(len(parts), -1, -1)]
 
 
 def collect_environment() -> dict[str, Any]:
@@ -226,7 +251,7 @@ def collect_environment() -> dict[str, Any]:
         "cpu_flags": cpu_flags(),
         "cpu_has_native_bf16": cpu_has_native_bf16(),
         "cpu_physical_cores": psutil.cpu_count(logical=False),
-        "cpu_logical_cores": psutil.cpu_count(logical=True),
+        "cpu_logical_cores": host_cores(),
         "cpu_usable_cores": usable_cores(),
         "ram_total_bytes": int(psutil.virtual_memory().total),
         "torch_version": torch.__version__,
@@ -294,20 +319,24 @@ def machine_slug(fingerprint: Fingerprint | None = None) -> str:
 
 
 class OtherProcessesCpu:
-    """The share of all logical cores that other processes used while the `with` block ran. Other work
-    inflates timings badly (torch's threads spin while they wait for a core); the load average would also count
-    this process's own work, so CPU times are differenced instead, which lets the block do useful work (a
-    point's set-up) rather than sleep. A block shorter than `min_window_s` is padded with a sleep: CPU times
-    tick every 10 ms."""
+    """The share of the cores this process may run on (its affinity mask) that other processes used while the
+    `with` block ran. Other work inflates timings badly (torch's threads spin while they wait for a core); the
+    load average would also count this process's own work, so CPU times are differenced instead, which lets the
+    block do useful work (a point's set-up) rather than sleep. A block shorter than `min_window_s` is padded with
+    a sleep: CPU times tick every 10 ms."""
 
     def __init__(self, min_window_s: float = 0.25) -> None:
         self.min_window_s = min_window_s
         self.share = 0.0
+        self.cores = host_cores()  # the cores the share is of
 
     def __enter__(self) -> OtherProcessesCpu:
+        self._cpus = _affinity_in_cpu_times()
+        if self._cpus is not None:
+            self.cores = len(self._cpus)
         self._process = psutil.Process()
         self._started = time.perf_counter()
-        self._system, self._mine = psutil.cpu_times(), self._process.cpu_times()
+        self._system, self._mine = self._busy_now(), self._process.cpu_times()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *details: object) -> None:
@@ -317,11 +346,28 @@ class OtherProcessesCpu:
         if elapsed < self.min_window_s:
             time.sleep(self.min_window_s - elapsed)
             elapsed = self.min_window_s
-        system, mine = psutil.cpu_times(), self._process.cpu_times()
-        busy = _busy_seconds(system) - _busy_seconds(self._system)
-        own = _own_seconds(mine) - _own_seconds(self._mine)
-        cores = psutil.cpu_count(logical=True) or 1
-        self.share = max(0.0, busy - own) / (elapsed * cores)
+        busy = self._busy_now() - self._system
+        own = _own_seconds(self._process.cpu_times()) - _own_seconds(self._mine)
+        self.share = min(1.0, max(0.0, busy - own) / (elapsed * self.cores))  # ticks can round past 1
+
+    def _busy_now(self) -> float:
+        if self._cpus is None:
+            return _busy_seconds(psutil.cpu_times())
+        per_cpu = psutil.cpu_times(percpu=True)
+        return sum(_busy_seconds(per_cpu[cpu]) for cpu in self._cpus)
+
+
+def _affinity_in_cpu_times() -> list[int] | None:
+    """The CPUs this process may run on, as indexes into psutil's per-CPU times; None where there is no affinity
+    mask (macOS, Windows), it spans every CPU, or the indexes would not line up (offline CPUs)."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        return None
+    listed = len(psutil.cpu_times(percpu=True))
+    if len(cpus) >= listed or cpus[-1] >= listed:
+        return None
+    return cpus
 
 
 def _busy_seconds(times: Any) -> float:

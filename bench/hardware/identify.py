@@ -6,9 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import psutil
-
-from bench.hardware.environment import cpu_model, machine_slug, this_machine
+from bench.hardware.environment import cpu_model, host_cores, machine_slug, this_machine
 from bench.hardware.fingerprint import Fingerprint
 from bench.hardware.tiers import Tier, tier_for_machine
 
@@ -29,5 +27,5 @@ def identify_machine(tiers: Mapping[str, Tier]) -> MachineIdentity:
         (name, tier_for_machine(device="cuda", device_name=name, fingerprint=fingerprint, tiers=tiers))
         for name in fingerprint.gpus
     )
-    return MachineIdentity(key=machine_slug(fingerprint), fingerprint=fingerprint, cpu_tier=cpu, gpu_tiers=gpus,
-                           host_cores=psutil.cpu_count(logical=True) or fingerprint.logical_cores)  # fmt: skip
+    key = machine_slug(fingerprint)
+    return MachineIdentity(key=key, fingerprint=fingerprint, cpu_tier=cpu, gpu_tiers=gpus, host_cores=host_cores())

@@ -117,7 +117,7 @@ class LoadTest:
                 basis=f"load test ({load.mode}): served requests / LoadGen run wall time",
             ),
             load=section,
-            warnings=busy_machine_warnings(others.share, during="the load test"),
+            warnings=busy_machine_warnings(others, during="the load test"),
         )
 
 

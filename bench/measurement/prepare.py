@@ -16,7 +16,7 @@ from bench.core.interrupts import raise_if_stopped
 from bench.core.kinds import WarningKind
 from bench.core.stages import LOOP_STAGES
 from bench.data.interactions import Interactions
-from bench.hardware.environment import OtherProcessesCpu
+from bench.hardware.environment import OtherProcessesCpu, usable_cores
 from bench.loop.pipeline import BatchRecord, RecommendationLoop
 from bench.measurement.inputs import check_prompts_fit, load_inputs
 from bench.measurement.preflight import (
@@ -36,7 +36,9 @@ from bench.trackers.memory import MemoryResult, MemoryTracker
 
 # Of all cores, used by other processes during set-up or the measured window: above it, they compete with us.
 BUSY_CPU_FRACTION = 0.25
-DEFAULT_THREADS = torch.get_num_threads()  # torch's choice for this machine, before any scenario sets one
+# torch's choice for this machine before any scenario sets one, within the cores a container may use (torch counts
+# the host's cores under a CPU quota).
+DEFAULT_THREADS = min(torch.get_num_threads(), usable_cores())
 
 
 @dataclass(kw_only=True)
@@ -97,7 +99,7 @@ def _set_up(
             scenario, inputs.interactions, loaded.model, inputs.tokenizer, device, title_tokens=inputs.title_tokens
         )
         setup.update(loop.setup.seconds)
-    busy = busy_machine_warnings(others.share)
+    busy = busy_machine_warnings(others)
     _warn(busy)
     raise_if_stopped()
     flops = FlopTracker(count=LOOP_STAGES)
@@ -145,19 +147,16 @@ def _untimed(_stage: str) -> Iterator[None]:
     yield
 
 
-def busy_machine_warnings(others_share: float, *, during: str = "set-up") -> list[ResultWarning]:
+def busy_machine_warnings(others: OtherProcessesCpu, *, during: str = "set-up") -> list[ResultWarning]:
     """Say so in the result when other processes competed for the CPU `during` set-up or the measured window,
     rather than let a busy machine pass for a slow one."""
-    if others_share <= BUSY_CPU_FRACTION:
+    if others.share <= BUSY_CPU_FRACTION:
         return []
-    import psutil
-
-    cores = psutil.cpu_count(logical=True) or 1
     return [
         ResultWarning(
             kind=WarningKind.BUSY_MACHINE,
-            message=f"machine busy during {during}: other processes used {others_share:.0%} of {cores} logical "
-            "cores; timings may be inflated",
+            message=f"machine busy during {during}: other processes used {others.share:.0%} of {others.cores} "
+            "logical cores; timings may be inflated",
         )
     ]
 

@@ -36,7 +36,7 @@ class TimedBatches:
             memory_window="warm-up and timed batches (the model is resident throughout)",
             energy=energy.result(),
             energy_window="timed batches only (warm-up and calibration excluded)",
-            warnings=busy_machine_warnings(others.share, during="the timed batches"),
+            warnings=busy_machine_warnings(others, during="the timed batches"),
         )
 
 
