@@ -11,6 +11,7 @@ import json
 import os
 import re
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -283,3 +284,21 @@ def test_a_report_written_again_into_its_folder_removes_only_its_own_stale_files
     write_report([results], out, tiers=tiers, measured_on=cpu_tier(tiers), figures=False)
     assert (out / "plan.csv").read_text() == "my own edits" and (out / "README.md").exists()
     assert (out / "notes.txt").exists()
+
+
+def test_plan_takes_the_newest_run_of_each_point_as_the_report_does(results, tmp_path):
+    from bench.cost.api import load_points
+
+    folder = tmp_path / "results" / "m"
+    folder.mkdir(parents=True)
+    files = sorted(iter_result_paths([results]))
+    for path in files:
+        (folder / path.name).write_bytes(path.read_bytes())
+    rerun = json.loads(files[0].read_text())  # the same point measured again, a day later
+    measured = datetime.fromisoformat(rerun["created_at"])
+    rerun["created_at"] = (measured + timedelta(days=1)).isoformat()
+    rerun_path = folder / "rerun.json"
+    rerun_path.write_text(json.dumps(rerun))
+    with pytest.warns(UserWarning, match=r"1 older run\(s\) of points measured again are not used, e\.g\. .*"):
+        points = load_points([tmp_path / "results"])
+    assert sorted(Path(p.path).name for p in points) == sorted(["rerun.json", files[1].name])

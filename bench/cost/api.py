@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from bench.cost.capacity import CapacityPlan, PlanSettings, plan_capacity
 from bench.cost.model import CostTable, cost_table
 from bench.cost.projection import OperatingPoint, operating_point
 from bench.hardware.tiers import Tier
-from bench.results.reader import StoredResult, read_results
+from bench.results.reader import StoredResult, newest_per_point, read_results
 
 
 def operating_points(stored: Sequence[StoredResult]) -> list[OperatingPoint]:
@@ -18,10 +19,19 @@ def operating_points(stored: Sequence[StoredResult]) -> list[OperatingPoint]:
 
 
 def load_points(paths: Sequence[Path], *, strict: bool = False) -> list[OperatingPoint]:
-    points = operating_points(read_results(paths, strict=strict))
-    if not points:
+    """The newest result of each point under `paths`, as the report takes them (a warning names what is left
+    out): a plan printed to the terminal and the report written beside it agree."""
+    used, older = newest_per_point(read_results(paths, strict=strict))
+    if not used:
         raise InputError(f"{' '.join(map(str, paths))}: no result files found")
-    return points
+    if older:
+        stale, newer = older[0]
+        warnings.warn(
+            f"{len(older)} older run(s) of points measured again are not used, e.g. {stale.path} (the newest, "
+            f"{newer.path}, is)",
+            stacklevel=2,
+        )
+    return operating_points(used)
 
 
 def costs_for(

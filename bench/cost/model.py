@@ -19,6 +19,7 @@ from __future__ import annotations
 import statistics
 import warnings
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -166,8 +167,7 @@ def override_tiers(points: list[OperatingPoint], tiers: dict[str, Tier], overrid
     priced as another machine's."""
     if not override:
         return {}
-    if override not in tiers:
-        raise InputError(f"--measured-on: unknown tier {override!r}; known tiers: {', '.join(tiers)}")
+    check_measured_on(override, tiers)
     tier = tiers[override]
     problems = {point.path: _override_problem(point, tier, tiers) for point in points}
     if points and all(problems.values()):
@@ -180,6 +180,12 @@ def override_tiers(points: list[OperatingPoint], tiers: dict[str, Tier], overrid
             stacklevel=3,
         )
     return {path: tier for path, problem in problems.items() if problem is None}
+
+
+def check_measured_on(override: str | None, tiers: Mapping[str, Tier]) -> None:
+    """--measured-on names a tier of the catalogue (or of a tiers file)."""
+    if override is not None and override not in tiers:
+        raise InputError(f"--measured-on: unknown tier {override!r}; known tiers: {', '.join(tiers)}")
 
 
 def _override_problem(point: OperatingPoint, tier: Tier, tiers: dict[str, Tier]) -> str | None:

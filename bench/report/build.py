@@ -24,7 +24,7 @@ from bench.core.io import atomic_write_json
 from bench.core.stages import LOOP_STAGES, Stage
 from bench.cost.capacity import CapacityPlan, PlanSettings, plan_capacity
 from bench.cost.levers import LEVER_COLUMNS, compare_levers, lever_dicts
-from bench.cost.model import TierCost, calibration_dict, cost_table, row_dict
+from bench.cost.model import TierCost, calibration_dict, check_measured_on, cost_table, row_dict
 from bench.cost.projection import OperatingPoint, operating_point
 from bench.cost.quality import QUALITY_COLUMNS, quality_costs, quality_dict
 from bench.report.figures import LatencyBar, plan_figures
@@ -38,7 +38,7 @@ from bench.report.render import (
     render_markdown,
 )
 from bench.results.model import Result
-from bench.results.reader import StoredResult, read_results
+from bench.results.reader import StoredResult, newest_per_point, read_results
 
 if TYPE_CHECKING:
     from bench.hardware.tiers import Tier
@@ -142,8 +142,7 @@ def write_report(
     tiers = dict(tiers)
     if not tiers:
         raise InputError("no hardware tiers to cost the results on")
-    if measured_on is not None and measured_on not in tiers:
-        raise InputError(f"measured_on: unknown tier {measured_on!r} (known: {', '.join(tiers)})")
+    check_measured_on(measured_on, tiers)
     loaded, superseded = newest_per_point(read_results([Path(p) for p in result_paths], strict=strict))
     if not loaded:
         raise InputError(f"no result files in {', '.join(str(p) for p in result_paths) or '(nothing given)'}")
@@ -272,19 +271,6 @@ def _remove_stale_files(output_dir: Path, written: list[Path]) -> None:
 
 def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def newest_per_point(
-    stored: list[StoredResult],
-) -> tuple[list[StoredResult], list[tuple[StoredResult, StoredResult]]]:
-    """The newest result of each (scenario, point, machine), and (older result, the one used) for the rest:
-    repeated runs of one point are told apart, never silently averaged or drawn twice."""
-    newest: dict[tuple[str, str, str], StoredResult] = {}
-    for item in sorted(stored, key=lambda s: (s.created_at, str(s.path)), reverse=True):
-        newest.setdefault((*item.key, item.machine), item)
-    used = list(newest.values())
-    older = [(item, newest[(*item.key, item.machine)]) for item in stored if item not in used]
-    return used, older
 
 
 def _order(point: OperatingPoint) -> tuple:

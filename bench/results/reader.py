@@ -153,3 +153,16 @@ def read_results(paths: Iterable[Path | str], *, strict: bool = False) -> list[S
     for problem in problems:
         warnings.warn(f"skipped {problem}", stacklevel=2)
     return stored
+
+
+def newest_per_point(
+    stored: list[StoredResult],
+) -> tuple[list[StoredResult], list[tuple[StoredResult, StoredResult]]]:
+    """The newest result of each (scenario, point, machine), and (older result, the one used) for the rest:
+    repeated runs of one point are told apart, never silently averaged or drawn twice."""
+    newest: dict[tuple[str, str, str], StoredResult] = {}
+    for item in sorted(stored, key=lambda s: (s.created_at, str(s.path)), reverse=True):
+        newest.setdefault((*item.key, item.machine), item)
+    used = list(newest.values())
+    older = [(item, newest[(*item.key, item.machine)]) for item in stored if item not in used]
+    return used, older
