@@ -82,7 +82,7 @@ def test_show_and_dataframe_read_results(tmp_path, write_scenario, capsys):
     (stored,) = read_results([tmp_path / "r"])
     if stored.result.energy.method == "modelled":  # no meter here: the line says how the estimate was made
         utilisation = stored.result.energy.readings[0]["utilisation"]
-        assert f"CPU utilisation {utilisation:.0%}" in out and "full TDP x batch time" in out
+        assert f"CPU utilisation {utilisation:.0%}" in out and "full TDP x the median batch time" in out
     frame = load_results_frame(tmp_path / "r")
     assert len(frame) == 1
     assert frame.loc[0, "scenario"] == "tiny"

@@ -231,8 +231,9 @@ def _energy_line(energy: Energy) -> str:
     if "utilisation" in model and "idle_fraction" in model:
         text += (
             f" = TDP x ({model['idle_fraction']:.0%} idle + the rest x CPU utilisation {model['utilisation']:.0%}); "
-            "report and plan price energy at full TDP x batch time on every tier (one basis for all tiers), so "
-            "theirs is higher when utilisation is below 100%"
+            "report and plan price energy at full TDP x the median batch time on every tier (one basis for all "
+            "tiers): above this figure where utilisation is below 100%, below it where slow batches lift the mean "
+            "batch time (which this figure covers) above the median"
         )
     return text
 

@@ -310,8 +310,9 @@ def _how_to_read(c: ReportContent) -> list[Block]:
     if not any(r.energy_kind == EnergyKind.MEASURED for r in c.rows):
         energy += (
             " No energy counter was read: every energy figure is an estimate from TDP. Full TDP over the batch time"
-            " is the one basis that applies to projected tiers too; the figure `recbench show` prints for a result"
-            " scales TDP by the CPU utilisation it measured, so it is lower where that was below 100%."
+            " (the median batch) is the one basis that applies to projected tiers too; the figure `recbench show`"
+            " prints for a result covers every timed batch and scales TDP by the CPU utilisation it measured, so it"
+            " is lower where that was below 100% and higher where slow batches lift the mean above the median."
         )
     blocks.append(Paragraph([memory, " ", energy]))
     blocks.append(
