@@ -213,6 +213,17 @@ def test_movielens_files_run_end_to_end(tmp_path, write_scenario):
     assert result.workload.source == "movielens" and result.workload.users == 8
 
 
+def test_a_data_folder_without_the_expected_files_is_named_by_its_field(tmp_path, write_scenario, capsys):
+    data = tmp_path / "not-movielens"
+    data.mkdir()
+    (data / "notes.csv").write_text("a,b\n")
+    workload = {"dataset": "movielens", "path": str(data), "num_users": 8, "candidates": 5, "top_n": 2}
+    scenario = write_scenario(tiny_scenario_dict(name="ml", workload=workload))
+    assert run_cli(str(scenario), "--results-dir", str(tmp_path / "r")) == 2
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert f"workload.path: {data}: expected ratings.dat + movies.dat" in line and "found notes.csv" in line
+
+
 def test_bf16_on_a_cpu_without_native_support_warns_with_the_slowdown(monkeypatch, write_scenario):
     monkeypatch.setattr(preflight, "cpu_has_native_bf16", lambda: False)
     [point] = expand_points(write_scenario(tiny_scenario_dict(dtype="bfloat16")))

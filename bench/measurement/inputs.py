@@ -17,7 +17,7 @@ from bench.data.interactions import Interactions
 from bench.data.tokenizer import train_catalogue_tokenizer
 from bench.loop.prompts import LETTERS, TEMPLATE_TEXTS, PromptBuilder, tokenize_titles
 from bench.measurement.preflight import checkpoint_folder, declared_architecture
-from bench.scenarios.spec import Scenario
+from bench.scenarios.spec import Scenario, Workload
 
 # Our own BPE is trained with at most this many tokens (the model's vocabulary caps it further).
 CATALOGUE_VOCAB = 8192
@@ -89,15 +89,20 @@ def _timed(into: dict[str, float], name: str, work: Callable[[], Any]) -> Any:
 
 def _load_data(scenario: Scenario) -> Interactions:
     workload = scenario.workload
-    interactions = load_interactions(
-        dataset=workload.dataset,
-        path=workload.path,
-        items_path=workload.items_path,
-        n_users=workload.num_users,
-        n_items=workload.num_items,
-        max_history=max(workload.history_length, FULL_HISTORY_CAP),
-        seed=scenario.seed,
-    )
+    try:
+        interactions = load_interactions(
+            dataset=workload.dataset,
+            path=workload.path,
+            items_path=workload.items_path,
+            n_users=workload.num_users,
+            n_items=workload.num_items,
+            max_history=max(workload.history_length, FULL_HISTORY_CAP),
+            seed=scenario.seed,
+        )
+    except InputError as exc:  # the readers name the file; the message names the scenario field as well
+        message = str(exc)
+        named = message if message.startswith("workload") else f"{_data_field(workload, message)}: {message}"
+        raise InputError(named) from None
     unseen_minimum = max(len(u.items) for u in interactions.users) + workload.candidates
     if interactions.catalogue.n_items < unseen_minimum:
         source = workload.path or "the synthetic catalogue (workload.num_items)"
@@ -121,3 +126,10 @@ def _checkpoint_tokenizer(scenario: Scenario) -> Any:
     folder = checkpoint_folder(scenario)
     assert folder is not None
     return load_checkpoint_tokenizer(folder)
+
+
+def _data_field(workload: Workload, message: str) -> str:
+    """The scenario field whose file a data reader's message is about."""
+    if workload.items_path is not None and message.startswith(str(workload.items_path)):
+        return "workload.items_path"
+    return "workload.path" if workload.path is not None else "workload"
