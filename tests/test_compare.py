@@ -305,7 +305,8 @@ def test_missing_baseline_is_exit_2(real_result, tmp_path, capsys):
     assert compare_cli(["compare", str(missing), str(cur)]) == 2
 
 
-def test_baseline_save_then_check_by_name(real_result, tmp_path, capsys):
+def test_baseline_save_then_check_by_name(real_result, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     results_dir = tmp_path / "results"
     variant(real_result, results_dir, factor=2.0, seed=1, when=T0)  # older result of the same point: not kept
     saved = variant(real_result, results_dir, seed=1, when=T0 + timedelta(minutes=5))
@@ -315,7 +316,8 @@ def test_baseline_save_then_check_by_name(real_result, tmp_path, capsys):
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["name"] == "main" and manifest["machine"] == MACHINE
     assert manifest["git_commit"] == real_result.environment.git_commit
-    assert [s["file"] for s in manifest["sources"]] == [str(saved.resolve())]
+    # Recorded relative to the working folder (tmp_path here), never as an absolute path a commit would carry.
+    assert [s["file"] for s in manifest["sources"]] == [str(saved.resolve().relative_to(tmp_path.resolve()))]
     assert len(manifest["superseded_not_copied"]) == 1
     assert load_result(folder / manifest["sources"][0]["stored_as"]) == load_result(saved)
 
@@ -406,3 +408,12 @@ def test_warnings_recorded_in_results_reach_check_and_block_a_baseline(real_resu
     assert compare_cli(save) == 2
     assert "measured on a busy machine" in capsys.readouterr().err
     assert compare_cli([*save, "--allow-busy"]) == 0
+
+
+def test_a_baseline_source_outside_the_working_folder_is_recorded_by_name(tmp_path, monkeypatch):
+    from bench.compare.baseline import _as_recorded
+
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    assert _as_recorded(tmp_path / "elsewhere" / "r.json") == "r.json"
+    assert _as_recorded(tmp_path / "work" / "results" / "r.json") == "results/r.json"

@@ -101,7 +101,7 @@ def save_baseline(
         raise InputError(f"{folder}: cannot write a baseline there ({exc.strerror})") from None
     try:
         stored = _copy_results(chosen, staging)
-        superseded = [str(r.path) for older in side.superseded.values() for r in older]
+        superseded = [_as_recorded(r.path) for older in side.superseded.values() for r in older]
         atomic_write_json(staging / MANIFEST, _manifest(name, machine, chosen, stored, superseded))
         _publish(staging, final, force=force)
     finally:
@@ -137,7 +137,7 @@ def _manifest(
         "recbench_version": __version__,
         "sources": [
             {
-                "file": str(r.path.resolve()),
+                "file": _as_recorded(r.path),
                 "stored_as": stored_name,
                 "scenario": r.key[0],
                 "point": r.key[1],
@@ -148,6 +148,17 @@ def _manifest(
         ],
         "superseded_not_copied": superseded,  # older results of the same points, given but not kept
     }
+
+
+def _as_recorded(path: Path) -> str:
+    """A source's path as the manifest keeps it: relative to the working folder where it lies inside it, else its
+    name alone. An absolute path would carry one machine's folders (a temporary one, even) into a baseline that
+    is committed and read elsewhere."""
+    resolved = path.resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return resolved.name
 
 
 def _publish(staging: Path, final: Path, *, force: bool) -> None:
