@@ -340,7 +340,8 @@ def plot_memory(
     left.invert_yaxis()
     left.set_xlabel("GB (analytic estimate)")
     left.set_title("Memory need by part", fontsize=10)
-    left.legend(fontsize=7, loc="lower right")
+    # Below the panel: inside it, the legend covered the lowest bar.
+    left.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, frameon=False)
     left.margins(x=0.25)
 
     tiers = [r.timing.tier for r in point_rows]
