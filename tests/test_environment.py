@@ -116,7 +116,7 @@ def test_other_processes_cpu_counts_only_the_cores_this_process_may_run_on(monke
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0})
     with environment.OtherProcessesCpu(min_window_s=0.02) as others:
         pass
-    assert others.cores == 1 and 0.0 <= others.share <= 1.0
+    assert others.cores == 1 and others.share is not None and 0.0 <= others.share <= 1.0
 
 
 def test_the_fingerprint_counts_the_cores_a_container_may_use(monkeypatch, tmp_path) -> None:
@@ -212,7 +212,11 @@ def test_other_processes_cpu_counts_a_spinning_process_and_pads_a_short_block() 
     with environment.OtherProcessesCpu(min_window_s=0.3) as padded:
         pass
     assert time.perf_counter() - started >= 0.3  # an empty block is padded to a window CPU times can resolve
-    assert 0.0 <= padded.share <= 1.0
+    assert padded.share is not None and 0.0 <= padded.share <= 1.0
+    started = time.perf_counter()
+    with environment.OtherProcessesCpu(min_window_s=0.3, pad=False) as unpadded:
+        pass
+    assert time.perf_counter() - started < 0.3 and unpadded.share is None  # too short to tell, and not waited for
 
 
 def test_recbench_machine_says_when_the_process_may_use_fewer_cores_than_the_host(monkeypatch, capsys) -> None:

@@ -322,12 +322,13 @@ class OtherProcessesCpu:
     """The share of the cores this process may run on (its affinity mask) that other processes used while the
     `with` block ran. Other work inflates timings badly (torch's threads spin while they wait for a core); the
     load average would also count this process's own work, so CPU times are differenced instead, which lets the
-    block do useful work (a point's set-up) rather than sleep. A block shorter than `min_window_s` is padded with
-    a sleep: CPU times tick every 10 ms."""
+    block do useful work (a point's set-up) rather than sleep. CPU times tick every 10 ms, so a block shorter than
+    `min_window_s` is padded with a sleep, or with `pad=False` gets no figure (share None)."""
 
-    def __init__(self, min_window_s: float = 0.25) -> None:
+    def __init__(self, min_window_s: float = 0.25, *, pad: bool = True) -> None:
         self.min_window_s = min_window_s
-        self.share = 0.0
+        self.pad = pad
+        self.share: float | None = 0.0
         self.cores = host_cores()  # the cores the share is of
 
     def __enter__(self) -> OtherProcessesCpu:
@@ -344,6 +345,9 @@ class OtherProcessesCpu:
         if exc_type is not None:
             return  # the block failed: no point waits for a figure nobody will read
         if elapsed < self.min_window_s:
+            if not self.pad:
+                self.share = None
+                return
             time.sleep(self.min_window_s - elapsed)
             elapsed = self.min_window_s
         busy = self._busy_now() - self._system

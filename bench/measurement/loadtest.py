@@ -48,7 +48,10 @@ class LoadTest:
         tdp = context.tier.tdp_watts if context.tier else None
         generating = scenario.scoring.mode == "generate"
 
-        with OtherProcessesCpu() as others, MemoryTracker(device) as memory:  # LoadGen's threads are this process
+        with (
+            OtherProcessesCpu(pad=False) as others,
+            MemoryTracker(device) as memory,
+        ):  # LoadGen's threads are this process
             calibration = _calibrate(loop, load, warmup=scenario.repetitions.warmup)
             expected_qps = calibration.isolated_batch_throughput_qps * OFFLINE_EXPECTED_QPS_MARGIN
 

@@ -150,7 +150,7 @@ def _untimed(_stage: str) -> Iterator[None]:
 def busy_machine_warnings(others: OtherProcessesCpu, *, during: str = "set-up") -> list[ResultWarning]:
     """Say so in the result when other processes competed for the CPU `during` set-up or the measured window,
     rather than let a busy machine pass for a slow one."""
-    if others.share <= BUSY_CPU_FRACTION:
+    if others.share is None or others.share <= BUSY_CPU_FRACTION:
         return []
     return [
         ResultWarning(

@@ -25,8 +25,9 @@ class TimedBatches:
             for _ in range(scenario.repetitions.warmup):
                 loop.run_batch(loop.next_users(), latency.stage)
             latency.reset()
-            # Outside the energy window: a window too short for CPU-time ticks is padded with a sleep.
-            with OtherProcessesCpu() as others, EnergyTracker(device, modelled_tdp_watts=tdp) as energy:
+            # Timed batches too short for CPU-time ticks get no figure rather than a sleep after them (set-up's
+            # has one).
+            with OtherProcessesCpu(pad=False) as others, EnergyTracker(device, modelled_tdp_watts=tdp) as energy:
                 records = _measure(loop, latency, scenario.repetitions, context.progress)
         return Measurement(
             records=records,
