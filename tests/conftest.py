@@ -97,3 +97,23 @@ def coarse_report_figures(monkeypatch):
     import bench.report.plots
 
     monkeypatch.setattr(bench.report.plots, "DPI", 40)
+
+
+@pytest.fixture
+def draw_only(monkeypatch):
+    """Call with report figure names: those are drawn, every other figure of a report is planned (name, title,
+    caption) but drawn blank. For tests about which figures a report has or about other figures; the report
+    tests draw each kind for real."""
+    from matplotlib.figure import Figure
+
+    import bench.report.plots
+
+    real = bench.report.plots.draw
+
+    def only(*names: str) -> None:
+        def draw(plan, colors):
+            return real(plan, colors) if plan.name in names else Figure(figsize=(1, 1))
+
+        monkeypatch.setattr(bench.report.plots, "draw", draw)
+
+    return only

@@ -248,7 +248,8 @@ def write_variant(source: str, folder: Path, name: str, *, optimize: dict | None
     return path
 
 
-def test_report_draws_quality_against_cost_and_tables_the_levers(tmp_path):
+def test_report_draws_quality_against_cost_and_tables_the_levers(tmp_path, draw_only):
+    draw_only("quality_vs_cost")  # the report's other figures are drawn in test_report
     results = tmp_path / "results"
     results.mkdir()
     worse = [max(0.0, v - 0.1) if v > 0 else 0.0 for v in BASE_NDCG]
@@ -291,7 +292,8 @@ def test_report_draws_quality_against_cost_and_tables_the_levers(tmp_path):
     assert "Ranking quality (NDCG) against cost per 1M recommendations" in html
 
 
-def test_report_without_evaluations_says_what_quality_needs(tmp_path):
+def test_report_without_evaluations_says_what_quality_needs(tmp_path, draw_only):
+    draw_only()  # which figures, not how they look
     out = tmp_path / "report"
     written = write_report([FIXTURES / "20261127T234357-quickstart-default.json"], out, tiers=TIERS)
     assert not (out / "quality_vs_cost.png").exists() and "quality_vs_cost.png" not in {p.name for p in written}
