@@ -359,6 +359,13 @@ def test_baseline_refuses_mixed_machines(real_result, tmp_path):
     second = atomic_write_json(tmp_path / "runs" / "x.json", other)
     with pytest.raises(InputError, match="2 machines"):
         save_baseline([first, second], name="main", results_dir=tmp_path / "results")
+    # The same point measured on two machines: the older run is another machine's, not an older run to drop.
+    elsewhere = json.loads(first.read_text())
+    elsewhere["machine"] = "another-machine"
+    elsewhere["created_at"] = (datetime.fromisoformat(elsewhere["created_at"]) - timedelta(hours=1)).isoformat()
+    third = atomic_write_json(tmp_path / "runs" / "y.json", elsewhere)
+    with pytest.raises(InputError, match="2 machines"):
+        save_baseline([first, third], name="main", results_dir=tmp_path / "results")
 
 
 def test_metric_registry_and_parsers():

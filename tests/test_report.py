@@ -174,7 +174,7 @@ def test_the_order_of_the_inputs_changes_no_table(results, tiers, tmp_path):
 
 
 def test_tiers_that_do_not_fit_are_left_out_and_named(results, tiers, tmp_path, draw_only):
-    draw_only()  # the captions are under test, not the drawing
+    draw_only("memory")  # where a tier that does not fit is marked; the other figures' captions name it
     gpu = next(tier for tier in tiers.values() if tier.kind == "gpu")
     small = {
         cpu_tier(tiers): tiers[cpu_tier(tiers)],
@@ -198,7 +198,7 @@ def test_tiers_that_do_not_fit_are_left_out_and_named(results, tiers, tmp_path, 
 
 
 def test_single_point_gets_a_bar_chart_per_tier(results, tiers, tmp_path, draw_only):
-    draw_only("cost_per_tier")  # the other figures are drawn in the test above
+    draw_only("cost_per_tier")  # the others: test_report_writes_self_contained_html_markdown_csv_and_pngs
     one = next(iter_result_paths([results]))
     written = write_report([one], tmp_path / "one", tiers=tiers)
     pngs = {p.name for p in written if p.suffix == ".png"}

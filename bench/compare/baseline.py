@@ -74,7 +74,7 @@ def save_baseline(
     check_name(name)
     side = load_side(results, name="baseline save", strict=strict)
     chosen = sorted(side.chosen.values(), key=lambda r: r.key)
-    machines = sorted({r.machine for r in chosen})
+    machines = sorted(side.machines)  # of every result given: an older run from another machine counts too
     if len(machines) > 1:
         raise InputError(
             f"baseline save: results from {len(machines)} machines ({', '.join(machines)}); save one "

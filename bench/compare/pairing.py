@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.core.errors import InputError
-from bench.results.reader import StoredResult, read_results
+from bench.results.reader import StoredResult, newest_per_point, read_results
 
 PairKey = tuple[str, str]  # (scenario name, point key)
 
@@ -24,6 +24,7 @@ class Side:
     name: str  # "baseline" or "current"
     chosen: dict[PairKey, StoredResult]
     superseded: dict[PairKey, list[StoredResult]] = field(default_factory=dict)
+    machines: frozenset[str] = frozenset()  # of every result read, chosen or not
 
 
 def load_side(paths: Sequence[Path | str] | Path | str, *, name: str, strict: bool = False) -> Side:
@@ -34,17 +35,16 @@ def load_side(paths: Sequence[Path | str] | Path | str, *, name: str, strict: bo
     paths = list(paths)
     if not paths:
         raise InputError(f"{name}: no result files or folders given")
-    groups: dict[PairKey, list[StoredResult]] = {}
-    for stored in read_results(paths, strict=strict):
-        groups.setdefault(stored.key, []).append(stored)
-    if not groups:
+    stored = read_results(paths, strict=strict)
+    if not stored:
         raise InputError(f"{name}: {' '.join(map(str, paths))}: no result files found")
-    side = Side(name=name, chosen={})
-    for key, results in groups.items():
-        results.sort(key=lambda r: (r.created_at, str(r.path)), reverse=True)
-        side.chosen[key] = results[0]
-        if len(results) > 1:
-            side.superseded[key] = results[1:]
+    # Paired by scenario and point alone: a baseline from another machine pairs with the current run.
+    used, older = newest_per_point(stored, key=lambda result: result.key)
+    newest = {id(result) for result in used}
+    chosen = {result.key: result for result in stored if id(result) in newest}  # in the order read
+    side = Side(name=name, chosen=chosen, machines=frozenset(result.machine for result in stored))
+    for stale in sorted((pair[0] for pair in older), key=lambda r: (r.created_at, str(r.path)), reverse=True):
+        side.superseded.setdefault(stale.key, []).append(stale)
     return side
 
 

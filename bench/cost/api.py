@@ -6,12 +6,11 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.core.errors import InputError
 from bench.cost.capacity import CapacityPlan, PlanSettings, plan_capacity
-from bench.cost.model import CostTable, cost_table
+from bench.cost.model import CostTable, check_measured_on, cost_table
 from bench.cost.projection import OperatingPoint, operating_point
 from bench.hardware.tiers import Tier
-from bench.results.reader import StoredResult, newest_per_point, read_results
+from bench.results.reader import StoredResult, read_newest
 
 
 def operating_points(stored: Sequence[StoredResult]) -> list[OperatingPoint]:
@@ -21,9 +20,7 @@ def operating_points(stored: Sequence[StoredResult]) -> list[OperatingPoint]:
 def load_points(paths: Sequence[Path], *, strict: bool = False) -> list[OperatingPoint]:
     """The newest result of each point under `paths`, as the report takes them (a warning names what is left
     out): a plan printed to the terminal and the report written beside it agree."""
-    used, older = newest_per_point(read_results(paths, strict=strict))
-    if not used:
-        raise InputError(f"{' '.join(map(str, paths))}: no result files found")
+    used, older = read_newest(paths, strict=strict)
     if older:
         stale, newer = older[0]
         warnings.warn(
@@ -42,6 +39,7 @@ def costs_for(
     price_per_hour: float | None = None,
     strict: bool = False,
 ) -> CostTable:
+    check_measured_on(measured_on, tiers)  # before reading any result
     points = load_points(paths, strict=strict)
     return cost_table(points, tiers, measured_on=measured_on, price_per_hour=price_per_hour)
 

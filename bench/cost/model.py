@@ -165,7 +165,7 @@ def override_tiers(points: list[OperatingPoint], tiers: dict[str, Tier], overrid
     ISA level and vCPU count, or for GPU results any GPU tier unless the catalogue knows the GPU by name as
     another; others are matched by fingerprint. Refused when it describes none of them: their figures would be
     priced as another machine's."""
-    if not override:
+    if override is None:
         return {}
     check_measured_on(override, tiers)
     tier = tiers[override]

@@ -101,7 +101,7 @@ def _load_data(scenario: Scenario) -> Interactions:
         )
     except InputError as exc:  # the readers name the file; the message names the scenario field as well
         message = str(exc)
-        named = message if message.startswith("workload") else f"{_data_field(workload, message)}: {message}"
+        named = message if message.startswith("workload.") else f"{_data_field(workload, message)}: {message}"
         raise InputError(named) from None
     unseen_minimum = max(len(u.items) for u in interactions.users) + workload.candidates
     if interactions.catalogue.n_items < unseen_minimum:
@@ -130,6 +130,6 @@ def _checkpoint_tokenizer(scenario: Scenario) -> Any:
 
 def _data_field(workload: Workload, message: str) -> str:
     """The scenario field whose file a data reader's message is about."""
-    if workload.items_path is not None and message.startswith(str(workload.items_path)):
+    if workload.items_path is not None and message.startswith(f"{workload.items_path}:"):
         return "workload.items_path"
     return "workload.path" if workload.path is not None else "workload"

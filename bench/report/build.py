@@ -38,7 +38,7 @@ from bench.report.render import (
     render_markdown,
 )
 from bench.results.model import Result
-from bench.results.reader import StoredResult, newest_per_point, read_results
+from bench.results.reader import StoredResult, read_newest
 
 if TYPE_CHECKING:
     from bench.hardware.tiers import Tier
@@ -143,9 +143,7 @@ def write_report(
     if not tiers:
         raise InputError("no hardware tiers to cost the results on")
     check_measured_on(measured_on, tiers)
-    loaded, superseded = newest_per_point(read_results([Path(p) for p in result_paths], strict=strict))
-    if not loaded:
-        raise InputError(f"no result files in {', '.join(str(p) for p in result_paths) or '(nothing given)'}")
+    loaded, superseded = read_newest([Path(p) for p in result_paths], strict=strict)
 
     points = {id(stored): operating_point(stored) for stored in loaded}
     loaded.sort(key=lambda stored: _order(points[id(stored)]))

@@ -340,8 +340,9 @@ def plot_memory(
     left.invert_yaxis()
     left.set_xlabel("GB (analytic estimate)")
     left.set_title("Memory need by part", fontsize=10)
-    # Below the panel: inside it, the legend covered the lowest bar.
-    left.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, frameon=False)
+    # Below the figure, where the layout makes room for it: inside the panel it covered the lowest bar.
+    handles, labels = left.get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="outside lower left", ncols=2, frameon=False)
     left.margins(x=0.25)
 
     tiers = [r.timing.tier for r in point_rows]

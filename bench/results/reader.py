@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -155,14 +155,29 @@ def read_results(paths: Iterable[Path | str], *, strict: bool = False) -> list[S
     return stored
 
 
+def point_and_machine(stored: StoredResult) -> tuple[str, str, str]:
+    """(scenario, point, machine): what repeated runs of one point on one machine share."""
+    return (*stored.key, stored.machine)
+
+
 def newest_per_point(
-    stored: list[StoredResult],
+    stored: list[StoredResult], key: Callable[[StoredResult], Hashable] = point_and_machine
 ) -> tuple[list[StoredResult], list[tuple[StoredResult, StoredResult]]]:
-    """The newest result of each (scenario, point, machine), and (older result, the one used) for the rest:
-    repeated runs of one point are told apart, never silently averaged or drawn twice."""
-    newest: dict[tuple[str, str, str], StoredResult] = {}
+    """The newest result of each `key` (by default scenario, point and machine), and (older result, the one used)
+    for the rest: repeated runs of one point are told apart, never silently averaged or drawn twice."""
+    newest: dict[Hashable, StoredResult] = {}
     for item in sorted(stored, key=lambda s: (s.created_at, str(s.path)), reverse=True):
-        newest.setdefault((*item.key, item.machine), item)
+        newest.setdefault(key(item), item)
     used = list(newest.values())
-    older = [(item, newest[(*item.key, item.machine)]) for item in stored if item not in used]
+    older = [(item, newest[key(item)]) for item in stored if item not in used]
+    return used, older
+
+
+def read_newest(
+    paths: Sequence[Path | str], *, strict: bool = False
+) -> tuple[list[StoredResult], list[tuple[StoredResult, StoredResult]]]:
+    """newest_per_point over every result under `paths`; InputError when there is none."""
+    used, older = newest_per_point(read_results(paths, strict=strict))
+    if not used:
+        raise InputError(f"{' '.join(map(str, paths)) or '(nothing given)'}: no result files found")
     return used, older
