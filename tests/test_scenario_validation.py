@@ -103,7 +103,9 @@ FIELD_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         ["model.architecture.hidden: unknown key", "hidden_size"],
     ),
     ("batch-size-wrong-type", {"batch_size": "four"}, ["batch_size:", "integer"]),
-    ("batch-size-zero", {"batch_size": 0}, ["batch_size:", "greater than 0"]),
+    ("batch-size-zero", {"batch_size": 0}, ["batch_size: must be above 0, got 0"]),
+    ("batch-size-huge", {"batch_size": 10**8}, ["batch_size: must be at most 4096, got 100000000"]),
+    ("users-fraction", {"workload": {"num_users": 2.5}}, ["workload.num_users: must be a whole number, got 2.5"]),
     ("batch-size-true", {"batch_size": True}, ["batch_size: must be an integer, got true"]),
     ("threads-true", {"threads": True}, ["threads: must be an integer, got true"]),
     ("batch-size-quoted", {"batch_size": "4"}, ["batch_size: must be an integer, got '4' (a string: write numbers"]),
@@ -433,3 +435,13 @@ def test_model_too_big_for_ram_rejected_before_building(tmp_path: Path, capsys: 
     (line,) = cli_errors(capsys, "run", str(path), "--results-dir", str(results), "--no-progress")
     assert_names(line, path, expected)
     assert not results.exists() or not any(results.rglob("*"))
+
+
+def test_a_value_quoted_back_in_a_bound_error_is_cut_short():
+    from bench.core.validation import MAX_ECHOED_CHARS, bound_message
+
+    long_value = 10**80
+    message = bound_message({"type": "less_than_equal", "input": long_value, "ctx": {"le": 4096}})
+    assert message is not None and message.startswith("must be at most 4096, got 1000")
+    assert message.endswith("...") and len(message.split("got ")[1]) == MAX_ECHOED_CHARS
+    assert bound_message({"type": "string_type", "input": 1}) is None  # other errors keep their own message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typing
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel
@@ -27,3 +28,30 @@ def allowed_keys_hint(root: type[BaseModel], loc: tuple[Any, ...]) -> str:
         field = model.model_fields.get(str(part)) if model else None
         model = submodel(field.annotation) if field else None
     return f" (allowed: {', '.join(model.model_fields)})" if model else ""
+
+
+# pydantic's error types for a number outside its bounds or of the wrong kind, in the project's words (the value
+# given is named; a bound is named by the ctx key pydantic fills in).
+_BOUNDS = {
+    "less_than_equal": ("le", "must be at most"),
+    "less_than": ("lt", "must be below"),
+    "greater_than_equal": ("ge", "must be at least"),
+    "greater_than": ("gt", "must be above"),
+}
+MAX_ECHOED_CHARS = 40  # a value given is quoted back only as far as this
+
+
+def bound_message(error: Mapping[str, Any]) -> str | None:
+    """`must be at most 4096, got 100000000` for a bound error; `must be a whole number, got 2.5` for a fraction
+    where an integer is expected; None for any other error (its own message stands)."""
+    given = repr(error.get("input"))
+    if len(given) > MAX_ECHOED_CHARS:
+        given = given[: MAX_ECHOED_CHARS - 3] + "..."
+    kind = error.get("type")
+    if kind in _BOUNDS:
+        key, words = _BOUNDS[kind]
+        bound = (error.get("ctx") or {}).get(key)
+        return f"{words} {bound}, got {given}" if bound is not None else None
+    if kind == "int_from_float":
+        return f"must be a whole number, got {given}"
+    return None

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from bench.core.errors import InputError
 from bench.core.io import why_not_found
-from bench.core.validation import allowed_keys_hint, submodel
+from bench.core.validation import allowed_keys_hint, bound_message, submodel
 from bench.core.yaml_files import read_yaml
 from bench.scenarios.spec import Batching, Evaluation, Optimize, Scenario
 
@@ -165,6 +165,8 @@ def format_validation_error(source: Path, exc: ValidationError, prefix: str = ""
             message = f"unknown key{allowed_keys_hint(Scenario, error['loc'])}"
         elif error["type"] == "missing":
             message = "required field is missing"
+        else:
+            message = bound_message(error) or message
         where = f"{field}: " if field else ""
         lines.append(f"{source}: {prefix}{where}{message}")
     return "\n".join(lines)
