@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,12 @@ def test_show_and_dataframe_read_results(tmp_path, write_scenario, capsys):
     assert frame.loc[0, "scenario"] == "tiny"
     assert frame.loc[0, "latency.end_to_end.p50_s"] > 0
     assert frame.loc[0, "throughput.requests_per_s"] > 0
+    # The same point run again a day later: both runs are rows, the newer one marked as the one reports use.
+    rerun = json.loads(stored.path.read_text())
+    rerun["created_at"] = (stored.result.created_at + timedelta(days=1)).isoformat()
+    (stored.path.parent / "rerun.json").write_text(json.dumps(rerun))
+    frame = load_results_frame(tmp_path / "r").set_index("path")
+    assert frame["newest"].to_dict() == {str(stored.path): False, str(stored.path.parent / "rerun.json"): True}
 
 
 def test_interrupted_sweep_keeps_finished_points_and_resume_skips_them(tmp_path, write_scenario, monkeypatch, capsys):

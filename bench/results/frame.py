@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.results.model import Throughput
-from bench.results.reader import StoredResult, read_results
+from bench.results.reader import StoredResult, newest_per_point, read_results
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -14,19 +14,24 @@ if TYPE_CHECKING:
 
 def load_results_frame(paths: list[Path] | Path | str, *, strict: bool = False) -> pd.DataFrame:
     """Load result files (or folders of them) into a DataFrame with flattened scenario, latency
-    (median/p99 per stage, seconds), throughput, memory and FLOP columns; `path` names the file."""
+    (median/p99 per stage, seconds), throughput, memory and FLOP columns; `path` names the file. Every run is a
+    row; `newest` marks the newest run of each (scenario, point, machine), the one report and plan use: filter
+    on it before grouping by point, or repeated runs are averaged."""
     import pandas as pd
 
     if isinstance(paths, (str, Path)):
         paths = [Path(paths)]
-    return pd.DataFrame([_row(stored) for stored in read_results(paths, strict=strict)])
+    stored = read_results(paths, strict=strict)
+    newest = {id(result) for result in newest_per_point(stored)[0]}
+    return pd.DataFrame([_row(result, newest=id(result) in newest) for result in stored])
 
 
-def _row(stored: StoredResult) -> dict[str, Any]:
+def _row(stored: StoredResult, *, newest: bool) -> dict[str, Any]:
     result = stored.result
     scenario, summary = result.scenario, result.summary
     row: dict[str, Any] = {
         "path": str(stored.path),
+        "newest": newest,
         "scenario": scenario.name,
         "point": result.point.key,
         "spec_hash": result.point.spec_hash,
