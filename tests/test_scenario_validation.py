@@ -112,9 +112,10 @@ FIELD_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
     (
         "num-items-exponent",
         {"workload": {"num_items": "2.0e3"}},
-        ["workload: num_items: must be an integer, got '2.0e3'"],
+        ["workload.num_items: must be an integer, got '2.0e3'"],
     ),
     ("workload-true", {"workload": True}, ["workload: must be a mapping of fields, got true"]),
+    ("load-mode-alone", {"load": {"mode": "server"}}, [".yaml: load: server mode needs exactly one of target_qps"]),
     (
         "candidates-above-num-items",
         {"workload": {"num_items": 10, "candidates": 20, "top_n": 5}},

@@ -21,13 +21,34 @@ def submodel(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def allowed_keys_hint(root: type[BaseModel], loc: tuple[Any, ...]) -> str:
-    """` (allowed: a, b, c)`: the keys allowed where the unknown key at `loc` was found."""
+def model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model a location leads to (`("workload",)` -> Workload); None where it does not lead to one."""
     model: type[BaseModel] | None = root
-    for part in loc[:-1]:
+    for part in loc:
         field = model.model_fields.get(str(part)) if model else None
         model = submodel(field.annotation) if field else None
+    return model
+
+
+def allowed_keys_hint(root: type[BaseModel], loc: tuple[Any, ...]) -> str:
+    """` (allowed: a, b, c)`: the keys allowed where the unknown key at `loc` was found."""
+    model = model_at(root, loc[:-1])
     return f" (allowed: {', '.join(model.model_fields)})" if model else ""
+
+
+def error_field(root: type[BaseModel], loc: tuple[Any, ...], message: str) -> tuple[str, str]:
+    """(dotted field, message) for an error: a model-level check that names its field first (`num_users: must
+    be ...` at `workload`) is reported at that field (`workload.num_users`), as a field's own check is."""
+    field = ".".join(str(part) for part in loc)
+    name, separator, rest = message.partition(": ")
+    if not separator:
+        return field, message
+    if loc and name == str(loc[-1]):  # `load: ...` raised at `load`
+        return field, rest
+    model = model_at(root, loc)
+    if model is not None and name in model.model_fields:
+        return (f"{field}.{name}" if field else name), rest
+    return field, message
 
 
 # pydantic's error types for a number outside its bounds or of the wrong kind, in the project's words (the value

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from bench.core.errors import InputError
 from bench.core.io import why_not_found
-from bench.core.validation import allowed_keys_hint, bound_message, submodel
+from bench.core.validation import allowed_keys_hint, bound_message, error_field, submodel
 from bench.core.yaml_files import read_yaml
 from bench.scenarios.spec import Batching, Evaluation, Optimize, Scenario
 
@@ -159,8 +159,7 @@ def format_validation_error(source: Path, exc: ValidationError, prefix: str = ""
     """One line per problem: `file: [prefix]field.path: message`."""
     lines = []
     for error in exc.errors():
-        field = ".".join(str(part) for part in error["loc"])
-        message = error["msg"].removeprefix("Value error, ")
+        field, message = error_field(Scenario, error["loc"], error["msg"].removeprefix("Value error, "))
         if error["type"] == "extra_forbidden":
             message = f"unknown key{allowed_keys_hint(Scenario, error['loc'])}"
         elif error["type"] == "missing":
