@@ -228,3 +228,21 @@ def test_recbench_machine_says_when_the_process_may_use_fewer_cores_than_the_hos
     out = capsys.readouterr().out
     usable = environment.usable_cores()
     assert f"cores:        {usable} of the host's 64" in out and f"{usable} logical core" in out
+
+
+def test_periods_throttled_by_the_cpu_quota_during_a_block_are_counted_and_warned(monkeypatch, tmp_path) -> None:
+    from bench.measurement.prepare import busy_machine_warnings
+
+    cgroup_with(monkeypatch, tmp_path, {"pod/cpu.stat": "nr_periods 100\nnr_throttled 5\nthrottled_usec 9\n",
+                                        "cpu.stat": "nr_periods 100\nnr_throttled 0\n"}, own="/pod")  # fmt: skip
+    with environment.OtherProcessesCpu(min_window_s=0.0) as others:
+        (tmp_path / "pod" / "cpu.stat").write_text("nr_periods 140\nnr_throttled 15\nthrottled_usec 99\n")
+        (tmp_path / "cpu.stat").write_text("nr_periods 140\nnr_throttled 2\n")
+    assert others.throttled_periods == (10, 40)  # the cgroup throttled most: 10 of its 40 periods
+    [warning] = [w for w in busy_machine_warnings(others, during="the timed batches") if "quota" in w.message]
+    assert "in 10 of 40 periods (25%" in warning.message and warning.kind == "busy_machine"
+    # No quota, or nothing throttled: no figure and no warning.
+    with environment.OtherProcessesCpu(min_window_s=0.0) as quiet:
+        pass
+    assert quiet.throttled_periods == (0, 0)
+    assert not [w for w in busy_machine_warnings(quiet) if "quota" in w.message]

@@ -206,8 +206,16 @@ def _read_quota(quota_file: Path, period_file: Path | None) -> float | None:
 
 
 def _quota_files() -> list[tuple[Path, Path | None]]:
-    """Every file that may hold a quota on this process: cgroup v2's cpu.max in its own cgroup and in each one
-    above it up to the root (inside a container's cgroup namespace, the container's own), and cgroup v1's cpu
+    """Every file that may hold a quota on this process (see _cgroup_folders): cgroup v2's cpu.max, v1's pair."""
+    v2, v1 = _cgroup_folders()
+    return [(folder / "cpu.max", None) for folder in v2] + [
+        (folder / "cpu.cfs_quota_us", folder / "cpu.cfs_period_us") for folder in v1
+    ]
+
+
+def _cgroup_folders() -> tuple[list[Path], list[Path]]:
+    """The cgroup folders that may limit this process, its own first: cgroup v2's own cgroup and each one above
+    it up to the root (inside a container's cgroup namespace, the container's own), and cgroup v1's cpu
     controller likewise (where the container sees the host's path, only the mount's root exists)."""
     own_v2: str | None = None
     own_v1 = "/"
@@ -220,12 +228,26 @@ def _quota_files() -> list[tuple[Path, Path | None]]:
                 own_v1 = path
     except OSError:
         pass
-    files: list[tuple[Path, Path | None]] = [(folder / "cpu.max", None) for folder in _up(CGROUP_ROOT, own_v2 or "/")]
-    for name in ("cpu", "cpu,cpuacct"):
-        files += [
-            (folder / "cpu.cfs_quota_us", folder / "cpu.cfs_period_us") for folder in _up(CGROUP_ROOT / name, own_v1)
-        ]
-    return files
+    v1 = [folder for name in ("cpu", "cpu,cpuacct") for folder in _up(CGROUP_ROOT / name, own_v1)]
+    return _up(CGROUP_ROOT, own_v2 or "/"), v1
+
+
+def cgroup_throttling() -> dict[Path, tuple[int, int]]:
+    """(enforcement periods, periods in which the quota throttled the group) so far, from each readable cpu.stat
+    of this process's cgroups: `nr_periods` and `nr_throttled`, the same keys in v1 and v2
+    (https://docs.kernel.org/scheduler/sched-bwc.html, "Statistics", read 2026-11-29). For a benchmark any
+    throttled period is a wait inside the timings."""
+    v2, v1 = _cgroup_folders()
+    found: dict[Path, tuple[int, int]] = {}
+    for folder in [*v2, *v1]:
+        try:
+            pairs = dict(
+                line.split(maxsplit=1) for line in (folder / "cpu.stat").read_text().splitlines() if " " in line
+            )
+            found[folder] = (int(pairs["nr_periods"]), int(pairs["nr_throttled"]))
+        except (OSError, KeyError, ValueError):
+            continue
+    return found
 
 
 def _up(root: Path, path: str) -> list[Path]:
@@ -330,6 +352,8 @@ class OtherProcessesCpu:
         self.pad = pad
         self.share: float | None = 0.0
         self.cores = host_cores()  # the cores the share is of
+        # Of the CPU quota's enforcement periods in the block, (throttled, all), in the cgroup throttled most.
+        self.throttled_periods: tuple[int, int] = (0, 0)
 
     def __enter__(self) -> OtherProcessesCpu:
         self._cpus = _affinity_in_cpu_times()
@@ -338,12 +362,14 @@ class OtherProcessesCpu:
         self._process = psutil.Process()
         self._started = time.perf_counter()
         self._system, self._mine = self._busy_now(), self._process.cpu_times()
+        self._throttling = cgroup_throttling()
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, *details: object) -> None:
         elapsed = time.perf_counter() - self._started
         if exc_type is not None:
             return  # the block failed: no point waits for a figure nobody will read
+        self.throttled_periods = _most_throttled(self._throttling, cgroup_throttling())
         if elapsed < self.min_window_s:
             if not self.pad:
                 self.share = None
@@ -359,6 +385,16 @@ class OtherProcessesCpu:
             return _busy_seconds(psutil.cpu_times())
         per_cpu = psutil.cpu_times(percpu=True)
         return sum(_busy_seconds(per_cpu[cpu]) for cpu in self._cpus)
+
+
+def _most_throttled(before: dict[Path, tuple[int, int]], after: dict[Path, tuple[int, int]]) -> tuple[int, int]:
+    """(throttled, all) periods between two readings, for the cgroup with the highest throttled share."""
+    deltas = [
+        (after[folder][1] - start[1], after[folder][0] - start[0])
+        for folder, start in before.items()
+        if folder in after and after[folder][0] > start[0]
+    ]
+    return max(deltas, key=lambda delta: delta[0] / delta[1], default=(0, 0))
 
 
 def _affinity_in_cpu_times() -> list[int] | None:

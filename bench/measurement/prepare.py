@@ -149,16 +149,27 @@ def _untimed(_stage: str) -> Iterator[None]:
 
 def busy_machine_warnings(others: OtherProcessesCpu, *, during: str = "set-up") -> list[ResultWarning]:
     """Say so in the result when other processes competed for the CPU `during` set-up or the measured window,
-    rather than let a busy machine pass for a slow one."""
-    if others.share is None or others.share <= BUSY_CPU_FRACTION:
-        return []
-    return [
-        ResultWarning(
-            kind=WarningKind.BUSY_MACHINE,
-            message=f"machine busy during {during}: other processes used {others.share:.0%} of {others.cores} "
-            "logical cores; timings may be inflated",
+    or the container's CPU quota held this process back, rather than let a busy machine pass for a slow one."""
+    found = []
+    if others.share is not None and others.share > BUSY_CPU_FRACTION:
+        found.append(
+            ResultWarning(
+                kind=WarningKind.BUSY_MACHINE,
+                message=f"machine busy during {during}: other processes used {others.share:.0%} of {others.cores} "
+                "logical cores; timings may be inflated",
+            )
         )
-    ]
+    throttled, periods = others.throttled_periods
+    if throttled:
+        found.append(
+            ResultWarning(
+                kind=WarningKind.BUSY_MACHINE,
+                message=f"CPU quota throttled this process during {during}: in {throttled} of {periods} periods "
+                f"({throttled / periods:.0%}, cgroup cpu.stat); timings include the waits: raise the quota or "
+                "lower threads",
+            )
+        )
+    return found
 
 
 def _load_model(scenario: Scenario, dtype: torch.dtype, device: torch.device) -> LoadedModel:
