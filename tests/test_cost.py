@@ -197,6 +197,21 @@ def test_measured_on_names_a_tier_of_the_results_kind_isa_and_size_or_is_refused
         cost_table([point(), unknown], tiers, measured_on="aws-c7a.large")  # it describes neither
 
 
+def test_a_load_tests_batches_are_priced_by_the_requests_they_carried():
+    # A single-stream LoadGen run of a scenario with batch_size 4: every batch carried one query.
+    tier = TIERS["aws-c6a.large"]
+    single = point(batch_size=4, requests_per_batch=1.0, load_mode="single_stream", batch_p50_s=0.0667,
+                   batch_p99_s=0.08, energy_j_per_batch=0.2)  # fmt: skip
+    row = cost_on_tier(single, measured(single, tier), tier)
+    assert row.isolated_requests_per_s == pytest.approx(1 / 0.0667)  # not 4 / 0.0667
+    # No meter: full TDP over a batch, shared by the one request it carried (not four).
+    assert row.energy_j_per_recommendation == pytest.approx(tier.tdp_watts * 0.0667 / single.top_n)
+    assert single.batch_label == "1 (mean, up to 4)"
+    assert "of a LoadGen single_stream run, 1 requests each on average" in measured(single, tier).p99_basis
+    plain = point(batch_size=4, batch_p50_s=0.0667)
+    assert cost_on_tier(plain, measured(plain, tier), tier).isolated_requests_per_s == pytest.approx(4 / 0.0667)
+
+
 def test_energy_has_one_basis_a_meter_only_where_it_was_read():
     metered = point(energy_j_per_batch=50.0, energy_method=EnergyMethod.RAPL)
     tiers = {"aws-c6a.large": TIERS["aws-c6a.large"], "h100-sxm": TIERS["h100-sxm"]}

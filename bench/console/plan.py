@@ -74,7 +74,7 @@ def plan_table(plan: CapacityPlan) -> Table:
         table.add_row(
             tier.tier,
             "meets" if tier.meets_slo else ("no fit" if not tier.fits else "over"),
-            str(chosen.point.batch_size) if chosen else MISSING,
+            chosen.point.batch_label if chosen else MISSING,
             *(quality if bar is not None else []),
             format_number(tier.requests_per_s_per_machine) + ("*" if projected else ""),
             str(tier.machines) if tier.machines is not None else MISSING,

@@ -184,7 +184,10 @@ def _plan_tier(rows: list[TierCost], settings: PlanSettings) -> TierPlan:
 
 def isolated_batch_slo_basis(row: TierCost) -> str:
     """How much the p99 that met the SLO can be trusted, in words."""
-    basis = f"batch p99 of isolated batches, {row.timing.p99_basis} (no queueing)"
+    if row.point.load_mode is not None:  # batches of a LoadGen run: not isolated, their queueing not counted
+        basis = f"batch p99, {row.timing.p99_basis} (queueing before a batch not counted)"
+    else:
+        basis = f"batch p99 of isolated batches, {row.timing.p99_basis} (no queueing)"
     if row.point.batches < MIN_SAMPLES_FOR_P99:
         basis += f"; weak: p99 of {row.point.batches} batches is close to their maximum"
     return basis

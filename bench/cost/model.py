@@ -105,14 +105,14 @@ def owned_hourly(tier: Tier, average_watts: float | None) -> float | None:
 def cost_on_tier(point: OperatingPoint, timing: TierTiming, tier: Tier) -> TierCost:
     if not timing.fits or timing.batch_p50_s is None:
         return TierCost(point=point, timing=timing, notes=list(timing.notes))
-    isolated = point.batch_size / timing.batch_p50_s
+    isolated = point.per_batch / timing.batch_p50_s
     requests_per_s = isolated
     if timing.basis == Basis.MEASURED and point.load_sustained_qps:
         requests_per_s = point.load_sustained_qps  # a load test's sustained QPS, not isolated batches
     recommendations_per_s = requests_per_s * point.top_n
     joules_per_batch, energy_basis, energy_kind = _energy(point, timing, tier)
     # Draw while serving at the rate the cost is computed at: joules per request x requests per second.
-    average_watts = joules_per_batch / point.batch_size * requests_per_s if joules_per_batch is not None else None
+    average_watts = joules_per_batch / point.per_batch * requests_per_s if joules_per_batch is not None else None
     rented, owned = rented_hourly(tier), owned_hourly(tier, average_watts)
     per_hour = recommendations_per_s * 3600
     return TierCost(
@@ -127,7 +127,7 @@ def cost_on_tier(point: OperatingPoint, timing: TierTiming, tier: Tier) -> TierC
         owned_cost_per_1m_usd=owned / per_hour * 1e6 if owned is not None else None,
         amortised_hourly_usd=tier.owned.amortised_per_hour if tier.owned is not None else None,
         energy_j_per_recommendation=(
-            joules_per_batch / (point.batch_size * point.top_n) if joules_per_batch is not None else None
+            joules_per_batch / (point.per_batch * point.top_n) if joules_per_batch is not None else None
         ),
         energy_basis=energy_basis,
         energy_kind=energy_kind,

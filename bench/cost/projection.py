@@ -101,6 +101,10 @@ class OperatingPoint:
     created_at: str
     commit: str | None
     warnings: tuple[str, ...] = ()  # "kind: message" from the result (busy machine, weak statistics...)
+    # Requests a batch carried on average: batch_size, except in a load test, whose batches are formed as queries
+    # arrive (single stream: one each; server: up to batch_size).
+    requests_per_batch: float | None = None
+    load_mode: str | None = None  # the LoadGen scenario the batches ran under, where they did
     load_sustained_qps: float | None = None  # server load test: highest VALID QPS (peak search or the target)
     load_p99_slo_ms: float | None = None  # the p99 bound that load test was judged against
     load_p99_s: float | None = None  # that load test's p99 (served queries, queueing included)
@@ -111,6 +115,18 @@ class OperatingPoint:
     # The resolved scenario without `optimize`, its name, description and sweep bookkeeping (canonical JSON): a
     # lever and its baseline share it.
     lever_key: str = ""
+
+    @property
+    def per_batch(self) -> float:
+        """Requests per batch: what a batch's time is divided by for requests per second or energy per request."""
+        return self.requests_per_batch if self.requests_per_batch is not None else float(self.batch_size)
+
+    @property
+    def batch_label(self) -> str:
+        """The batch size as shown: a load test's batches vary, so their mean and the cap."""
+        if self.load_mode is None:
+            return str(self.batch_size)
+        return f"{self.per_batch:.3g} (mean, up to {self.batch_size})"
 
     @property
     def host_s(self) -> float:
@@ -163,6 +179,8 @@ def operating_point(stored: StoredResult) -> OperatingPoint:
         commit=result.environment.git_commit,
         warnings=tuple(f"{w.kind}: {w.message}" for w in result.warnings),
         **_load_test_figures(result.load),
+        requests_per_batch=_requests_per_batch(result),
+        load_mode=result.load.mode if result.load is not None else None,
         optimize=scenario.optimize.label,
         cpu_only=scenario.optimize.quantize if scenario.optimize.quantize != "none" else None,
         scoring_mode=scenario.scoring.mode,
@@ -235,9 +253,15 @@ def _energy_per_batch(result: Result) -> float | None:
     """Joules per batch of `batch_size` requests. A load test's window includes idle gaps between arrivals and
     batches of varying size, so its per-request figure is used instead of joules / batches."""
     if result.load is not None and result.load.energy_joules_per_request is not None:
-        return result.load.energy_joules_per_request * result.scenario.batch_size
+        return result.load.energy_joules_per_request * _requests_per_batch(result)
     joules = result.energy.joules
     return joules / result.latency.iterations if joules is not None else None
+
+
+def _requests_per_batch(result: Result) -> float:
+    if result.load is not None and result.load.batch_size_mean:
+        return result.load.batch_size_mean
+    return float(result.scenario.batch_size)
 
 
 def _load_test_figures(load: LoadSection | None) -> dict[str, float | None]:
@@ -411,6 +435,11 @@ def measured(point: OperatingPoint, tier: Tier) -> TierTiming:
         batch_p99_s=point.batch_p99_s,
         llm_s=point.llm.measured_s,
         p99_basis=f"measured over {point.batches} batches"
+        + (
+            f" of a LoadGen {point.load_mode} run, {point.per_batch:.3g} requests each on average"
+            if point.load_mode
+            else ""
+        )
         + (f" (near the maximum: fewer than {MIN_SAMPLES_FOR_P99})" if point.batches < MIN_SAMPLES_FOR_P99 else ""),
     )
 

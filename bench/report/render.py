@@ -635,7 +635,7 @@ def _plan_blocks(plan: CapacityPlan) -> list[Block]:
                     Span(cheapest.tier),
                     f" — {cheapest.machines} machine{'s' if cheapest.machines != 1 else ''}, {kind}, "
                     f"{format_usd(monthly)} a month, {format_usd(per_1m)} per 1M recommendations"
-                    + (f" ({chosen.basis} latency at batch {chosen.point.batch_size}" if chosen else "")
+                    + (f" ({chosen.basis} latency at batch {chosen.point.batch_label}" if chosen else "")
                     + (f"; lever {chosen.point.optimize}, {ndcg_text(chosen.point)}" if chosen and bar else "")
                     + (")." if chosen else "."),
                 ]
@@ -679,7 +679,7 @@ def _plan_row(t: TierPlan) -> list[str]:
         t.tier,
         "yes" if t.fits else "no",
         "yes" if t.meets_slo else "no",
-        str(chosen.point.batch_size) if chosen else "",
+        chosen.point.batch_label if chosen else "",
         chosen.point.point if chosen else "",
         str(chosen.basis) if chosen else "",
         format_ms(chosen.timing.batch_p99_s) if chosen else "",
