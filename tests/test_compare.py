@@ -424,3 +424,20 @@ def test_a_baseline_source_outside_the_working_folder_is_recorded_by_name(tmp_pa
     monkeypatch.chdir(tmp_path / "work")
     assert _as_recorded(tmp_path / "elsewhere" / "r.json") == "r.json"
     assert _as_recorded(tmp_path / "work" / "results" / "r.json") == "results/r.json"
+
+
+def test_throughputs_interval_follows_the_requests_each_batch_carried(real_result, tmp_path):
+    # The same batch latencies, but the current run's batches carry half as many requests: throughput halves.
+    base = variant(real_result, tmp_path / "a", seed=1)
+    halved = json.loads(base.read_text())
+    halved["scenario"]["batch_size"] = real_result.scenario.batch_size // 2
+    halved["summary"]["throughput"]["requests_per_s"] /= 2
+    halved["point"]["spec_hash"] = "edited"
+    cur = atomic_write_json(tmp_path / "b" / base.name, halved)
+    (pair,) = compare_results([base], [cur]).pairs
+    assert "the scenarios differ (batch_size): the change includes that edit" in pair.notes
+    throughput = pair.metric("throughput")
+    low, high = throughput.interval
+    assert throughput.ratio == pytest.approx(0.5) and low < -0.4 and high < -0.4  # around -50%, not around 0
+    assert throughput.significant is True and throughput.verdict == "lower" and throughput.assessment == "worse"
+    assert pair.metric("latency.p50").verdict == "same"

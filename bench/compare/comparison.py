@@ -46,6 +46,8 @@ class MetricComparison:
     assessment: str  # "worse", "better" or "same"
     weak: bool  # rests on a noisy or small sample set
     detail: str | None = None  # e.g. the tier a cost is for, or the energy method
+    # Inverse metrics (throughput = requests per batch / p50): current's requests per batch over baseline's.
+    scale: float = 1.0
 
     @property
     def name(self) -> str:
@@ -70,12 +72,13 @@ class MetricComparison:
 
     @property
     def interval(self) -> tuple[float, float] | None:
-        """The metric's own relative change interval (for throughput, the inverse of the p50's)."""
+        """The metric's own relative change interval (for throughput, the inverse of the p50's, times the ratio
+        of requests per batch)."""
         if self.test is None:
             return None
         if not self.spec.inverse:
             return (self.test.low, self.test.high)
-        return (_inverse(self.test.high), _inverse(self.test.low))
+        return _inverse_interval(self.test, self.scale)
 
 
 @dataclass(kw_only=True)
@@ -158,9 +161,20 @@ def compare_results(
     )
 
 
-def _inverse(change: float) -> float:
-    """The relative change of 1/x for a relative change of x."""
-    return 1 / (1 + change) - 1 if change > -1 else math.inf
+def _inverse(change: float, scale: float = 1.0) -> float:
+    """The relative change of scale/x for a relative change of x."""
+    return scale / (1 + change) - 1 if change > -1 else math.inf
+
+
+def _inverse_interval(test: QuantileChange, scale: float) -> tuple[float, float]:
+    return (_inverse(test.high, scale), _inverse(test.low, scale))
+
+
+def _requests_per_batch(stored: StoredResult) -> float:
+    load = stored.result.load
+    return (
+        load.batch_size_mean if load is not None and load.batch_size_mean else float(stored.result.scenario.batch_size)
+    )
 
 
 def _fingerprint_notes(baseline: StoredResult, current: StoredResult) -> list[str]:
@@ -175,13 +189,24 @@ def _fingerprint_notes(baseline: StoredResult, current: StoredResult) -> list[st
     ]
 
 
+def _spec_notes(baseline: StoredResult, current: StoredResult) -> list[str]:
+    """Results paired by scenario name and point whose resolved scenarios differ (another model, batch size...):
+    said, since a change then measures the edit, not a regression."""
+    base, cur = baseline.result.scenario, current.result.scenario
+    if baseline.result.point.spec_hash == current.result.point.spec_hash:
+        return []
+    fields = ("model", "batch_size", "max_prompt_tokens", "dtype", "device", "workload", "scoring", "optimize")
+    changed = [name for name in fields if getattr(base, name) != getattr(cur, name)]
+    return [f"the scenarios differ ({', '.join(changed) or 'other fields'}): the change includes that edit"]
+
+
 def _superseded(side: Side) -> list[tuple[str, StoredResult, list[StoredResult]]]:
     return [(side.name, side.chosen[key], older) for key, older in sorted(side.superseded.items())]
 
 
 def compare_pair(baseline: StoredResult, current: StoredResult, *, min_effect: float, alpha: float) -> Pair:
     specs, notes = metrics_for(baseline, current)
-    notes[:0] = _fingerprint_notes(baseline, current)
+    notes[:0] = _fingerprint_notes(baseline, current) + _spec_notes(baseline, current)
     weak_stages: set[Stage] = set()
     warnings: list[str] = []
     for side, result in (("baseline", baseline), ("current", current)):
@@ -203,10 +228,14 @@ def compare_pair(baseline: StoredResult, current: StoredResult, *, min_effect: f
         assert base_value is not None and cur_value is not None  # metrics_for kept only metrics both have
         test = significant = None
         weak = spec.samples_stage in weak_stages
-        if spec.samples is not None and spec.quantile is not None:
+        scale = _requests_per_batch(current) / _requests_per_batch(baseline) if spec.inverse else 1.0
+        # A load test's throughput is served queries over its wall time, not batch over p50: no interval from p50s.
+        from_p50s = not (spec.inverse and (baseline.result.load or current.result.load))
+        if spec.samples is not None and spec.quantile is not None and from_p50s:
             base_samples, cur_samples = spec.samples(baseline) or [], spec.samples(current) or []
             test = quantile_change(base_samples, cur_samples, quantile=spec.quantile, alpha=alpha)
-            significant = test.excludes_zero
+            low, high = _inverse_interval(test, scale) if spec.inverse else (test.low, test.high)
+            significant = low > 0 or high < 0
             # A p99 from few samples is one of the largest few: the interval is wide, the verdict weak.
             weak = weak or (spec.quantile > 0.9 and min(len(base_samples), len(cur_samples)) < MIN_SAMPLES_FOR_P99)
         value_ratio = ratio(base_value, cur_value)
@@ -227,6 +256,7 @@ def compare_pair(baseline: StoredResult, current: StoredResult, *, min_effect: f
                 assessment=assessment,
                 weak=weak,
                 detail=detail,
+                scale=scale,
             )
         )
     scenario, point = current.key

@@ -1,7 +1,9 @@
 """Regression gates: `recbench check --baseline B --fail-on "latency.p99:10%,memory.peak_rss:5%" RESULTS...`.
 
 A gate `METRIC:PERCENT` fails on a pair of results when the metric got worse by more than PERCENT and, for
-metrics with raw samples (latency, throughput), the change is significant (Mann-Whitney U, p < alpha).
+metrics with raw samples (latency, throughput), the change is significant: the bootstrap interval of the quantile's
+change, over the batches of one run per side, excludes zero. Run-to-run drift of the machine is not in that
+interval, so PERCENT must exceed it (`make regress` gates the p50 at 50% on a noisy 2-core VM).
 Scalar metrics (memory, FLOPs, energy, cost) have one value per result: the threshold alone decides. A gate
 whose metric a pair does not have (e.g. memory.cuda_peak on a CPU run, cost without a catalogue tier) is
 skipped for that pair, with a line saying so. Metric names: see bench.compare.metrics.
