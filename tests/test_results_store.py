@@ -205,6 +205,8 @@ def test_v1_results_show_and_report(tmp_path, capsys):
     assert "--no-figures" in (tmp_path / "report" / "report.html").read_text()
     costs = (tmp_path / "report" / "costs.csv").read_text()
     assert "v1-likelihood" in costs and "v1-load" in costs
+    assert main(["show", str(V1_LOAD)]) == 0  # a load test's batches: their mean size and the cap, not the cap
+    assert "batch 1.54 mean, up to 2 (LoadGen server)" in capsys.readouterr().out.replace("\n", " ")
 
 
 # ---------------------------------------------------------------------------------------------- schema

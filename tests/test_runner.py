@@ -95,6 +95,9 @@ def test_show_and_dataframe_read_results(tmp_path, write_scenario, capsys):
     (stored.path.parent / "rerun.json").write_text(json.dumps(rerun))
     frame = load_results_frame(tmp_path / "r").set_index("path")
     assert frame["newest"].to_dict() == {str(stored.path): False, str(stored.path.parent / "rerun.json"): True}
+    (tmp_path / "nothing-here").mkdir()
+    empty = load_results_frame(tmp_path / "nothing-here")
+    assert empty[empty["newest"]].empty and list(empty.columns[:2]) == ["path", "newest"]
 
 
 def test_interrupted_sweep_keeps_finished_points_and_resume_skips_them(tmp_path, write_scenario, monkeypatch, capsys):

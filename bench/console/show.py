@@ -91,12 +91,18 @@ def _quality_cell(quality: Quality) -> str:
 def render_result(stored: StoredResult, console: Console) -> None:
     result = stored.result
     scenario, model = result.scenario, result.model
+    load = result.load
+    batch = (
+        f"batch {load.batch_size_mean:.3g} mean, up to {scenario.batch_size} (LoadGen {load.mode})"
+        if load is not None and load.batch_size_mean
+        else f"batch {scenario.batch_size}"
+    )
     console.rule(escape(result.label))
     console.print(
         escape(
             f"{stored.path}\nmodel {model.label} ({format_count(model.params_total)} params, {model.dtype}, "
             f"{model.weights} weights) on {scenario.device} | machine {result.machine} | "
-            f"batch {scenario.batch_size} | max prompt {scenario.max_prompt_tokens} tokens | "
+            f"{batch} | max prompt {scenario.max_prompt_tokens} tokens | "
             f"scoring {scenario.scoring.mode} | {result.latency.iterations} timed batches after "
             f"{result.latency.warmup_iterations} warm-up | "
             f"commit {result.environment.git_commit}"

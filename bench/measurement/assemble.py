@@ -129,7 +129,11 @@ def assemble_result(
         work=work,
         quality=quality,
         load=measurement.load,
-        warnings=[*prepared.warnings, *measurement.warnings, *derive.statistical_warnings(latency_summary, quality)],
+        warnings=[
+            *prepared.warnings,
+            *measurement.warnings,
+            *derive.statistical_warnings(latency_summary, quality, load_test=measurement.load is not None),
+        ],
         wall_time_s=wall_s,
         summary=Summary(
             latency=latency_summary,

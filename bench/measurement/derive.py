@@ -266,7 +266,7 @@ def quality(
     )
 
 
-def statistical_warnings(latency: LatencySummary, quality_: Quality) -> list[ResultWarning]:
+def statistical_warnings(latency: LatencySummary, quality_: Quality, *, load_test: bool = False) -> list[ResultWarning]:
     """What a reader must know before trusting the figures: chance-level quality, a p99 from few batches."""
     found = []
     if quality_.chance_level:
@@ -286,7 +286,7 @@ def statistical_warnings(latency: LatencySummary, quality_: Quality) -> list[Res
             )
         )
     n = latency.stages[Stage.END_TO_END].n
-    if n < MIN_SAMPLES_FOR_P99:
+    if n < MIN_SAMPLES_FOR_P99 and not load_test:  # a load test's tail is its queries' p99, from LoadGen
         found.append(
             ResultWarning(
                 kind=WarningKind.WEAK_STATISTICS,

@@ -23,7 +23,12 @@ def load_results_frame(paths: list[Path] | Path | str, *, strict: bool = False) 
         paths = [Path(paths)]
     stored = read_results(paths, strict=strict)
     newest = {id(result) for result in newest_per_point(stored)[0]}
-    return pd.DataFrame([_row(result, newest=id(result) in newest) for result in stored])
+    rows = [_row(result, newest=id(result) in newest) for result in stored]
+    # No results: an empty frame that still has the key columns, so filters such as frame[frame["newest"]] work.
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=list(KEY_COLUMNS)).astype({"newest": bool})
+
+
+KEY_COLUMNS = ("path", "newest", "scenario", "point", "machine", "created_at")
 
 
 def _row(stored: StoredResult, *, newest: bool) -> dict[str, Any]:
