@@ -207,6 +207,12 @@ def test_v1_results_show_and_report(tmp_path, capsys):
     assert "v1-likelihood" in costs and "v1-load" in costs
     assert main(["show", str(V1_LOAD)]) == 0  # a load test's batches: their mean size and the cap, not the cap
     assert "batch 1.54 mean, up to 2 (LoadGen server)" in capsys.readouterr().out.replace("\n", " ")
+    cut_short = json.loads(V1_LOAD.read_text())
+    cut_short["load"]["timed_out"] = True  # as when load.max_wall_s ends the run
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / V1_LOAD.name).write_text(json.dumps(cut_short))
+    assert main(["show", str(tmp_path / "m" / V1_LOAD.name)]) == 0
+    assert "ended by the wall-time bound (load.max_wall_s)" in capsys.readouterr().out.replace("\n", " ")
 
 
 # ---------------------------------------------------------------------------------------------- schema

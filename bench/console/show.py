@@ -197,6 +197,9 @@ def _load_lines(load: LoadSection) -> list[str]:
         f"  served queries' latency (ms): p50 {format_ms(latency.get('p50'))}, p90 {format_ms(latency.get('p90'))}, "
         f"p99 {format_ms(latency.get('p99'))}, max {format_ms(latency.get('max'))}",
     ]
+    if load.timed_out:
+        lines.append("  ended by the wall-time bound (load.max_wall_s) before LoadGen finished: raise it, or lower "
+                     "min_duration_s or min_query_count")  # fmt: skip
     if load.probes:
         probes = ", ".join(f"{format_number(p.qps)} {p.verdict}" for p in load.probes)
         lines.append(f"  peak search: {probes} -> peak {format_number(load.peak_qps)} QPS")
