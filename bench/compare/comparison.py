@@ -74,11 +74,7 @@ class MetricComparison:
     def interval(self) -> tuple[float, float] | None:
         """The metric's own relative change interval (for throughput, the inverse of the p50's, times the ratio
         of requests per batch)."""
-        if self.test is None:
-            return None
-        if not self.spec.inverse:
-            return (self.test.low, self.test.high)
-        return _inverse_interval(self.test, self.scale)
+        return None if self.test is None else _interval(self.spec, self.test, self.scale)
 
 
 @dataclass(kw_only=True)
@@ -166,15 +162,11 @@ def _inverse(change: float, scale: float = 1.0) -> float:
     return scale / (1 + change) - 1 if change > -1 else math.inf
 
 
-def _inverse_interval(test: QuantileChange, scale: float) -> tuple[float, float]:
+def _interval(spec: MetricSpec, test: QuantileChange, scale: float) -> tuple[float, float]:
+    """The metric's relative change interval from its quantile's: inverted and scaled for inverse metrics."""
+    if not spec.inverse:
+        return (test.low, test.high)
     return (_inverse(test.high, scale), _inverse(test.low, scale))
-
-
-def _requests_per_batch(stored: StoredResult) -> float:
-    load = stored.result.load
-    return (
-        load.batch_size_mean if load is not None and load.batch_size_mean else float(stored.result.scenario.batch_size)
-    )
 
 
 def _fingerprint_notes(baseline: StoredResult, current: StoredResult) -> list[str]:
@@ -228,13 +220,13 @@ def compare_pair(baseline: StoredResult, current: StoredResult, *, min_effect: f
         assert base_value is not None and cur_value is not None  # metrics_for kept only metrics both have
         test = significant = None
         weak = spec.samples_stage in weak_stages
-        scale = _requests_per_batch(current) / _requests_per_batch(baseline) if spec.inverse else 1.0
+        scale = current.result.requests_per_batch / baseline.result.requests_per_batch if spec.inverse else 1.0
         # A load test's throughput is served queries over its wall time, not batch over p50: no interval from p50s.
         from_p50s = not (spec.inverse and (baseline.result.load or current.result.load))
         if spec.samples is not None and spec.quantile is not None and from_p50s:
             base_samples, cur_samples = spec.samples(baseline) or [], spec.samples(current) or []
             test = quantile_change(base_samples, cur_samples, quantile=spec.quantile, alpha=alpha)
-            low, high = _inverse_interval(test, scale) if spec.inverse else (test.low, test.high)
+            low, high = _interval(spec, test, scale)
             significant = low > 0 or high < 0
             # A p99 from few samples is one of the largest few: the interval is wide, the verdict weak.
             weak = weak or (spec.quantile > 0.9 and min(len(base_samples), len(cur_samples)) < MIN_SAMPLES_FOR_P99)

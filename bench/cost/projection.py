@@ -179,7 +179,7 @@ def operating_point(stored: StoredResult) -> OperatingPoint:
         commit=result.environment.git_commit,
         warnings=tuple(f"{w.kind}: {w.message}" for w in result.warnings),
         **_load_test_figures(result.load),
-        requests_per_batch=_requests_per_batch(result),
+        requests_per_batch=result.requests_per_batch,
         load_mode=result.load.mode if result.load is not None else None,
         optimize=scenario.optimize.label,
         cpu_only=scenario.optimize.quantize if scenario.optimize.quantize != "none" else None,
@@ -253,15 +253,9 @@ def _energy_per_batch(result: Result) -> float | None:
     """Joules per batch of `batch_size` requests. A load test's window includes idle gaps between arrivals and
     batches of varying size, so its per-request figure is used instead of joules / batches."""
     if result.load is not None and result.load.energy_joules_per_request is not None:
-        return result.load.energy_joules_per_request * _requests_per_batch(result)
+        return result.load.energy_joules_per_request * result.requests_per_batch
     joules = result.energy.joules
     return joules / result.latency.iterations if joules is not None else None
-
-
-def _requests_per_batch(result: Result) -> float:
-    if result.load is not None and result.load.batch_size_mean:
-        return result.load.batch_size_mean
-    return float(result.scenario.batch_size)
 
 
 def _load_test_figures(load: LoadSection | None) -> dict[str, float | None]:

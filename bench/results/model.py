@@ -626,6 +626,14 @@ class Result(Section):
     def end_to_end(self) -> LatencyStats:
         return self.summary.latency.stages[Stage.END_TO_END]
 
+    @property
+    def requests_per_batch(self) -> float:
+        """Requests a batch carried on average: batch_size, except in a load test, whose batches are formed as
+        queries arrive (its mean served batch)."""
+        if self.load is not None and self.load.batch_size_mean:
+            return self.load.batch_size_mean
+        return float(self.scenario.batch_size)
+
     def warnings_of(self, kind: WarningKind) -> list[str]:
         return [w.message for w in self.warnings if w.kind == kind]
 
