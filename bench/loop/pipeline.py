@@ -7,10 +7,10 @@ import time
 from dataclasses import dataclass, field
 
 import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from bench.core.stages import Stage
 from bench.data.interactions import Interactions
+from bench.data.tokenizer import TextTokenizer
 from bench.loop.batching import BatchPlanner
 from bench.loop.candidates import retrieve_candidates
 from bench.loop.embeddings import item_embeddings
@@ -51,8 +51,8 @@ class RecommendationLoop:
         self,
         scenario: Scenario,
         interactions: Interactions,
-        model: PreTrainedModel,
-        tokenizer: PreTrainedTokenizerBase,
+        model: torch.nn.Module,
+        tokenizer: TextTokenizer,
         device: torch.device,
         *,
         title_tokens: list[list[int]],
@@ -104,7 +104,7 @@ class RecommendationLoop:
             prompt_length=self._history_prompt_tokens,
         )
 
-    def set_model(self, model: PreTrainedModel) -> None:
+    def set_model(self, model: torch.nn.Module) -> None:
         """Swap in a changed model (a quantized or compiled one): the scorer runs it from the next batch on."""
         self.model = model
         self.scorer.model = model

@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from transformers import PreTrainedTokenizerBase
 
 from bench.core.errors import InputError
-from bench.data.tokenizer import encode_texts
+from bench.data.tokenizer import TextTokenizer, encode_texts
 from bench.scenarios.spec import MAX_VERBALIZER_CANDIDATES
 
 HEADER = "The user interacted with these items, oldest first:\n"
@@ -34,7 +33,7 @@ class PaddedBatch:
 class PromptBuilder:
     def __init__(
         self,
-        tokenizer: PreTrainedTokenizerBase,
+        tokenizer: TextTokenizer,
         title_tokens: list[list[int]],
         *,
         max_prompt_tokens: int,
@@ -115,14 +114,14 @@ class PromptBuilder:
         return lines
 
 
-def tokenize_titles(tokenizer: PreTrainedTokenizerBase, titles: list[str]) -> list[list[int]]:
+def tokenize_titles(tokenizer: TextTokenizer, titles: list[str]) -> list[list[int]]:
     """Each title's tokens (one batched call); an empty title gets the EOS token, so that every candidate has
     something to score."""
     fallback = [tokenizer.eos_token_id or 0]
     return [tokens or fallback for tokens in encode_texts(tokenizer, titles)]
 
 
-def _single_token(tokenizer: PreTrainedTokenizerBase, text: str) -> int:
+def _single_token(tokenizer: TextTokenizer, text: str) -> int:
     ids = tokenizer.encode(text, add_special_tokens=False)
     if len(ids) != 1:
         raise InputError(f"tokenizer: label {text!r} is not a single token ({ids}); verbalizer scoring needs it")

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from transformers import PreTrainedModel
 
 from bench.core.stages import Stage
 from bench.loop.prompts import PromptBuilder, left_pad, right_pad
@@ -41,7 +40,7 @@ class ScoreOutput:
 
 
 class Scorer:
-    def __init__(self, model: PreTrainedModel, prompts: PromptBuilder, *, pad_id: int, device: torch.device):
+    def __init__(self, model: torch.nn.Module, prompts: PromptBuilder, *, pad_id: int, device: torch.device):
         self.model = model
         self.prompts = prompts
         self.pad_id = pad_id
@@ -198,7 +197,7 @@ class GenerateScorer(Scorer):
 
 def make_scorer(
     mode: str,
-    model: PreTrainedModel,
+    model: torch.nn.Module,
     prompts: PromptBuilder,
     *,
     pad_id: int,

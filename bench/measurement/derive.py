@@ -159,8 +159,9 @@ def flops_summary(
         if llm.useful_achieved_flops_per_s is not None:
             llm.useful_fraction_of_measured_gemm_peak = llm.useful_achieved_flops_per_s / peak
     return FlopsSummary(
-        basis="counted_flops: FlopCounterMode on the calibration batch; analytic_flops_estimate: formula on "
-        "the same batch; timed batches: formula on each batch's shapes; achieved = total FLOPs / total seconds",
+        basis="counted_flops: torch's FLOP formulas (FlopCounterMode's) on the calibration batch; "
+        "analytic_flops_estimate: formula on the same batch; timed batches: formula on each batch's shapes; "
+        "achieved = total FLOPs / total seconds",
         stages=stages,
         llm=llm,
         likelihood_prompt_sharing=prompt_sharing(arch, calibration) if scenario.scoring.mode == "likelihood" else None,
@@ -185,7 +186,7 @@ def utilisation(
         achieved_flops_per_s=achieved,
         fraction_of_measured_gemm_peak=achieved / peak if achieved else None,
         measured_gemm_peak_flops_per_s=peak,
-        achieved_basis="analytic FLOPs of the timed batches (an estimate, equal to FlopCounterMode's count on "
+        achieved_basis="analytic FLOPs of the timed batches (an estimate, equal to torch's FLOP count on "
         "the calibration batch) / their measured LLM time",
     )
     if achieved and achieved > peak:

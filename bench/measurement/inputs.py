@@ -14,7 +14,7 @@ from typing import Any
 from bench.core.errors import InputError
 from bench.data import load_interactions
 from bench.data.interactions import Interactions
-from bench.data.tokenizer import train_catalogue_tokenizer
+from bench.data.tokenizer import TextTokenizer, train_catalogue_tokenizer
 from bench.loop.prompts import LETTERS, TEMPLATE_TEXTS, PromptBuilder, tokenize_titles
 from bench.measurement.preflight import checkpoint_folder, declared_architecture
 from bench.scenarios.spec import Scenario, Workload
@@ -27,7 +27,7 @@ FULL_HISTORY_CAP = 200  # full histories (not just the prompt's recent items) de
 @dataclass(kw_only=True)
 class PointInputs:
     interactions: Interactions
-    tokenizer: Any  # a transformers tokenizer
+    tokenizer: TextTokenizer  # ours (random weights) or the checkpoint's transformers tokenizer
     title_tokens: list[list[int]]
     seconds: dict[str, float]  # load_data, train_tokenizer (or load_tokenizer), tokenize_titles
 
@@ -114,13 +114,13 @@ def _load_data(scenario: Scenario) -> Interactions:
     return interactions
 
 
-def _train_tokenizer(interactions: Interactions, vocab_size: int) -> Any:
+def _train_tokenizer(interactions: Interactions, vocab_size: int) -> TextTokenizer:
     catalogue = interactions.catalogue
     texts = [*catalogue.titles, *(g for genres in catalogue.genres for g in genres), *TEMPLATE_TEXTS, *LETTERS]
     return train_catalogue_tokenizer(texts, vocab_size=vocab_size)
 
 
-def _checkpoint_tokenizer(scenario: Scenario) -> Any:
+def _checkpoint_tokenizer(scenario: Scenario) -> TextTokenizer:
     from bench.models.build import load_checkpoint_tokenizer
 
     folder = checkpoint_folder(scenario)

@@ -178,5 +178,10 @@ def _load_model(scenario: Scenario, dtype: torch.dtype, device: torch.device) ->
     if folder is not None:
         return load_checkpoint(folder, dtype=dtype, device=device, attention=attention)
     return build_random_model(
-        declared_architecture(scenario), dtype=dtype, device=device, seed=scenario.seed, attention=attention
+        declared_architecture(scenario),
+        dtype=dtype,
+        device=device,
+        seed=scenario.seed,
+        attention=attention,
+        engine=scenario.engine,
     )

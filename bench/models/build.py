@@ -3,6 +3,9 @@
 Random weights are enough for hardware cost (it depends on shapes, not values). Default initialisation
 of a 0.5B model took 10-14 s on this project's 2-core machines (measured 2026-11), so the model is built on
 the meta device and each parameter is then allocated once and filled with a cheap uniform draw.
+
+Two engines run random weights: transformers' classes, or the plain-torch decoder in bench.models.native
+(`engine: native`), which spares the 4-7 s of importing transformers. transformers is imported only where used.
 """
 
 from __future__ import annotations
@@ -11,29 +14,19 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
-from transformers import (
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    LlamaConfig,
-    MistralConfig,
-    PretrainedConfig,
-    PreTrainedModel,
-    PreTrainedTokenizerBase,
-    Qwen2Config,
-)
 
 from bench.core.errors import InputError, first_line
 from bench.core.io import why_not_found
 from bench.models.architecture import Architecture, read_checkpoint_architecture
+from bench.models.native import NativeCausalLM, initialisation_skipped
 
-_CONFIG_CLASSES: dict[str, type[PretrainedConfig]] = {
-    "llama": LlamaConfig,
-    "qwen2": Qwen2Config,
-    "mistral": MistralConfig,
-}
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedTokenizerBase
+
+Engine = Literal["transformers", "native"]
 # Same spread as transformers' default initializer_range (std 0.02), drawn uniformly because
 # uniform_ is ~6x faster than normal_ on this CPU; values do not change the cost being measured.
 _INIT_STD = 0.02
@@ -41,13 +34,15 @@ _INIT_STD = 0.02
 
 @dataclass
 class LoadedModel:
-    model: PreTrainedModel
+    model: torch.nn.Module  # a transformers PreTrainedModel, or a NativeCausalLM
     architecture: Architecture
     weights: Literal["random", "loaded"]
 
 
 def hf_config(arch: Architecture) -> PretrainedConfig:
-    config_class = _CONFIG_CLASSES[arch.family]
+    from transformers import LlamaConfig, MistralConfig, Qwen2Config
+
+    config_class = {"llama": LlamaConfig, "qwen2": Qwen2Config, "mistral": MistralConfig}[arch.family]
     return config_class(
         hidden_size=arch.hidden_size,
         intermediate_size=arch.intermediate_size,
@@ -63,13 +58,27 @@ def hf_config(arch: Architecture) -> PretrainedConfig:
 
 
 def build_random_model(
-    arch: Architecture, *, dtype: torch.dtype, device: torch.device, seed: int, attention: str = "sdpa"
+    arch: Architecture,
+    *,
+    dtype: torch.dtype,
+    device: torch.device,
+    seed: int,
+    attention: str = "sdpa",
+    engine: Engine = "transformers",
 ) -> LoadedModel:
-    config = hf_config(arch)
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation=attention)
-    _materialize_parameters(model, dtype=dtype, device=device, seed=seed)
-    _rebuild_rotary_embeddings(model, device=device)
+    """The same seed gives the same weights on either engine (parameters are filled in the same order)."""
+    if engine == "native":
+        with torch.device("meta"), initialisation_skipped():
+            model: torch.nn.Module = NativeCausalLM(arch, attention=attention)
+        _materialize_parameters(model, dtype=dtype, device=device, seed=seed)
+        model.reset_rotary(device)
+    else:
+        from transformers import AutoModelForCausalLM
+
+        with torch.device("meta"):
+            model = AutoModelForCausalLM.from_config(hf_config(arch), dtype=dtype, attn_implementation=attention)
+        _materialize_parameters(model, dtype=dtype, device=device, seed=seed)
+        _rebuild_rotary_embeddings(model, device=device)
     _prepare_for_inference(model)
     return LoadedModel(model, arch, "random")
 
@@ -111,18 +120,20 @@ def _rebuild_rotary_embeddings(model: torch.nn.Module, *, device: torch.device) 
             if child_name == "rotary_emb":
                 # Constructor signatures differ across transformers versions; config is the common part.
                 setattr(parent, child_name, type(child)(model.config).to(device))
+
+
+def _prepare_for_inference(model: torch.nn.Module) -> None:
     leftover = [name for name, buf in model.named_buffers() if buf.is_meta]
     if leftover:
         raise RuntimeError(f"buffers left on the meta device after build: {leftover}")
-
-
-def _prepare_for_inference(model: PreTrainedModel) -> None:
     model.eval()
     model.requires_grad_(False)
 
 
 def load_checkpoint_tokenizer(path: Path) -> PreTrainedTokenizerBase:
     """A local checkpoint's own tokenizer (no hub access)."""
+    from transformers import AutoTokenizer
+
     try:
         return AutoTokenizer.from_pretrained(path, local_files_only=True)
     except (OSError, ValueError) as exc:
@@ -134,6 +145,8 @@ def load_checkpoint(path: Path, *, dtype: torch.dtype, device: torch.device, att
     hub access. `attention`: transformers' attn_implementation (sdpa or eager)."""
     if not Path(path).is_dir():
         raise InputError(f"model.path: {path}: {why_not_found(Path(path), 'checkpoint folder', folder=True)}")
+    from transformers import AutoModelForCausalLM
+
     arch = read_checkpoint_architecture(path)
     try:
         model = AutoModelForCausalLM.from_pretrained(

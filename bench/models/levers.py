@@ -10,12 +10,11 @@ import warnings
 from typing import Literal
 
 import torch
-from transformers import PreTrainedModel
 
 Quantize = Literal["none", "int8_dynamic"]
 
 
-def quantize_int8_dynamic(model: PreTrainedModel) -> PreTrainedModel:
+def quantize_int8_dynamic(model: torch.nn.Module) -> torch.nn.Module:
     """Linear weights stored as int8 per tensor, activations quantized per batch at run time (torch.ao dynamic
     quantization: fbgemm on x86, qnnpack on Arm; CPU only). Embeddings, norms and attention stay float32."""
     with warnings.catch_warnings():
@@ -26,7 +25,7 @@ def quantize_int8_dynamic(model: PreTrainedModel) -> PreTrainedModel:
         return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
 
 
-def compile_forward(model: PreTrainedModel) -> PreTrainedModel:
+def compile_forward(model: torch.nn.Module) -> torch.nn.Module:
     """torch.compile the forward with dynamic shapes, so batches of other widths (padding differs per batch) do
     not each trigger a recompile inside timed iterations. Compiling happens on the first call: the caller runs
     one untimed batch and records its time as set-up."""
@@ -34,7 +33,7 @@ def compile_forward(model: PreTrainedModel) -> PreTrainedModel:
     return model
 
 
-def apply_levers(model: PreTrainedModel, *, quantize: Quantize, compile: bool) -> PreTrainedModel:
+def apply_levers(model: torch.nn.Module, *, quantize: Quantize, compile: bool) -> torch.nn.Module:
     if quantize == "int8_dynamic":
         model = quantize_int8_dynamic(model)
     if compile:

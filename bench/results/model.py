@@ -489,7 +489,7 @@ class Throughput(Section):
 
 
 class StageFlops(Section):
-    counted_flops: int = Field(description="FlopCounterMode on the calibration batch")
+    counted_flops: int = Field(description="torch's FLOP formulas (FlopCounterMode's) on the calibration batch")
     analytic_flops_estimate: int = Field(description="estimate: formula on the calibration batch's shapes")
     timed_batches_flops_mean: float = Field(description="estimate: formula on each measured batch's shapes")
     timed_batches_bytes_moved_estimate_mean: float | None = Field(

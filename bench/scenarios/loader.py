@@ -80,6 +80,7 @@ FIELDS_ADDED_LATER: dict[str, Any] = {
     "evaluation": Evaluation().model_dump(mode="json"),
     "model.gguf": None,
     "model.weights": "random",
+    "engine": "transformers",
 }
 
 

@@ -1,0 +1,267 @@
+"""The `engine: native` decoder: Llama, Qwen2 and Mistral shapes written in plain torch.
+
+It runs the operations transformers' Llama-family classes run (Linear projections, RMSNorm in float32, rotary
+embeddings, scaled-dot-product attention with grouped key/value heads, a SwiGLU MLP) under the same parameter
+names, and tests/test_native_engine.py checks its logits against transformers' at the same weights. What it leaves
+out is the library around them: importing transformers costs 4-7 s of a 2-core machine's start-up (measured
+2026-11 with `python -X importtime`), and its per-call mask building goes through its masking utilities.
+It serves random weights only; checkpoints (their rope scaling, norms, quirks) run on transformers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bench.models.architecture import Architecture
+
+# The values transformers' LlamaConfig, Qwen2Config and MistralConfig default to (transformers 5.x): the configs
+# recbench builds for random weights (bench.models.build.hf_config) set only shapes, so these are what the
+# transformers engine runs with. Values do not change cost; they keep the two engines' logits comparable.
+ROPE_THETA = 10_000.0
+RMS_NORM_EPS = 1e-6
+# Mistral attends to the last 4096 positions only (MistralConfig.sliding_window); Qwen2 leaves its window off.
+SLIDING_WINDOW = {"mistral": 4096}
+ATTENTION_BIAS = {"qwen2": True}  # Qwen2 has biases on the query, key and value projections
+
+
+@contextmanager
+def initialisation_skipped() -> Iterator[None]:
+    """Build modules without torch's default initialisation (their weights are filled afterwards anyway). On the
+    meta device, torch's random initialisers go through its Python reference kernels, whose first call imports
+    torch._dynamo: 3.4 s of a quickstart run, measured 2026-11-29 on a 2-core AMD EPYC."""
+    names = ("kaiming_uniform_", "uniform_", "normal_")
+    saved = {name: getattr(nn.init, name) for name in names}
+    for name in names:
+        setattr(nn.init, name, lambda tensor, *args, **kwargs: tensor)
+    try:
+        yield
+    finally:
+        for name, function in saved.items():
+            setattr(nn.init, name, function)
+
+
+class NativeKVCache:
+    """Keys and values of every layer, grown by concatenation as transformers' dynamic cache does."""
+
+    def __init__(self) -> None:
+        self.layers: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def length(self) -> int:
+        return self.layers[0][0].shape[2] if self.layers else 0
+
+    def update(self, index: int, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if index == len(self.layers):
+            self.layers.append((keys, values))
+        else:
+            past_keys, past_values = self.layers[index]
+            self.layers[index] = (torch.cat([past_keys, keys], dim=2), torch.cat([past_values, values], dim=2))
+        return self.layers[index]
+
+    def batch_repeat_interleave(self, repeats: int) -> None:
+        """Each sequence's cache repeated `repeats` times in place (one prompt shared by its candidates)."""
+        self.layers = [
+            (k.repeat_interleave(repeats, dim=0), v.repeat_interleave(repeats, dim=0)) for k, v in self.layers
+        ]
+
+
+@dataclass
+class NativeOutput:
+    logits: torch.Tensor
+    past_key_values: NativeKVCache | None
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(size))
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        # Normalised in float32 whatever the model's dtype, as transformers' LlamaRMSNorm does.
+        as_float = hidden.float()
+        as_float = as_float * torch.rsqrt(as_float.pow(2).mean(-1, keepdim=True) + RMS_NORM_EPS)
+        return self.weight * as_float.to(hidden.dtype)
+
+
+class Rotary(nn.Module):
+    """cos and sin of the rotary angles for given positions (RoFormer, arXiv 2104.09864), computed in float32."""
+
+    def __init__(self, head_dim: int, *, device: torch.device | str = "cpu") -> None:
+        super().__init__()
+        # On the CPU even inside a meta-device context (bench.models.build): the frequencies are real values, and
+        # meta arithmetic would import torch._dynamo (see initialisation_skipped).
+        exponents = torch.arange(0, head_dim, 2, dtype=torch.int64, device=device).float() / head_dim
+        self.register_buffer("inv_freq", 1.0 / (ROPE_THETA**exponents), persistent=False)
+
+    def forward(self, positions: torch.Tensor, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        angles = positions[:, :, None].float() * self.inv_freq[None, None, :]
+        angles = torch.cat([angles, angles], dim=-1)
+        return angles.cos().to(dtype)[:, None], angles.sin().to(dtype)[:, None]  # (B, 1, T, head_dim)
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    first, second = x.chunk(2, dim=-1)
+    return x * cos + torch.cat([-second, first], dim=-1) * sin
+
+
+class Attention(nn.Module):
+    def __init__(self, arch: Architecture, index: int, *, eager: bool) -> None:
+        super().__init__()
+        bias = ATTENTION_BIAS.get(arch.family, False)
+        self.index, self.eager = index, eager
+        self.heads, self.kv_heads, self.head_dim = arch.num_heads, arch.num_kv_heads, arch.head_dim
+        self.q_proj = nn.Linear(arch.hidden_size, arch.num_heads * arch.head_dim, bias=bias)
+        self.k_proj = nn.Linear(arch.hidden_size, arch.num_kv_heads * arch.head_dim, bias=bias)
+        self.v_proj = nn.Linear(arch.hidden_size, arch.num_kv_heads * arch.head_dim, bias=bias)
+        self.o_proj = nn.Linear(arch.num_heads * arch.head_dim, arch.hidden_size, bias=False)
+
+    def forward(
+        self,
+        hidden: torch.Tensor,
+        rotary: tuple[torch.Tensor, torch.Tensor],
+        mask: torch.Tensor | None,
+        cache: NativeKVCache | None,
+    ) -> torch.Tensor:
+        batch, length, _ = hidden.shape
+        query = self.q_proj(hidden).view(batch, length, self.heads, self.head_dim).transpose(1, 2)
+        keys = self.k_proj(hidden).view(batch, length, self.kv_heads, self.head_dim).transpose(1, 2)
+        values = self.v_proj(hidden).view(batch, length, self.kv_heads, self.head_dim).transpose(1, 2)
+        query, keys = _rotate(query, *rotary), _rotate(keys, *rotary)
+        if cache is not None:
+            keys, values = cache.update(self.index, keys, values)
+        attended = self._attend(query, keys, values, mask)
+        return self.o_proj(attended.transpose(1, 2).reshape(batch, length, -1))
+
+    def _attend(
+        self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        groups = self.heads // self.kv_heads
+        if self.eager:
+            keys, values = keys.repeat_interleave(groups, dim=1), values.repeat_interleave(groups, dim=1)
+            scores = (query @ keys.transpose(2, 3)) * self.head_dim**-0.5
+            if mask is None:  # no padding and no cache: plain causal
+                positions = torch.arange(keys.shape[2], device=query.device)
+                mask = _causal(positions[:, None], positions[None, :])
+            scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+            return torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype) @ values
+        if mask is None:  # no padding: the causal flag lets SDPA pick its fused kernels, keys shared across groups
+            return F.scaled_dot_product_attention(query, keys, values, is_causal=query.shape[2] > 1, enable_gqa=True)
+        # With a mask, transformers repeats the key/value heads rather than ask SDPA for grouped heads; so do we.
+        keys, values = keys.repeat_interleave(groups, dim=1), values.repeat_interleave(groups, dim=1)
+        return F.scaled_dot_product_attention(query, keys, values, attn_mask=mask)
+
+
+class MLP(nn.Module):
+    def __init__(self, arch: Architecture) -> None:
+        super().__init__()
+        self.gate_proj = nn.Linear(arch.hidden_size, arch.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(arch.hidden_size, arch.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(arch.intermediate_size, arch.hidden_size, bias=False)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(hidden)) * self.up_proj(hidden))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, arch: Architecture, index: int, *, eager: bool) -> None:
+        super().__init__()
+        self.self_attn = Attention(arch, index, eager=eager)
+        self.mlp = MLP(arch)
+        self.input_layernorm = RMSNorm(arch.hidden_size)
+        self.post_attention_layernorm = RMSNorm(arch.hidden_size)
+
+    def forward(
+        self,
+        hidden: torch.Tensor,
+        rotary: tuple[torch.Tensor, torch.Tensor],
+        mask: torch.Tensor | None,
+        cache: NativeKVCache | None,
+    ) -> torch.Tensor:
+        hidden = hidden + self.self_attn(self.input_layernorm(hidden), rotary, mask, cache)
+        return hidden + self.mlp(self.post_attention_layernorm(hidden))
+
+
+class DecoderBody(nn.Module):
+    """Named `model` inside NativeCausalLM, as in transformers, so parameter names (and checkpoints) match."""
+
+    def __init__(self, arch: Architecture, *, eager: bool) -> None:
+        super().__init__()
+        self.embed_tokens = nn.Embedding(arch.vocab_size, arch.hidden_size)
+        self.layers = nn.ModuleList(DecoderLayer(arch, i, eager=eager) for i in range(arch.num_layers))
+        self.norm = RMSNorm(arch.hidden_size)
+
+
+class NativeCausalLM(nn.Module):
+    def __init__(self, arch: Architecture, *, attention: str = "sdpa") -> None:
+        super().__init__()
+        if attention not in ("sdpa", "eager"):
+            raise ValueError(f"attention must be sdpa or eager, got {attention!r}")
+        self.architecture = arch
+        self.window = SLIDING_WINDOW.get(arch.family)
+        self.model = DecoderBody(arch, eager=attention == "eager")
+        self.lm_head = nn.Linear(arch.hidden_size, arch.vocab_size, bias=False)
+        self.rotary = Rotary(arch.head_dim)
+        if arch.tie_embeddings:
+            self.lm_head.weight = self.model.embed_tokens.weight
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.model.embed_tokens
+
+    def reset_rotary(self, device: torch.device) -> None:
+        """The rotary frequencies, computed again on `device` (a model built on the meta device has none)."""
+        self.rotary = Rotary(self.architecture.head_dim, device=device)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        past_key_values: NativeKVCache | None = None,
+        use_cache: bool = False,
+        logits_to_keep: int = 0,
+    ) -> NativeOutput:
+        """The transformers call convention the scorers use; `logits_to_keep=0` keeps every position."""
+        cache = past_key_values if past_key_values is not None else (NativeKVCache() if use_cache else None)
+        past = cache.length() if cache is not None else 0
+        length = input_ids.shape[1]
+        if position_ids is None:
+            position_ids = torch.arange(past, past + length, device=input_ids.device).expand(input_ids.shape[0], -1)
+        hidden = self.model.embed_tokens(input_ids)
+        rotary = self.rotary(position_ids, hidden.dtype)
+        mask = self._mask(attention_mask, past=past, length=length)
+        for layer in self.model.layers:
+            hidden = layer(hidden, rotary, mask, cache)
+        hidden = self.model.norm(hidden)
+        kept = hidden[:, -logits_to_keep:] if logits_to_keep else hidden
+        return NativeOutput(logits=self.lm_head(kept), past_key_values=cache if use_cache else None)
+
+    def _mask(self, attention_mask: torch.Tensor | None, *, past: int, length: int) -> torch.Tensor | None:
+        """(B, 1, T, past+T) booleans, True where a query may attend; None when plain causal attention is exact
+        (no padding, no cache, no window cut), so SDPA can use its causal kernels, as transformers arranges too."""
+        total = past + length
+        window_cuts = self.window is not None and total > self.window
+        if past == 0 and not window_cuts and (attention_mask is None or bool(attention_mask.all())):
+            return None
+        device = attention_mask.device if attention_mask is not None else self.lm_head.weight.device
+        queries = torch.arange(past, total, device=device)[:, None]  # query i sits at position past+i
+        keys = torch.arange(total, device=device)[None, :]
+        allowed = _causal(queries, keys, window=self.window)
+        if attention_mask is None:
+            return allowed[None, None]
+        allowed = allowed[None] & attention_mask[:, None, :].bool()
+        # A padding query sees no key; letting it see itself keeps its row finite (its output is never read).
+        return (allowed | (keys == queries)[None])[:, None]
+
+
+def _causal(queries: torch.Tensor, keys: torch.Tensor, *, window: int | None = None) -> torch.Tensor:
+    """Query positions (T, 1) against key positions (1, S): each query sees keys at or before it, within the
+    sliding window."""
+    allowed = keys <= queries
+    if window is not None:
+        allowed &= queries - keys < window
+    return allowed
