@@ -101,7 +101,7 @@ def render_result(stored: StoredResult, console: Console) -> None:
     console.print(
         escape(
             f"{stored.path}\nmodel {model.label} ({format_count(model.params_total)} params, {model.dtype}, "
-            f"{model.weights} weights) on {scenario.device} | machine {result.machine} | "
+            f"{model.weights} weights, {scenario.engine} engine) on {scenario.device} | machine {result.machine} | "
             f"{batch} | max prompt {scenario.max_prompt_tokens} tokens | "
             f"scoring {scenario.scoring.mode} | {result.latency.iterations} timed batches after "
             f"{result.latency.warmup_iterations} warm-up | "

@@ -129,7 +129,8 @@ def test_likelihood_prompt_sharing_saves_5x_flops(tmp_path):
 GEMM_AND_ATTENTION_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::_scaled_dot_product")
 
 
-def test_a_qwen_forward_spends_85_percent_of_its_time_in_gemm_and_attention():
+@pytest.mark.parametrize("engine", ["transformers", "native"])
+def test_a_qwen_forward_spends_85_percent_of_its_time_in_gemm_and_attention(engine: str):
     """Drift-free view of scoring efficiency (issue 13): the share of one forward's operator time that is GEMM or
     attention (torch.profiler), and the layers' GEMM rate against a square GEMM timed right beside it; a VM whose
     speed drifts 1.5x between runs moves a fraction of a cached best-ever peak, not these."""
@@ -137,7 +138,8 @@ def test_a_qwen_forward_spends_85_percent_of_its_time_in_gemm_and_attention():
 
     from bench.hardware.gemm_peak import measure_gemm_peak
 
-    model = build_random_model(get_preset("qwen2.5-0.5b"), dtype=torch.float32, device=CPU, seed=0).model
+    arch = get_preset("qwen2.5-0.5b")
+    model = build_random_model(arch, dtype=torch.float32, device=CPU, seed=0, engine=engine).model  # type: ignore[arg-type]
     ids = torch.randint(0, 100_000, (1, 512))
     mask = torch.ones_like(ids)
 
@@ -158,7 +160,8 @@ def test_a_qwen_forward_spends_85_percent_of_its_time_in_gemm_and_attention():
     rest = sorted((e for e in events if not e.key.startswith(GEMM_AND_ATTENTION_OPS)),
                   key=lambda e: -e.self_cpu_time_total)[:5]  # fmt: skip
     print(
-        f"\nqwen2.5-0.5b fp32, 1 x 512 tokens: {in_gemm / total:.1%} of operator time in GEMM and attention; "
+        f"\nqwen2.5-0.5b fp32 ({engine} engine), 1 x 512 tokens: {in_gemm / total:.1%} of operator time in GEMM "
+        "and attention; "
         f"layer GEMMs at {layer_flops / gemm_s / 1e9:.0f} GFLOP/s vs a {peak.n}-square GEMM timed beside them "
         f"at {peak.flops_per_s / 1e9:.0f} GFLOP/s ({layer_flops / gemm_s / peak.flops_per_s:.0%}); the rest: "
         + ", ".join(f"{e.key} {e.self_cpu_time_total / total:.1%}" for e in rest)

@@ -17,13 +17,21 @@ pytestmark = pytest.mark.benchmark_run
 REPO = Path(__file__).parents[2]
 FIXTURES = REPO / "tests" / "fixtures" / "results-v1"
 IMPORT_LINE = re.compile(r"import time:\s+\d+ \|\s+(\d+) \| (\S.*)$")  # top-level imports only (no indent)
+ANY_IMPORT = re.compile(r"import time:\s+\d+ \|\s+\d+ \| +(\S+)$")
+
+
+def import_profile(args: list[str]) -> tuple[float, set[str]]:
+    """Seconds spent importing modules (top-level totals of -X importtime) for one command, and every module
+    it imported."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "bench.cli", *args], cwd=REPO,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    lines = done.stderr.splitlines()
+    seconds = sum(int(m.group(1)) for line in lines if (m := IMPORT_LINE.match(line))) / 1e6
+    return seconds, {m.group(1) for line in lines if (m := ANY_IMPORT.match(line))}
 
 
 def import_seconds(args: list[str]) -> float:
-    """Seconds spent importing modules (top-level totals of -X importtime) for one command."""
-    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "bench.cli", *args], cwd=REPO,
-                          capture_output=True, text=True, check=True)  # fmt: skip
-    return sum(int(m.group(1)) for line in done.stderr.splitlines() if (m := IMPORT_LINE.match(line))) / 1e6
+    return import_profile(args)[0]
 
 
 @pytest.mark.parametrize(
@@ -38,9 +46,11 @@ def test_light_commands_import_in_under_1_5_s(args: list[str]) -> None:
 
 
 def test_quickstart_process_wall_time_against_its_timed_work(tmp_path: Path) -> None:
-    imports = import_seconds(
+    imports, modules = import_profile(
         ["run", "scenarios/quickstart.yaml", "--results-dir", str(tmp_path / "a"), "--no-progress"]
     )
+    # The native engine and the catalogue tokenizer spare transformers; FLOP counting spares torch._dynamo.
+    assert not {"transformers", "torch._dynamo"} & modules, "the quickstart imported transformers or torch._dynamo"
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "bench.cli", "run", "scenarios/quickstart.yaml", "--results-dir",
                     str(tmp_path / "b"), "--no-progress"], cwd=REPO, check=True, capture_output=True)  # fmt: skip
