@@ -435,9 +435,23 @@ def test_throughputs_interval_follows_the_requests_each_batch_carried(real_resul
     halved["point"]["spec_hash"] = "edited"
     cur = atomic_write_json(tmp_path / "b" / base.name, halved)
     (pair,) = compare_results([base], [cur]).pairs
-    assert "the scenarios differ (batch_size): the change includes that edit" in pair.notes
+    half = real_result.scenario.batch_size // 2
+    assert f"the scenarios differ (batch_size: {real_result.scenario.batch_size} -> {half}): the change includes" in (
+        " ".join(pair.notes)
+    )
     throughput = pair.metric("throughput")
     low, high = throughput.interval
     assert throughput.ratio == pytest.approx(0.5) and low < -0.4 and high < -0.4  # around -50%, not around 0
     assert throughput.significant is True and throughput.verdict == "lower" and throughput.assessment == "worse"
     assert pair.metric("latency.p50").verdict == "same"
+
+
+def test_a_pair_run_on_different_engines_says_so(real_result, tmp_path):
+    base = variant(real_result, tmp_path / "a", seed=1)
+    edited = json.loads(base.read_text())
+    edited["scenario"]["engine"] = "native" if real_result.scenario.engine == "transformers" else "transformers"
+    edited["point"]["spec_hash"] = "edited"
+    cur = atomic_write_json(tmp_path / "b" / base.name, edited)
+    (pair,) = compare_results([base], [cur]).pairs
+    note = f"the scenarios differ (engine: {real_result.scenario.engine} -> {edited['scenario']['engine']})"
+    assert any(n.startswith(note) for n in pair.notes), pair.notes

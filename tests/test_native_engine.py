@@ -12,6 +12,7 @@ from transformers import AutoModelForCausalLM, MistralConfig
 import bench.models.native as native
 from bench.models.architecture import Architecture
 from bench.models.build import build_random_model
+from bench.models.levers import quantize_int8_dynamic
 from bench.scenarios.spec import Scenario
 from bench.trackers.flops import _CountingMode, _cpu_flash_attention_flops
 
@@ -48,6 +49,31 @@ def cache_arg(model: torch.nn.Module) -> str:
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
+def run_like_the_scorers(model: torch.nn.Module, padded: bool) -> list[torch.Tensor]:
+    """The forwards the scorers run, in order: a (left-padded) prefill, two single-token decode steps on its cache,
+    then the prompt's cache shared by 2 right-padded continuations per request (likelihood). Every position's
+    logits, padding included: with int8 dynamic quantization a padding row's values reach the real rows."""
+    inputs = left_padded() if padded else {"input_ids": left_padded()["input_ids"]}
+    mask = inputs.get("attention_mask", torch.ones_like(inputs["input_ids"]))
+    positions = inputs.get("position_ids", torch.arange(inputs["input_ids"].shape[1]).expand(3, -1))
+    name = cache_arg(model)
+    prefill = model(**inputs, use_cache=True)
+    logits, cache = [prefill.logits], getattr(prefill, name)
+    for token in (5, 6):
+        mask = torch.cat([mask, torch.ones(3, 1, dtype=torch.long)], dim=1)
+        positions = positions[:, -1:] + 1
+        step = model(input_ids=torch.full((3, 1), token), attention_mask=mask, position_ids=positions, **{name: cache})
+        logits.append(step.logits)
+        cache = getattr(step, name)
+    cache.batch_repeat_interleave(2)
+    continuation_mask = torch.tensor([[1, 1, 1], [1, 0, 0]]).repeat(3, 1)  # the second title is one token long
+    full_mask = torch.cat([mask.repeat_interleave(2, dim=0), continuation_mask], dim=1)
+    start = positions.repeat_interleave(2, dim=0) + 1
+    titles = torch.arange(2, 20).view(6, 3) * continuation_mask
+    shared = model(input_ids=titles, attention_mask=full_mask, position_ids=start + torch.arange(3), **{name: cache})
+    return [*logits, shared.logits]
+
+
 @pytest.mark.parametrize("attention", ["sdpa", "eager"])
 @pytest.mark.parametrize("family", ["llama", "qwen2", "mistral"])
 def test_same_parameters_and_logits_as_transformers(family: str, attention: str) -> None:
@@ -56,47 +82,23 @@ def test_same_parameters_and_logits_as_transformers(family: str, attention: str)
     assert theirs_state.keys() == our_state.keys()
     assert all(torch.equal(theirs_state[name], our_state[name]) for name in theirs_state)
     with torch.inference_mode():
-        compare_padded_and_cached(reference, ours)
+        for padded in (True, False):
+            mine, theirs = run_like_the_scorers(ours, padded), run_like_the_scorers(reference, padded)
+            for our_logits, their_logits in zip(mine, theirs, strict=True):
+                torch.testing.assert_close(our_logits, their_logits, rtol=1e-5, atol=1e-5)
+        one = {"input_ids": left_padded()["input_ids"][:1], "logits_to_keep": 1}
+        torch.testing.assert_close(ours(**one).logits, reference(**one).logits, rtol=1e-5, atol=1e-5)
 
 
-def compare_padded_and_cached(reference: torch.nn.Module, ours: torch.nn.Module) -> None:
-    inputs = left_padded()
-    theirs = reference(**inputs, use_cache=True)
-    mine = ours(**inputs, use_cache=True)
-    real = inputs["attention_mask"].bool()  # padding positions' outputs are never read
-    torch.testing.assert_close(mine.logits[real], theirs.logits[real], rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(
-        ours(input_ids=inputs["input_ids"][:1], logits_to_keep=1).logits,
-        reference(input_ids=inputs["input_ids"][:1], logits_to_keep=1).logits,
-        rtol=1e-5, atol=1e-5,
-    )  # fmt: skip
-
-    # Two decoded tokens on the prompt's cache, as generate mode runs them.
-    step = {
-        "input_ids": torch.tensor([[5, 6], [7, 8], [9, 10]]),
-        "attention_mask": torch.cat([inputs["attention_mask"], torch.ones(3, 2, dtype=torch.long)], dim=1),
-        "position_ids": inputs["position_ids"][:, -1:] + 1 + torch.arange(2),
-    }
-    theirs_step = reference(**step, **{cache_arg(reference): getattr(theirs, cache_arg(reference))}, use_cache=True)
-    mine_step = ours(**step, past_key_values=mine.past_key_values, use_cache=True)
-    torch.testing.assert_close(mine_step.logits, theirs_step.logits, rtol=1e-5, atol=1e-5)
-
-
-def test_shared_prompt_cache_as_likelihood_scoring_uses_it() -> None:
+def test_int8_dynamic_quantization_gives_the_same_logits_on_both_engines() -> None:
+    """Activations are quantized with one scale per tensor, padding rows included: so padding rows must come out
+    of attention as transformers' do, or the real rows' scores move."""
     reference, ours = both_engines(small("qwen2"), "sdpa")
-    inputs = left_padded(batch=2)
-    outputs = []
-    for model in (reference, ours):
-        prefill = model(**inputs, logits_to_keep=1, use_cache=True)
-        cache = getattr(prefill, cache_arg(model)) if model is reference else prefill.past_key_values
-        cache.batch_repeat_interleave(3)
-        continuation = torch.arange(2, 14).view(6, 2)
-        mask = torch.cat([inputs["attention_mask"].repeat_interleave(3, dim=0), torch.ones(6, 2, dtype=torch.long)], 1)
-        positions = inputs["position_ids"][:, -1:].repeat_interleave(3, dim=0) + 1 + torch.arange(2)
-        name = cache_arg(model) if model is reference else "past_key_values"
-        step = model(input_ids=continuation, attention_mask=mask, position_ids=positions, **{name: cache})
-        outputs.append(step.logits)
-    torch.testing.assert_close(outputs[1], outputs[0], rtol=1e-5, atol=1e-5)
+    reference, ours = (quantize_int8_dynamic(model) for model in (reference, ours))
+    with torch.inference_mode():
+        mine, theirs = run_like_the_scorers(ours, True), run_like_the_scorers(reference, True)
+        for our_logits, their_logits in zip(mine, theirs, strict=True):
+            torch.testing.assert_close(our_logits, their_logits, rtol=1e-5, atol=1e-5)
 
 
 def test_mistral_sliding_window(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -139,16 +141,27 @@ class _ReferenceOpCounter(TorchDispatchMode):
 @pytest.mark.parametrize("engine", ["transformers", "native"])
 def test_counted_flops_and_operators_match_torch_flop_counter(engine: str) -> None:
     model = build_random_model(small("llama"), dtype=torch.float32, device=CPU, seed=0, engine=engine).model  # type: ignore[arg-type]
-    for inputs in (left_padded(), {"input_ids": left_padded()["input_ids"][:1]}):
-        ours = _CountingMode()
-        with ours:
-            model(**inputs, logits_to_keep=1)
-        mapping = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_flash_attention_flops}
-        torch_counter, reference_ops = FlopCounterMode(display=False, custom_mapping=mapping), _ReferenceOpCounter()
-        with torch_counter, reference_ops:
-            model(**inputs, logits_to_keep=1)
-        assert ours.flops == torch_counter.get_total_flops() > 0
-        assert ours.calls == reference_ops.calls > 0
+    mapping = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_flash_attention_flops}
+    with torch.inference_mode():
+        for padded in (True, False):
+            ours = _CountingMode()
+            with ours:
+                run_like_the_scorers(model, padded)
+            torch_counter, reference_ops = FlopCounterMode(display=False, custom_mapping=mapping), _ReferenceOpCounter()
+            with torch_counter, reference_ops:
+                run_like_the_scorers(model, padded)
+            assert ours.flops == torch_counter.get_total_flops() > 0
+            assert ours.calls == reference_ops.calls > 0
+
+
+def test_both_engines_count_the_same_flops() -> None:
+    counts = []
+    for model in both_engines(small("llama"), "sdpa"):
+        counter = _CountingMode()
+        with torch.inference_mode(), counter:
+            run_like_the_scorers(model, padded=True)
+        counts.append(counter.flops)
+    assert counts[0] == counts[1]
 
 
 def test_counting_mode_keeps_dynamo_out_of_start_up() -> None:
@@ -163,3 +176,14 @@ def test_native_engine_refuses_pretrained_weights() -> None:
         Scenario.model_validate(
             {"name": "x", "model": {"preset": "smollm2-135m", "weights": "packaged"}, "engine": "native"}
         )
+
+
+@pytest.mark.slow  # imports torch._dynamo (seconds)
+def test_compile_traces_the_native_forward_as_one_graph() -> None:
+    """optimize.compile must compile the same single graph transformers' forward gives, not a forward split at a
+    data-dependent branch (the padding check is skipped while compiling)."""
+    import torch._dynamo
+
+    model = build_random_model(small("llama"), dtype=torch.float32, device=CPU, seed=0, engine="native").model
+    explained = torch._dynamo.explain(model.forward)(**left_padded(), logits_to_keep=1)
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons

@@ -187,9 +187,21 @@ def _spec_notes(baseline: StoredResult, current: StoredResult) -> list[str]:
     base, cur = baseline.result.scenario, current.result.scenario
     if baseline.result.point.spec_hash == current.result.point.spec_hash:
         return []
-    fields = ("model", "batch_size", "max_prompt_tokens", "dtype", "device", "workload", "scoring", "optimize")
-    changed = [name for name in fields if getattr(base, name) != getattr(cur, name)]
-    return [f"the scenarios differ ({', '.join(changed) or 'other fields'}): the change includes that edit"]
+    changed = [
+        _field_change(name, getattr(base, name), getattr(cur, name))
+        for name in type(base).model_fields
+        if name not in _NOT_MEASURED and getattr(base, name) != getattr(cur, name)
+    ]
+    return [f"the scenarios differ ({'; '.join(changed) or 'other fields'}): the change includes that edit"]
+
+
+_NOT_MEASURED = ("description", "sweep")  # scenario fields that change nothing measured
+
+
+def _field_change(name: str, before: object, after: object) -> str:
+    """`engine: transformers -> native` for a plain value; the field's name for a section (workload...)."""
+    plain = (str, int, float, bool, type(None))
+    return f"{name}: {before} -> {after}" if isinstance(before, plain) and isinstance(after, plain) else name
 
 
 def _superseded(side: Side) -> list[tuple[str, StoredResult, list[StoredResult]]]:

@@ -140,20 +140,37 @@ class Attention(nn.Module):
     def _attend(
         self, query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor | None
     ) -> torch.Tensor:
+        """Attention as transformers' sdpa and eager implementations run it, kernel for kernel."""
         groups = self.heads // self.kv_heads
         if self.eager:
-            keys, values = keys.repeat_interleave(groups, dim=1), values.repeat_interleave(groups, dim=1)
+            keys, values = _repeat_heads(keys, groups), _repeat_heads(values, groups)
             scores = (query @ keys.transpose(2, 3)) * self.head_dim**-0.5
-            if mask is None:  # no padding and no cache: plain causal
-                positions = torch.arange(keys.shape[2], device=query.device)
-                mask = _causal(positions[:, None], positions[None, :])
+            if mask is None:
+                mask = _causal_mask(past=keys.shape[2] - query.shape[2], length=query.shape[2], device=query.device)
+            # The dtype's minimum, not -inf: a query that sees no key (padding) averages over all, as in transformers.
             scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
             return torch.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype) @ values
-        if mask is None:  # no padding: the causal flag lets SDPA pick its fused kernels, keys shared across groups
-            return F.scaled_dot_product_attention(query, keys, values, is_causal=query.shape[2] > 1, enable_gqa=True)
-        # With a mask, transformers repeats the key/value heads rather than ask SDPA for grouped heads; so do we.
-        keys, values = keys.repeat_interleave(groups, dim=1), values.repeat_interleave(groups, dim=1)
+        if mask is None:  # nothing padded: SDPA's own causal flag (fused kernels), key heads shared across groups
+            return F.scaled_dot_product_attention(
+                query, keys, values, is_causal=query.shape[2] > 1, enable_gqa=groups > 1
+            )
+        if groups > 1 and query.shape[2] == 1 and not torch.compiler.is_compiling():
+            # One new token: each key head's group of query heads becomes a query length, so no key copies.
+            batch, heads, _, head_dim = query.shape
+            packed = query.reshape(batch, self.kv_heads, groups, head_dim)
+            return F.scaled_dot_product_attention(packed, keys, values, attn_mask=mask).reshape(batch, heads, 1, -1)
+        # A query that sees no key (padding) comes out as zeros: torch's SDPA handles such rows since 2.5.
+        keys, values = _repeat_heads(keys, groups), _repeat_heads(values, groups)
         return F.scaled_dot_product_attention(query, keys, values, attn_mask=mask)
+
+
+def _repeat_heads(states: torch.Tensor, groups: int) -> torch.Tensor:
+    """(B, kv_heads, S, D) -> (B, kv_heads * groups, S, D), each key/value head repeated for its query heads."""
+    if groups == 1:
+        return states
+    batch, kv_heads, length, head_dim = states.shape
+    expanded = states[:, :, None].expand(batch, kv_heads, groups, length, head_dim)
+    return expanded.reshape(batch, kv_heads * groups, length, head_dim)
 
 
 class MLP(nn.Module):
@@ -225,7 +242,8 @@ class NativeCausalLM(nn.Module):
         use_cache: bool = False,
         logits_to_keep: int = 0,
     ) -> NativeOutput:
-        """The transformers call convention the scorers use; `logits_to_keep=0` keeps every position."""
+        """The transformers call convention the scorers use; `logits_to_keep=0` keeps every position. A cache is
+        returned when one was given or `use_cache` asked for one."""
         cache = past_key_values if past_key_values is not None else (NativeKVCache() if use_cache else None)
         past = cache.length() if cache is not None else 0
         length = input_ids.shape[1]
@@ -233,35 +251,39 @@ class NativeCausalLM(nn.Module):
             position_ids = torch.arange(past, past + length, device=input_ids.device).expand(input_ids.shape[0], -1)
         hidden = self.model.embed_tokens(input_ids)
         rotary = self.rotary(position_ids, hidden.dtype)
-        mask = self._mask(attention_mask, past=past, length=length)
+        mask = self._mask(attention_mask, past=past, length=length, device=input_ids.device)
         for layer in self.model.layers:
             hidden = layer(hidden, rotary, mask, cache)
         hidden = self.model.norm(hidden)
         kept = hidden[:, -logits_to_keep:] if logits_to_keep else hidden
-        return NativeOutput(logits=self.lm_head(kept), past_key_values=cache if use_cache else None)
+        return NativeOutput(logits=self.lm_head(kept), past_key_values=cache)
 
-    def _mask(self, attention_mask: torch.Tensor | None, *, past: int, length: int) -> torch.Tensor | None:
-        """(B, 1, T, past+T) booleans, True where a query may attend; None when plain causal attention is exact
-        (no padding, no cache, no window cut), so SDPA can use its causal kernels, as transformers arranges too."""
+    def _mask(
+        self, attention_mask: torch.Tensor | None, *, past: int, length: int, device: torch.device
+    ) -> torch.Tensor | None:
+        """(B, 1, T, past+T) booleans, True where a query may attend; None where SDPA's causal flag (or, for one
+        token, no mask) is exact: nothing padded, no window cut, and no cache or a single new token. transformers
+        skips its mask in the same cases, and builds it whenever it is being compiled (no data-dependent branch)."""
         total = past + length
-        window_cuts = self.window is not None and total > self.window
-        if past == 0 and not window_cuts and (attention_mask is None or bool(attention_mask.all())):
+        window_cuts = self.window is not None and total >= self.window
+        if (
+            (length == 1 or past == 0)
+            and not window_cuts
+            and not torch.compiler.is_compiling()
+            and (attention_mask is None or bool(attention_mask.all()))
+        ):
             return None
-        device = attention_mask.device if attention_mask is not None else self.lm_head.weight.device
-        queries = torch.arange(past, total, device=device)[:, None]  # query i sits at position past+i
-        keys = torch.arange(total, device=device)[None, :]
-        allowed = _causal(queries, keys, window=self.window)
+        allowed = _causal_mask(past=past, length=length, device=device, window=self.window)
         if attention_mask is None:
-            return allowed[None, None]
-        allowed = allowed[None] & attention_mask[:, None, :].bool()
-        # A padding query sees no key; letting it see itself keeps its row finite (its output is never read).
-        return (allowed | (keys == queries)[None])[:, None]
+            return allowed
+        return allowed & attention_mask[:, None, None, :].bool()
 
 
-def _causal(queries: torch.Tensor, keys: torch.Tensor, *, window: int | None = None) -> torch.Tensor:
-    """Query positions (T, 1) against key positions (1, S): each query sees keys at or before it, within the
-    sliding window."""
+def _causal_mask(*, past: int, length: int, device: torch.device, window: int | None = None) -> torch.Tensor:
+    """(1, 1, T, past+T): query i (at position past+i) sees the keys at or before it, within the sliding window."""
+    queries = torch.arange(past, past + length, device=device)[:, None]
+    keys = torch.arange(past + length, device=device)[None, :]
     allowed = keys <= queries
     if window is not None:
         allowed &= queries - keys < window
-    return allowed
+    return allowed[None, None]
