@@ -6,6 +6,10 @@ names, and tests/test_native_engine.py checks its logits against transformers' a
 out is the library around them: importing transformers costs 4-7 s of a 2-core machine's start-up (measured
 2026-11 with `python -X importtime`), and its per-call mask building goes through its masking utilities.
 It serves random weights only; checkpoints (their rope scaling, norms, quirks) run on transformers.
+
+One known difference in cost, not in values: beyond Mistral's 4096-token window transformers' cache drops the keys
+no query can see any more, while this one keeps and masks them (more cache memory and attention work for prompts
+over 4096 tokens; none of the shipped scenarios has one).
 """
 
 from __future__ import annotations

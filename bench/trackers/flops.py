@@ -47,7 +47,7 @@ _METADATA_QUERIES = frozenset(
         ("dim", "default"),
     ]
     if hasattr(getattr(torch.ops.aten, packet, None), overload)
-)
+) | ({torch.ops.prim.layout.default} if hasattr(torch.ops.prim, "layout") else frozenset())
 
 
 @dataclass
