@@ -138,9 +138,11 @@ class _ReferenceOpCounter(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
 @pytest.mark.parametrize("engine", ["transformers", "native"])
-def test_counted_flops_and_operators_match_torch_flop_counter(engine: str) -> None:
-    model = build_random_model(small("llama"), dtype=torch.float32, device=CPU, seed=0, engine=engine).model  # type: ignore[arg-type]
+def test_counted_flops_and_operators_match_torch_flop_counter(engine: str, attention: str) -> None:
+    arch = small("llama")
+    model = build_random_model(arch, dtype=torch.float32, device=CPU, seed=0, engine=engine, attention=attention).model  # type: ignore[arg-type]
     mapping = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_flash_attention_flops}
     with torch.inference_mode():
         for padded in (True, False):
@@ -152,6 +154,21 @@ def test_counted_flops_and_operators_match_torch_flop_counter(engine: str) -> No
                 run_like_the_scorers(model, padded)
             assert ours.flops == torch_counter.get_total_flops() > 0
             assert ours.calls == reference_ops.calls > 0
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [((5, 7), (7, 3)), ((2, 5, 7), (7, 3)), ((5, 7), (4, 7, 3)), ((1, 3, 5, 7), (2, 3, 7, 4)), ((7,), (7, 3))],
+)
+def test_matmul_is_counted_as_its_decomposition_is(a: tuple[int, ...], b: tuple[int, ...]) -> None:
+    left, right = torch.randn(a), torch.randn(b)
+    ours = _CountingMode()
+    with ours:
+        torch.matmul(left, right)
+    reference = FlopCounterMode(display=False)
+    with reference:
+        torch.matmul(left, right)
+    assert ours.flops == reference.get_total_flops()
 
 
 def test_both_engines_count_the_same_flops() -> None:

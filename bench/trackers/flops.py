@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -63,6 +64,31 @@ class FlopResult:
     ops_per_stage: dict[str, int] = field(default_factory=dict)
 
 
+def _matrix_matmul_flops(a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:
+    """aten.matmul of two operands of 2 or more dimensions, (..., m, k) @ (..., k, n): 2*m*k*n for each matrix
+    product of the broadcast batch, which is what its mm or bmm decomposition is counted as."""
+    *batch_a, m, k = a_shape
+    *batch_b, _, n = b_shape
+    width = max(len(batch_a), len(batch_b))
+    padded = [[1] * (width - len(batch)) + list(batch) for batch in (batch_a, batch_b)]
+    # Broadcast by hand: torch.broadcast_shapes imports sympy too. The op ran, so the shapes are compatible.
+    return 2 * math.prod(max(pair) for pair in zip(*padded, strict=True)) * m * k * n
+
+
+_MATRIX_MATMUL = shape_wrapper(_matrix_matmul_flops)
+
+
+def _matmul_formula(func, args) -> Any:
+    """The formula for a matmul of matrices (vectors keep torch's decomposition). Counting it directly rather than
+    through torch's Python decomposition of matmul spares that decomposition's import of sympy (0.6-0.8 s, once per
+    process), with the same count: tests/test_native_engine.py compares it with FlopCounterMode's."""
+    if func._overloadpacket is torch.ops.aten.matmul and all(
+        isinstance(a, torch.Tensor) and a.dim() >= 2 for a in args[:2]
+    ):
+        return _MATRIX_MATMUL
+    return None
+
+
 class _CountingMode(TorchDispatchMode):
     """FLOPs and operator calls, counted as torch's FlopCounterMode counts FLOPs: an operator torch has no
     formula for is decomposed where it can be, and what runs is counted by its formula. Operator calls are
@@ -88,7 +114,7 @@ class _CountingMode(TorchDispatchMode):
             return NotImplemented
         if not self._decomposing and not func.is_view:
             self.calls += 1
-        formula = FORMULAS.get(func._overloadpacket)
+        formula = FORMULAS.get(func._overloadpacket) or _matmul_formula(func, args)
         if formula is None:
             self._decomposing += 1
             try:
