@@ -206,13 +206,14 @@ def test_v1_results_show_and_report(tmp_path, capsys):
     costs = (tmp_path / "report" / "costs.csv").read_text()
     assert "v1-likelihood" in costs and "v1-load" in costs
     assert main(["show", str(V1_LOAD)]) == 0  # a load test's batches: their mean size and the cap, not the cap
-    assert "batch 1.54 mean, up to 2 (LoadGen server)" in capsys.readouterr().out.replace("\n", " ")
+    shown = " ".join(capsys.readouterr().out.split())  # the terminal's line breaks may fall anywhere
+    assert "batch 1.54 mean, up to 2 (LoadGen server)" in shown and "random weights, transformers engine" in shown
     cut_short = json.loads(V1_LOAD.read_text())
     cut_short["load"]["timed_out"] = True  # as when load.max_wall_s ends the run
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / V1_LOAD.name).write_text(json.dumps(cut_short))
     assert main(["show", str(tmp_path / "m" / V1_LOAD.name)]) == 0
-    assert "ended by the wall-time bound (load.max_wall_s)" in capsys.readouterr().out.replace("\n", " ")
+    assert "ended by the wall-time bound (load.max_wall_s)" in " ".join(capsys.readouterr().out.split())
 
 
 # ---------------------------------------------------------------------------------------------- schema
