@@ -13,7 +13,9 @@ RESULTS ?= results
 .PHONY: install install-ray install-real levers demo test test-slow test-ray test-real lint bench bench-check baseline regress gpu-check schema clean
 BASELINE ?= quickstart
 # Loose enough for a noisy 2-core machine; a deliberately bigger model still fails them.
-GATES ?= latency.p50:50%,memory.peak_rss:25%,flops:5%
+# peak_anon for memory (the quickstart has random weights): peak RSS also counts library pages, which differ
+# between venvs (+21% in a fresh clone, 2026-11-29), so it only gets a loose bound.
+GATES ?= latency.p50:50%,memory.peak_anon:25%,memory.peak_rss:50%,flops:5%
 
 $(INSTALLED): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
