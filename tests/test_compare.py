@@ -446,7 +446,7 @@ def test_throughputs_interval_follows_the_requests_each_batch_carried(real_resul
     assert pair.metric("latency.p50").verdict == "same"
 
 
-def test_a_pair_run_on_different_engines_says_so(real_result, tmp_path):
+def test_a_pair_run_on_different_engines_says_so(real_result, tmp_path, capsys):
     base = variant(real_result, tmp_path / "a", seed=1)
     edited = json.loads(base.read_text())
     edited["scenario"]["engine"] = "native" if real_result.scenario.engine == "transformers" else "transformers"
@@ -455,3 +455,6 @@ def test_a_pair_run_on_different_engines_says_so(real_result, tmp_path):
     (pair,) = compare_results([base], [cur]).pairs
     note = f"the scenarios differ (engine: {real_result.scenario.engine} -> {edited['scenario']['engine']})"
     assert any(n.startswith(note) for n in pair.notes), pair.notes
+    # check prints it too: a gate failing on an engine change says why
+    assert compare_cli(["check", "--baseline", str(base), "--fail-on", "flops:5%", str(cur)]) == 0
+    assert f"NOTE tiny [default]: {note}" in capsys.readouterr().out

@@ -304,3 +304,25 @@ def test_plan_takes_the_newest_run_of_each_point_as_the_report_does(results, tmp
     with pytest.warns(UserWarning, match=r"1 older run\(s\) of points measured again are not used, e\.g\. .*"):
         points = load_points([tmp_path / "results"])
     assert sorted(Path(p.path).name for p in points) == sorted(["rerun.json", files[1].name])
+
+
+def test_a_newer_run_with_an_edited_scenario_is_named_as_such(results, tmp_path):
+    """A copied scenario with only its engine flipped keeps the old name: plan, report and the frame treat it as a
+    re-run of the point, and say what changed, so the user can rename one to keep both."""
+    from bench.cost.api import load_points
+    from bench.results.frame import load_results_frame
+
+    folder = tmp_path / "results" / "m"
+    folder.mkdir(parents=True)
+    original = sorted(iter_result_paths([results]))[0]
+    (folder / original.name).write_bytes(original.read_bytes())
+    edited = json.loads(original.read_text())
+    before = edited["scenario"].get("engine", "transformers")
+    after = "native" if before == "transformers" else "transformers"
+    edited["scenario"]["engine"], edited["point"]["spec_hash"] = after, "edited"
+    edited["created_at"] = (datetime.fromisoformat(edited["created_at"]) + timedelta(days=1)).isoformat()
+    (folder / "edited.json").write_text(json.dumps(edited))
+    with pytest.warns(UserWarning, match=rf"its scenario differs \(engine: {before} -> {after}\): give one"):
+        load_points([tmp_path / "results"])
+    frame = load_results_frame(tmp_path / "results")
+    assert sorted(frame["engine"]) == sorted([before, after])

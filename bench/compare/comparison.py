@@ -32,6 +32,7 @@ from bench.core.errors import InputError
 from bench.core.stages import Stage
 from bench.core.stats import MIN_SAMPLES_FOR_P99
 from bench.results.reader import StoredResult
+from bench.scenarios.spec import scenario_changes
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,21 +188,8 @@ def _spec_notes(baseline: StoredResult, current: StoredResult) -> list[str]:
     base, cur = baseline.result.scenario, current.result.scenario
     if baseline.result.point.spec_hash == current.result.point.spec_hash:
         return []
-    changed = [
-        _field_change(name, getattr(base, name), getattr(cur, name))
-        for name in type(base).model_fields
-        if name not in _NOT_MEASURED and getattr(base, name) != getattr(cur, name)
-    ]
+    changed = scenario_changes(base, cur)
     return [f"the scenarios differ ({'; '.join(changed) or 'other fields'}): the change includes that edit"]
-
-
-_NOT_MEASURED = ("description", "sweep")  # scenario fields that change nothing measured
-
-
-def _field_change(name: str, before: object, after: object) -> str:
-    """`engine: transformers -> native` for a plain value; the field's name for a section (workload...)."""
-    plain = (str, int, float, bool, type(None))
-    return f"{name}: {before} -> {after}" if isinstance(before, plain) and isinstance(after, plain) else name
 
 
 def _superseded(side: Side) -> list[tuple[str, StoredResult, list[StoredResult]]]:

@@ -146,9 +146,11 @@ class CheckReport:
         return not self.failures and self.checked > 0
 
     def lines(self) -> list[str]:
-        """FAIL lines first, then warnings, skipped gates and unmatched points, then the summary line."""
+        """FAIL lines first, then warnings, notes, skipped gates and unmatched points, then the summary line."""
         out = [o.line() for o in self.failures]
         out += [f"WARNING {pair.label}: {warning}" for pair in self.comparison.pairs for warning in pair.warnings]
+        # Notes say what else differs between the two sides (hardware, the scenario itself) and explain a failure.
+        out += [f"NOTE {pair.label}: {note}" for pair in self.comparison.pairs for note in pair.notes]
         out += [o.line() for o in self.outcomes if o.status == SKIP]
         c = self.comparison
         out += [f"UNMATCHED {r.label}: in the baseline only ({r.path})" for r in c.unmatched_baseline]

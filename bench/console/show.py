@@ -63,7 +63,7 @@ def summary_table(stored: list[StoredResult]) -> Table:
         kinds = sorted({str(w.kind) for w in result.warnings if w.kind != WarningKind.CHANCE_LEVEL})  # said above
         notes += [f"[yellow]{escape(kind)}[/]" for kind in kinds]
         table.add_row(
-            f"{escape(result.label)}\n[dim]{escape(item.path.name)}[/]",
+            f"{escape(result.label)}\n[dim]{escape(item.path.name)} ({result.scenario.engine})[/]",
             f"{format_ms(e2e.p50)} / {format_ms(e2e.p99)} ({e2e.n})",
             format_number(result.summary.throughput.requests_per_s),
             format_bytes(result.memory.measured.rss_peak, binary=True),

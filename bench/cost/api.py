@@ -10,7 +10,7 @@ from bench.cost.capacity import CapacityPlan, PlanSettings, plan_capacity
 from bench.cost.model import CostTable, check_measured_on, cost_table
 from bench.cost.projection import OperatingPoint, operating_point
 from bench.hardware.tiers import Tier
-from bench.results.reader import StoredResult, read_newest
+from bench.results.reader import StoredResult, read_newest, scenario_edit
 
 
 def operating_points(stored: Sequence[StoredResult]) -> list[OperatingPoint]:
@@ -23,9 +23,11 @@ def load_points(paths: Sequence[Path], *, strict: bool = False) -> list[Operatin
     used, older = read_newest(paths, strict=strict)
     if older:
         stale, newer = older[0]
+        edit = scenario_edit(stale, newer)
+        why = f"; its scenario differs ({edit}): give one of them another name to keep both" if edit else ""
         warnings.warn(
             f"{len(older)} older run(s) of points measured again are not used, e.g. {stale.path} (the newest, "
-            f"{newer.path}, is)",
+            f"{newer.path}, is{why})",
             stacklevel=2,
         )
     return operating_points(used)

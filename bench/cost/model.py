@@ -370,6 +370,7 @@ def row_dict(row: TierCost) -> dict[str, Any]:
         "scenario": point.scenario,
         "point": point.point,
         "model": point.model,
+        "engine": point.engine,
         "params": point.params,
         "batch_size": point.batch_size,
         "max_prompt_tokens": point.max_prompt_tokens,

@@ -111,6 +111,7 @@ class OperatingPoint:
     optimize: str = "baseline"  # the scenario's `optimize` levers, as a label (Optimize.label)
     cpu_only: str | None = None  # a lever pulled that runs on a CPU only (int8_dynamic): never projected to a GPU
     scoring_mode: str = "verbalizer"
+    engine: str = "transformers"  # what ran the model (Scenario.engine): its operator calls set the launch floor
     evaluation: QualityEvaluation | None = None  # ranking quality on a fixed set of users, with intervals
     # The resolved scenario without `optimize`, its name, description and sweep bookkeeping (canonical JSON): a
     # lever and its baseline share it.
@@ -148,6 +149,7 @@ def operating_point(stored: StoredResult) -> OperatingPoint:
         point=result.point.key,
         spec_hash=result.point.spec_hash,
         model=result.model.label,
+        engine=result.scenario.engine,
         layers=result.model.architecture.num_layers,
         params=result.model.params_total,
         batch_size=scenario.batch_size,

@@ -38,7 +38,7 @@ from bench.report.render import (
     render_markdown,
 )
 from bench.results.model import Result
-from bench.results.reader import StoredResult, read_newest
+from bench.results.reader import StoredResult, read_newest, scenario_edit
 
 if TYPE_CHECKING:
     from bench.hardware.tiers import Tier
@@ -227,7 +227,7 @@ def write_report(
         load_tests=[_load_test_info(s) for s in loaded if s.result.load is not None],
         work=[_work_row(s) for s in loaded],
         warnings=[(s.label, str(w.kind), w.message) for s in loaded for w in s.result.warnings],
-        superseded=[(s.label, str(used.path), str(s.path)) for s, used in superseded],
+        superseded=[(s.label, str(used.path), _older_run(s, used)) for s, used in superseded],
     )
     document = compose(content)
     html_path, md_path = output_dir / "report.html", output_dir / "report.md"
@@ -481,3 +481,9 @@ def _result_info(stored: StoredResult, point: OperatingPoint) -> ResultInfo:
         recbench_version=env.recbench_version,
         hardware=hardware,
     )
+
+
+def _older_run(older: StoredResult, used: StoredResult) -> str:
+    """The older file, and what the newer run's scenario changed, if anything (bench.results.reader.scenario_edit)."""
+    edit = scenario_edit(older, used)
+    return f"{older.path} (its scenario differs: {edit})" if edit else str(older.path)

@@ -43,6 +43,7 @@ def _row(stored: StoredResult, *, newest: bool) -> dict[str, Any]:
         "machine": result.machine,
         "created_at": result.created_at.isoformat(),
         "model": result.model.label,
+        "engine": scenario.engine,
         "params": result.model.params_total,
         "weights": result.model.weights,
         "dtype": result.model.dtype,

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from bench.core.errors import InputError
 from bench.results.migrations import migrate
 from bench.results.model import SCHEMA_VERSION, Result
-from bench.scenarios.spec import STORED
+from bench.scenarios.spec import STORED, scenario_changes
 
 # A result is tens to a few hundred kB; anything far larger is not one (and is not read into memory).
 MAX_RESULT_BYTES = 64 * 2**20
@@ -171,6 +171,15 @@ def newest_per_point(
     used = list(newest.values())
     older = [(item, newest[key(item)]) for item in stored if item not in used]
     return used, older
+
+
+def scenario_edit(older: StoredResult, newer: StoredResult) -> str | None:
+    """What the newer run of a point changed in its scenario (`engine: native -> transformers`), or None for a plain
+    re-run: a point is its scenario's name and sweep values, so an edited or copied file with the same name
+    measures a new configuration under the old point's name."""
+    if older.result.point.spec_hash == newer.result.point.spec_hash:
+        return None
+    return "; ".join(scenario_changes(older.result.scenario, newer.result.scenario)) or "other fields"
 
 
 def read_newest(

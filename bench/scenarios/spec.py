@@ -504,3 +504,20 @@ class Scenario(_Strict):
                 f"{self.max_positions_needed} positions, beyond the model's max_position_embeddings ({limit})"
             )
         return self
+
+
+# Scenario fields that change nothing measured.
+_NOT_MEASURED = ("description", "sweep")
+
+
+def scenario_changes(before: Scenario, after: Scenario) -> list[str]:
+    """The measured fields two scenarios differ in: `engine: transformers -> native` for a plain value, the field's
+    name for a section (`workload`)."""
+    plain = (str, int, float, bool, type(None))
+    changes = []
+    for name in type(before).model_fields:
+        old, new = getattr(before, name), getattr(after, name)
+        if name in _NOT_MEASURED or old == new:
+            continue
+        changes.append(f"{name}: {old} -> {new}" if isinstance(old, plain) and isinstance(new, plain) else name)
+    return changes
