@@ -74,6 +74,16 @@ class NativeKVCache:
         ]
 
 
+@dataclass(frozen=True)
+class ForwardContext:
+    """What every layer of one forward shares: the rotary cos/sin, the attention mask (None: causal or no mask
+    needed) and the KV cache."""
+
+    rotary: tuple[torch.Tensor, torch.Tensor]
+    mask: torch.Tensor | None
+    cache: NativeKVCache | None
+
+
 @dataclass
 class NativeOutput:
     logits: torch.Tensor
@@ -124,21 +134,15 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(arch.hidden_size, arch.num_kv_heads * arch.head_dim, bias=bias)
         self.o_proj = nn.Linear(arch.num_heads * arch.head_dim, arch.hidden_size, bias=False)
 
-    def forward(
-        self,
-        hidden: torch.Tensor,
-        rotary: tuple[torch.Tensor, torch.Tensor],
-        mask: torch.Tensor | None,
-        cache: NativeKVCache | None,
-    ) -> torch.Tensor:
+    def forward(self, hidden: torch.Tensor, context: ForwardContext) -> torch.Tensor:
         batch, length, _ = hidden.shape
         query = self.q_proj(hidden).view(batch, length, self.heads, self.head_dim).transpose(1, 2)
         keys = self.k_proj(hidden).view(batch, length, self.kv_heads, self.head_dim).transpose(1, 2)
         values = self.v_proj(hidden).view(batch, length, self.kv_heads, self.head_dim).transpose(1, 2)
-        query, keys = _rotate(query, *rotary), _rotate(keys, *rotary)
-        if cache is not None:
-            keys, values = cache.update(self.index, keys, values)
-        attended = self._attend(query, keys, values, mask)
+        query, keys = _rotate(query, *context.rotary), _rotate(keys, *context.rotary)
+        if context.cache is not None:
+            keys, values = context.cache.update(self.index, keys, values)
+        attended = self._attend(query, keys, values, context.mask)
         return self.o_proj(attended.transpose(1, 2).reshape(batch, length, -1))
 
     def _attend(
@@ -196,14 +200,8 @@ class DecoderLayer(nn.Module):
         self.input_layernorm = RMSNorm(arch.hidden_size)
         self.post_attention_layernorm = RMSNorm(arch.hidden_size)
 
-    def forward(
-        self,
-        hidden: torch.Tensor,
-        rotary: tuple[torch.Tensor, torch.Tensor],
-        mask: torch.Tensor | None,
-        cache: NativeKVCache | None,
-    ) -> torch.Tensor:
-        hidden = hidden + self.self_attn(self.input_layernorm(hidden), rotary, mask, cache)
+    def forward(self, hidden: torch.Tensor, context: ForwardContext) -> torch.Tensor:
+        hidden = hidden + self.self_attn(self.input_layernorm(hidden), context)
         return hidden + self.mlp(self.post_attention_layernorm(hidden))
 
 
@@ -254,10 +252,13 @@ class NativeCausalLM(nn.Module):
         if position_ids is None:
             position_ids = torch.arange(past, past + length, device=input_ids.device).expand(input_ids.shape[0], -1)
         hidden = self.model.embed_tokens(input_ids)
-        rotary = self.rotary(position_ids, hidden.dtype)
-        mask = self._mask(attention_mask, past=past, length=length, device=input_ids.device)
+        context = ForwardContext(
+            rotary=self.rotary(position_ids, hidden.dtype),
+            mask=self._mask(attention_mask, past=past, length=length, device=input_ids.device),
+            cache=cache,
+        )
         for layer in self.model.layers:
-            hidden = layer(hidden, rotary, mask, cache)
+            hidden = layer(hidden, context)
         hidden = self.model.norm(hidden)
         kept = hidden[:, -logits_to_keep:] if logits_to_keep else hidden
         return NativeOutput(logits=self.lm_head(kept), past_key_values=cache)
