@@ -31,8 +31,7 @@ from bench.compare.stats import (
 from bench.core.errors import InputError
 from bench.core.stages import Stage
 from bench.core.stats import MIN_SAMPLES_FOR_P99
-from bench.results.reader import StoredResult
-from bench.scenarios.spec import scenario_changes
+from bench.results.reader import StoredResult, scenario_edit
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -185,11 +184,8 @@ def _fingerprint_notes(baseline: StoredResult, current: StoredResult) -> list[st
 def _spec_notes(baseline: StoredResult, current: StoredResult) -> list[str]:
     """Results paired by scenario name and point whose resolved scenarios differ (another model, batch size...):
     said, since a change then measures the edit, not a regression."""
-    base, cur = baseline.result.scenario, current.result.scenario
-    if baseline.result.point.spec_hash == current.result.point.spec_hash:
-        return []
-    changed = scenario_changes(base, cur)
-    return [f"the scenarios differ ({'; '.join(changed) or 'other fields'}): the change includes that edit"]
+    edit = scenario_edit(baseline, current)
+    return [f"the scenarios differ ({edit}): the change includes that edit"] if edit else []
 
 
 def _superseded(side: Side) -> list[tuple[str, StoredResult, list[StoredResult]]]:
