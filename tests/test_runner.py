@@ -163,6 +163,29 @@ def test_a_prompt_budget_too_small_is_found_before_a_model_is_built(tmp_path, wr
     assert not (tmp_path / "r").exists() or result_files(tmp_path / "r") == []
 
 
+def test_a_lone_point_s_prompt_budget_is_checked_by_its_set_up_alone(tmp_path, write_scenario, monkeypatch, capsys):
+    """One point: the plan skips building the data for the prompt check (start-up time); the point's set-up makes
+    the same check, before a model is built, with the same one-line error."""
+    import bench.measurement.prepare
+    import bench.runner
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a model was built")
+
+    loads: list[str] = []
+    real_load = bench.measurement.prepare.load_inputs
+    monkeypatch.setattr(bench.measurement.prepare, "build_random_model", forbidden)
+    monkeypatch.setattr(bench.measurement.prepare, "load_inputs", lambda s: loads.append(s.name) or real_load(s))
+    monkeypatch.setattr(bench.runner.InputsCache, "get", lambda self, s: loads.append("plan") or real_load(s))
+    scenario = write_scenario(tiny_scenario_dict(name="budget", max_prompt_tokens=16))
+    assert main(["run", str(scenario), "--results-dir", str(tmp_path / "r")]) == 2
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if line.strip()]  # the progress bar's end
+    assert line.startswith(f"error: {scenario}: max_prompt_tokens (16) is too")
+    assert loads == ["budget"]  # built once, by the set-up
+    assert main(["validate", "--here", str(scenario)]) == 2  # validate still checks a lone point itself
+    assert loads == ["budget", "plan"]
+
+
 def test_an_unknown_tier_is_refused_before_a_point_runs(tmp_path, write_scenario, monkeypatch, capsys):
     def forbidden(*args, **kwargs):
         raise AssertionError("a point ran")
