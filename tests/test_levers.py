@@ -30,6 +30,10 @@ def scenario(**overrides: object) -> Scenario:
         ({"optimize": {"quantize": "int8_dynamic"}, "dtype": "bfloat16"}, "optimize", "float32 activations"),
         ({"optimize": {"quantize": "int8_dynamic", "compile": True}}, "optimize", "together are not supported"),
         ({"optimize": {"attention": "flash"}}, "optimize.attention", "sdpa"),
+        ({"optimize": {"prepack": True}, "device": "cuda"}, "optimize.prepack", "CPU only"),
+        ({"optimize": {"prepack": True}, "dtype": "bfloat16"}, "optimize.prepack", "float32 weights"),
+        ({"optimize": {"prepack": True, "quantize": "int8_dynamic"}}, "optimize", "prepack and quantize both"),
+        ({"optimize": {"prepack": True, "compile": True}}, "optimize", "prepack and compile both"),
         ({"model": {"preset": "tiny-llama", "weights": "packaged"}}, "model", "no packaged weights"),
         ({"model": {"architecture": TINY_ARCH, "weights": "packaged"}}, "model", "preset only"),
         ({"model": {"preset": "tiny-llama", "gguf": "x.gguf"}}, "model", "exactly one"),
@@ -75,6 +79,18 @@ def test_optimize_labels_name_the_levers_pulled():
     assert scenario().optimize.label == "baseline"
     assert scenario(optimize={"quantize": "int8_dynamic"}).optimize.label == "int8_dynamic"
     assert scenario(optimize={"compile": True, "attention": "eager"}).optimize.label == "compile+attention=eager"
+    prepacked = scenario(optimize={"prepack": True, "attention": "eager"}).optimize
+    assert (prepacked.label, prepacked.cpu_only) == ("prepack+attention=eager", "prepack")
+    assert (scenario().optimize.cpu_only, scenario(optimize={"quantize": "int8_dynamic"}).optimize.cpu_only) == (
+        None,
+        "int8_dynamic",
+    )
+
+
+def test_a_lever_point_keeps_the_hash_it_had_before_prepack_existed(tmp_path, write_scenario):
+    path = write_scenario({"name": "old", "model": {"preset": "tiny-llama"}, "optimize": {"quantize": "int8_dynamic"}})
+    [point] = expand_points(path)
+    assert point.spec_hash == "b219daf30b3838db"  # computed at b68cd27, before optimize.prepack: --resume finds it
 
 
 def test_levers_known_to_cost_something_here_warn(monkeypatch):
@@ -113,23 +129,61 @@ def test_int8_dynamic_changes_the_scores_but_not_the_shapes(tiny_model, tiny_arc
     assert any("Quantized" in type(m).__name__ or "quantized" in type(m).__module__ for m in quantized.modules())
 
 
+@pytest.mark.parametrize("engine", ["native", "transformers"])
+@pytest.mark.parametrize("tied", [True, False])
+def test_prepack_runs_the_same_layers_on_oneDNN(engine: str, tied: bool):
+    from bench.models.architecture import Architecture
+    from bench.models.build import build_random_model
+    from bench.models.levers import PrepackedLinear, prepack_linear_layers
+
+    arch = Architecture.model_validate({**TINY_ARCH, "tie_embeddings": tied})
+
+    def build() -> torch.nn.Module:
+        return build_random_model(arch, dtype=torch.float32, device=torch.device("cpu"), seed=3, engine=engine).model  # type: ignore[arg-type]
+
+    plain, packed = build(), build()
+    replaced = prepack_linear_layers(packed)
+    head = packed.lm_head  # the LM head, by its name in both engines
+    assert replaced == 7 * arch.num_layers + (0 if tied else 1)  # q, k, v, o, gate, up, down; an untied LM head
+    assert isinstance(head, PrepackedLinear) != tied
+    assert sum(isinstance(m, PrepackedLinear) for m in packed.modules()) == replaced
+    ids = torch.randint(5, arch.vocab_size, (2, 12), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        expected, got = plain(input_ids=ids).logits, packed(input_ids=ids).logits
+    assert got.shape == expected.shape
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_prepack_without_onednn_is_refused_in_one_line(monkeypatch, write_scenario, tmp_path, capsys):
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    path = write_scenario(tiny_scenario_dict(name="packed", optimize={"prepack": True}))
+    assert run_cli(str(path), "--results-dir", str(tmp_path / "r")) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {path}: optimize.prepack: this torch build has no oneDNN (torch.backends.mkldnn is unavailable)"
+    )
+
+
 def test_a_lever_run_counts_float_flops_and_evaluates_the_same_users(tmp_path, write_scenario):
     common = {"evaluation": {"users": 8, "bootstrap_resamples": 200}, "scoring": {"mode": "likelihood"}}
-    sweep = {"sweep": {"optimize": [{}, {"quantize": "int8_dynamic", "attention": "eager"}]}}
-    path = write_scenario(tiny_scenario_dict(name="levers", **common, **sweep))
+    levers = [{"quantize": "int8_dynamic", "attention": "eager"}, {"prepack": True}]
+    path = write_scenario(tiny_scenario_dict(name="levers", **common, sweep={"optimize": [{}, *levers]}))
     assert run_cli(str(path), "--results-dir", str(tmp_path / "r")) == 0
-    baseline, lever = sorted((load_result(p) for p in result_files(tmp_path / "r")), key=lambda r: r.point.index)
-    assert lever.scenario.optimize.label == "int8_dynamic+attention=eager"
-    assert {"apply_levers", "levers_first_batch"} <= set(lever.setup.seconds)
+    results = sorted((load_result(p) for p in result_files(tmp_path / "r")), key=lambda r: r.point.index)
+    baseline, int8, prepack = results
+    assert [r.scenario.optimize.label for r in results] == ["baseline", "int8_dynamic+attention=eager", "prepack"]
     assert "apply_levers" not in baseline.setup.seconds
-    assert lever.model.params_total == baseline.model.params_total  # counted before int8 packs the weights
-    assert lever.flops.counted.per_batch == baseline.flops.counted.per_batch
-    for result in (baseline, lever):
+    for lever in (int8, prepack):
+        assert {"apply_levers", "levers_first_batch"} <= set(lever.setup.seconds)
+        assert lever.model.params_total == baseline.model.params_total  # counted before the layers are replaced
+        assert lever.flops.counted.per_batch == baseline.flops.counted.per_batch
+    # The same multiply-adds to within float32 rounding: the same ranking of the same users.
+    assert prepack.quality.evaluation.ndcg == pytest.approx(baseline.quality.evaluation.ndcg, abs=1e-6)
+    for result in (baseline, int8, prepack):
         evaluation = result.quality.evaluation
         assert evaluation is not None and evaluation.users == 8 and len(evaluation.ndcg) == 8
         assert evaluation.ndcg_ci.low <= evaluation.ndcg_mean <= evaluation.ndcg_ci.high
         assert evaluation.chance_ndcg == pytest.approx(result.quality.chance_ndcg / result.quality.candidate_recall)
-    assert lever.quality.evaluation.user_ids == baseline.quality.evaluation.user_ids  # paired by construction
+    assert int8.quality.evaluation.user_ids == baseline.quality.evaluation.user_ids  # paired by construction
 
 
 def test_a_gguf_model_runs_end_to_end_with_its_own_tokenizer(tmp_path, write_scenario, monkeypatch):

@@ -293,7 +293,7 @@ def cost_table(
 
 
 def cpu_only_timing(point: OperatingPoint, tier: Tier) -> TierTiming:
-    """A lever that runs on a CPU only (int8_dynamic), on a GPU tier: no latency, and why."""
+    """A lever that runs on a CPU only (int8_dynamic, prepack), on a GPU tier: no latency, and why."""
     timing = projected_shell(point, tier, target_dtype(point, tier))
     timing.notes.append(f"optimize {point.cpu_only} runs on a CPU only: not projected onto a GPU")
     return timing

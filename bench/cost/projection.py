@@ -109,7 +109,7 @@ class OperatingPoint:
     load_p99_slo_ms: float | None = None  # the p99 bound that load test was judged against
     load_p99_s: float | None = None  # that load test's p99 (served queries, queueing included)
     optimize: str = "baseline"  # the scenario's `optimize` levers, as a label (Optimize.label)
-    cpu_only: str | None = None  # a lever pulled that runs on a CPU only (int8_dynamic): never projected to a GPU
+    cpu_only: str | None = None  # a lever pulled that runs on a CPU only (int8_dynamic, prepack): never on a GPU
     scoring_mode: str = "verbalizer"
     engine: str = "transformers"  # what ran the model (Scenario.engine): its operator calls set the launch floor
     evaluation: QualityEvaluation | None = None  # ranking quality on a fixed set of users, with intervals
@@ -184,7 +184,7 @@ def operating_point(stored: StoredResult) -> OperatingPoint:
         requests_per_batch=result.requests_per_batch,
         load_mode=result.load.mode if result.load is not None else None,
         optimize=scenario.optimize.label,
-        cpu_only=scenario.optimize.quantize if scenario.optimize.quantize != "none" else None,
+        cpu_only=scenario.optimize.cpu_only,
         scoring_mode=scenario.scoring.mode,
         evaluation=result.quality.evaluation,
         lever_key=lever_key(scenario),

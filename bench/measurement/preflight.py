@@ -203,6 +203,7 @@ def check_runnable(scenario: Scenario) -> None:
     cache, activations, data, embeddings) is estimated to fit this machine's memory (InputError otherwise)."""
     device = Device.parse(scenario.device)
     _check_input_paths(scenario)
+    _check_prepack_available(scenario)
     arch = declared_architecture(scenario)
     if scenario.model.has_real_weights and scenario.max_positions_needed > arch.max_position_embeddings:
         raise InputError(
@@ -225,6 +226,13 @@ def check_runnable(scenario: Scenario) -> None:
         _check_fits(footprint, True, capacity, f"{where} has {capacity / 2**30:.1f} GiB")
     available = psutil.virtual_memory().available
     _check_fits(footprint, False, available, f"this machine has {available / 2**30:.1f} GiB of RAM free")
+
+
+def _check_prepack_available(scenario: Scenario) -> None:
+    import torch  # not at module level: `recbench validate` checks files without importing torch
+
+    if scenario.optimize.prepack and not torch.backends.mkldnn.is_available():
+        raise InputError("optimize.prepack: this torch build has no oneDNN (torch.backends.mkldnn is unavailable)")
 
 
 def _check_fits(footprint: Footprint, device: bool, capacity: int, has: str) -> None:

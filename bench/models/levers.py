@@ -1,8 +1,9 @@
-"""Optimisation levers applied to a built model (scenario `optimize`): int8 dynamic quantization and torch.compile.
-The attention implementation is chosen when the model is built (bench.models.build).
+"""Optimisation levers applied to a built model (scenario `optimize`): int8 dynamic quantization, oneDNN weight
+prepacking and torch.compile. The attention implementation is chosen when the model is built
+(bench.models.build).
 
-FLOPs are counted before a lever is applied: quantized Linear layers run the same multiply-adds in int8, and
-torch's FLOP counter does not see inside them (nor inside a compiled graph)."""
+FLOPs are counted before a lever is applied: quantized and prepacked Linear layers run the same multiply-adds,
+and torch's FLOP counter does not see inside them (nor inside a compiled graph)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,41 @@ def quantize_int8_dynamic(model: torch.nn.Module) -> torch.nn.Module:
         return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
 
 
+class PrepackedLinear(torch.nn.Module):
+    """A Linear layer run by oneDNN on a weight reordered once, at set-up, into oneDNN's blocked layout: the
+    per-call packing of the weight that a BLAS GEMM does is gone. Intel Extension for PyTorch prepacks weights
+    this way, and so does torch.compile's CPU freezing pass for float32 weights when the batch size is dynamic
+    (torch/_inductor/fx_passes/mkldnn_fusion.py, torch 2.13, read 2026-11-29). The same multiply-adds in
+    float32; the summation order may differ (within 1e-5, tested)."""
+
+    def __init__(self, linear: torch.nn.Linear) -> None:
+        super().__init__()
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.register_buffer("packed_weight", torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), None))
+        self.bias = linear.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.mkldnn._linear_pointwise(x, self.packed_weight, self.bias, "none", [], "")
+
+
+def prepack_linear_layers(model: torch.nn.Module) -> int:
+    """Replace every Linear layer whose weight no other module shares with a PrepackedLinear, in place (each
+    float weight is freed as its packed copy replaces it); how many were replaced. A weight tied to the token
+    embedding (the LM head of a tied model) stays as it is: packing it would keep a second copy of the
+    embedding."""
+    owners: dict[int, int] = {}
+    for module in model.modules():
+        for parameter in module.parameters(recurse=False):
+            owners[id(parameter)] = owners.get(id(parameter), 0) + 1
+    replaced = 0
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if type(child) is torch.nn.Linear and owners[id(child.weight)] == 1:
+                setattr(parent, name, PrepackedLinear(child))
+                replaced += 1
+    return replaced
+
+
 def compile_forward(model: torch.nn.Module) -> torch.nn.Module:
     """torch.compile the forward with dynamic shapes, so batches of other widths (padding differs per batch) do
     not each trigger a recompile inside timed iterations. Compiling happens on the first call: the caller runs
@@ -33,9 +69,13 @@ def compile_forward(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def apply_levers(model: torch.nn.Module, *, quantize: Quantize, compile: bool) -> torch.nn.Module:
+def apply_levers(
+    model: torch.nn.Module, *, quantize: Quantize, compile: bool, prepack: bool = False
+) -> torch.nn.Module:
     if quantize == "int8_dynamic":
         model = quantize_int8_dynamic(model)
+    if prepack:
+        prepack_linear_layers(model)
     if compile:
         model = compile_forward(model)
     return model

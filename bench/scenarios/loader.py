@@ -77,6 +77,7 @@ FIELDS_ADDED_LATER: dict[str, Any] = {
     "batching": Batching().model_dump(mode="json"),
     "accelerator_type": None,
     "optimize": Optimize().model_dump(mode="json"),
+    "optimize.prepack": False,  # after "optimize": a lever pulled before prepack existed keeps its hash
     "evaluation": Evaluation().model_dump(mode="json"),
     "model.gguf": None,
     "model.weights": "random",

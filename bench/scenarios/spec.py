@@ -250,14 +250,27 @@ class Optimize(_Strict):
     attention: Literal["sdpa", "eager"] = Field(
         "sdpa", description="attention implementation: sdpa (fused kernels) or eager (plain matmuls)"
     )
+    prepack: bool = Field(
+        False,
+        description="Linear weights reordered once into oneDNN's blocked layout and multiplied by oneDNN, as "
+        "IPEX and torch.compile's CPU freezing do (CPU only, float32)",
+    )
 
     @property
     def label(self) -> str:
         """`baseline`, or the levers pulled, e.g. `int8_dynamic+compile`."""
         pulled = [self.quantize] if self.quantize != "none" else []
+        pulled += ["prepack"] if self.prepack else []
         pulled += ["compile"] if self.compile else []
         pulled += [f"attention={self.attention}"] if self.attention != "sdpa" else []
         return "+".join(pulled) or "baseline"
+
+    @property
+    def cpu_only(self) -> str | None:
+        """The lever pulled that runs on a CPU only, so is never projected onto a GPU (None: none is)."""
+        if self.quantize != "none":
+            return self.quantize
+        return "prepack" if self.prepack else None
 
 
 # Users in the quality evaluation set: enough for a useful interval, bounded so a typo cannot run for hours.
@@ -457,7 +470,18 @@ class Scenario(_Strict):
             raise ValueError(f"optimize.quantize: int8_dynamic takes float32 activations, not dtype {self.dtype}")
         if self.optimize.quantize != "none" and self.optimize.compile:
             raise ValueError("optimize: quantize and compile together are not supported; sweep them separately")
+        if self.optimize.prepack:
+            self._check_prepack()
         return self
+
+    def _check_prepack(self) -> None:
+        if Device.parse(self.device).is_cuda:
+            raise ValueError("optimize.prepack: runs on the CPU only (oneDNN's CPU matmul)")
+        if self.dtype not in ("auto", "float32"):
+            raise ValueError(f"optimize.prepack: runs float32 weights (dtype float32 or auto), not dtype {self.dtype}")
+        other = "quantize" if self.optimize.quantize != "none" else "compile" if self.optimize.compile else None
+        if other:
+            raise ValueError(f"optimize: prepack and {other} both change how Linear layers run; sweep them separately")
 
     @field_validator("device")
     @classmethod
