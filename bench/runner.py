@@ -49,7 +49,8 @@ def plan_points(
     (which needs the data and the tokenizer, shared by points that differ only in what does not change them).
     Points bound for a cluster are checked by the worker that runs them. With `lone_point_checked_by_its_set_up`,
     a single point skips the prompt check here: its set-up makes the same check before building a model, and
-    building the data twice cost the quickstart 0.1-0.17 s of start-up (2-core AVX2 EPYC, 2026-11-29)."""
+    building the data twice cost the quickstart 0.1-0.17 s of start-up (2-core AVX2 EPYC, 2026-11-29). The error
+    is the same line with the same exit status; it comes after the run's own checks (--tier, the results folder)."""
     points: list[ScenarioPoint] = []
     problems: list[str] = []
     for path in paths:

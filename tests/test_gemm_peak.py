@@ -32,9 +32,9 @@ def test_the_side_is_sized_by_a_time_budget(monkeypatch: pytest.MonkeyPatch) -> 
     assert slow.n == 256
     # 1 ms at 256: sides grow while all the GEMMs at the next side fit in the budget.
     monkeypatch.setattr(gemm_peak, "_time_cpu", lambda a, b, out, r: [1e-3 * (a.shape[0] / 256) ** 3] * r)
-    # The final side is timed by two libraries, 3 repeats and a warm-up each: 8 calls of 0.512 s at 2048.
-    assert measure_gemm_peak(CPU, max_n=2048, budget_s=1.0, repeats=3).n == 1024
-    assert measure_gemm_peak(CPU, max_n=2048, budget_s=0.5, repeats=3).n == 512
+    # Sized for torch.matmul alone (oneDNN, where torch has it, gets its own budget): 2048 would take 4 x 0.512 s.
+    monkeypatch.setattr(gemm_peak, "_time_onednn", lambda a, b, r: None)
+    assert measure_gemm_peak(CPU, max_n=2048, budget_s=0.5, repeats=3).n == 1024
     assert measure_gemm_peak(CPU, max_n=512, budget_s=100.0, repeats=3).n == 512
 
 
@@ -42,16 +42,24 @@ def test_the_faster_gemm_library_sets_the_peak(monkeypatch: pytest.MonkeyPatch) 
     """MKL's square GEMM ran at 0.8x oneDNN's on the AVX2 EPYC: the peak is the faster library's, and says so."""
     flops = 2.0 * 256**3
     monkeypatch.setattr(gemm_peak, "_time_cpu", lambda a, b, out, r: [flops / 80e9] * r)
-    monkeypatch.setattr(gemm_peak, "_onednn_packed", lambda weight: weight)
-    monkeypatch.setattr(gemm_peak, "_time_onednn", lambda a, packed, r: [flops / 100e9] * r)
+    monkeypatch.setattr(gemm_peak, "_time_onednn", lambda a, b, r: [flops / 100e9] * r)
     peak = measure_gemm_peak(CPU, max_n=256, repeats=2)
     assert peak.flops_per_s == pytest.approx(100e9) and len(peak.samples) == 4
     assert "by torch.matmul and 2 by oneDNN on a prepacked weight (the best: oneDNN)" in peak.method
-    monkeypatch.setattr(gemm_peak, "_time_onednn", lambda a, packed, r: [flops / 60e9] * r)
+    monkeypatch.setattr(gemm_peak, "_time_onednn", lambda a, b, r: [flops / 60e9] * r)
     assert "(the best: torch.matmul)" in measure_gemm_peak(CPU, max_n=256, repeats=2).method
-    monkeypatch.setattr(gemm_peak, "_onednn_packed", lambda weight: None)  # no oneDNN path for this build or dtype
+    monkeypatch.setattr(gemm_peak, "_time_onednn", lambda a, b, r: None)  # no oneDNN path for this build or dtype
     alone = measure_gemm_peak(CPU, max_n=256, repeats=2)
     assert alone.flops_per_s == pytest.approx(80e9) and len(alone.samples) == 2 and "oneDNN" not in alone.method
+
+
+def test_a_dtype_onednn_cannot_run_is_timed_by_torch_matmul_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_path(weight: torch.Tensor, batch_size: object) -> torch.Tensor:
+        raise RuntimeError("mkldnn_reorder_linear_weight: bf16 path needs the cpu support avx512bw")
+
+    monkeypatch.setattr(torch.ops.mkldnn, "_reorder_linear_weight", no_path)
+    peak = measure_gemm_peak(CPU, max_n=256, repeats=2)
+    assert len(peak.samples) == 2 and "oneDNN" not in peak.method
 
 
 def test_cache_keeps_the_best_measurement(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -130,13 +130,13 @@ def test_int8_dynamic_changes_the_scores_but_not_the_shapes(tiny_model, tiny_arc
 
 
 @pytest.mark.parametrize("engine", ["native", "transformers"])
-@pytest.mark.parametrize("tied", [True, False])
-def test_prepack_runs_the_same_layers_on_oneDNN(engine: str, tied: bool):
+@pytest.mark.parametrize(("family", "tied"), [("llama", True), ("llama", False), ("qwen2", True)])  # qwen2: biases
+def test_prepack_runs_the_same_layers_on_oneDNN(engine: str, family: str, tied: bool):
     from bench.models.architecture import Architecture
     from bench.models.build import build_random_model
     from bench.models.levers import PrepackedLinear, prepack_linear_layers
 
-    arch = Architecture.model_validate({**TINY_ARCH, "tie_embeddings": tied})
+    arch = Architecture.model_validate({**TINY_ARCH, "family": family, "tie_embeddings": tied})
 
     def build() -> torch.nn.Module:
         return build_random_model(arch, dtype=torch.float32, device=torch.device("cpu"), seed=3, engine=engine).model  # type: ignore[arg-type]
@@ -147,6 +147,8 @@ def test_prepack_runs_the_same_layers_on_oneDNN(engine: str, tied: bool):
     assert replaced == 7 * arch.num_layers + (0 if tied else 1)  # q, k, v, o, gate, up, down; an untied LM head
     assert isinstance(head, PrepackedLinear) != tied
     assert sum(isinstance(m, PrepackedLinear) for m in packed.modules()) == replaced
+    with_bias = [m for m in packed.modules() if isinstance(m, PrepackedLinear) and m.bias is not None]
+    assert len(with_bias) == (3 * arch.num_layers if family == "qwen2" else 0)  # q, k and v carry biases in Qwen2
     ids = torch.randint(5, arch.vocab_size, (2, 12), generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
         expected, got = plain(input_ids=ids).logits, packed(input_ids=ids).logits

@@ -96,8 +96,7 @@ def measure_gemm_peak(
     n = MIN_SIDE
     matrices = _matrices(n, device, dtype)
     one = timer(*matrices, 1)[0]
-    # On a CPU the final size is timed by torch.matmul and by oneDNN where it can: both must fit the budget.
-    calls = repeats + _CUDA_WARMUP if device.type == "cuda" else 2 * (repeats + _CPU_WARMUP)
+    calls = repeats + (_CUDA_WARMUP if device.type == "cuda" else _CPU_WARMUP)  # per library
     # A GEMM twice the side does 8x the work.
     while 2 * n <= max_n and 8 * one * calls <= budget_s:
         n *= 2
@@ -107,9 +106,11 @@ def measure_gemm_peak(
     flops = 2.0 * n**3
     samples = [flops / s for s in seconds]
     method = f"measured: best of {repeats} square GEMMs of side {n}"
-    packed = _onednn_packed(matrices[1]) if device.type == "cpu" else None
-    if packed is not None:
-        onednn = [flops / s for s in _time_onednn(matrices[0], packed, repeats)]
+    # oneDNN gets the same size and repeats as torch.matmul: each library its own budget, so the side (and the
+    # figure, which depends on it) is what a torch.matmul-only measurement would pick.
+    onednn_seconds = _time_onednn(*matrices[:2], repeats) if device.type == "cpu" else None
+    if onednn_seconds is not None:
+        onednn = [flops / s for s in onednn_seconds]
         winner = "oneDNN" if max(onednn) > max(samples) else "torch.matmul"
         samples += onednn
         method += f" by torch.matmul and {repeats} by oneDNN on a prepacked weight (the best: {winner})"
@@ -126,24 +127,27 @@ def measure_gemm_peak(
     )
 
 
-def _onednn_packed(weight: torch.Tensor) -> torch.Tensor | None:
-    """`weight` reordered for oneDNN's matmul (as bench.models.levers.PrepackedLinear runs it), or None where this
-    torch build or CPU has no oneDNN path for its dtype (bfloat16 needs AVX-512 or AVX-NE-CONVERT)."""
+def _time_onednn(a: torch.Tensor, b: torch.Tensor, repeats: int) -> list[float] | None:
+    """Seconds of `repeats` GEMMs by oneDNN on `b` reordered for it (as bench.models.levers.PrepackedLinear runs
+    them), or None where this torch build or CPU has no oneDNN path for the dtype (bfloat16 needs AVX-512 or
+    AVX-NE-CONVERT). Each call allocates its output (the op has no `out=`): at the sides measured that is well
+    under 1% of a GEMM."""
     if not torch.backends.mkldnn.is_available():
         return None
+
+    def gemm(packed: torch.Tensor) -> None:
+        torch.ops.mkldnn._linear_pointwise(a, packed, None, "none", [], "")
+
     try:
-        return torch.ops.mkldnn._reorder_linear_weight(weight, None)
+        packed = torch.ops.mkldnn._reorder_linear_weight(b, None)
+        for _ in range(_CPU_WARMUP):
+            gemm(packed)
     except RuntimeError:
         return None
-
-
-def _time_onednn(a: torch.Tensor, packed: torch.Tensor, repeats: int) -> list[float]:
-    for _ in range(_CPU_WARMUP):
-        torch.ops.mkldnn._linear_pointwise(a, packed, None, "none", [], "")
     seconds = []
     for _ in range(repeats):
         start = time.perf_counter()
-        torch.ops.mkldnn._linear_pointwise(a, packed, None, "none", [], "")
+        gemm(packed)
         seconds.append(time.perf_counter() - start)
     return seconds
 

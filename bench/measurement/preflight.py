@@ -229,9 +229,11 @@ def check_runnable(scenario: Scenario) -> None:
 
 
 def _check_prepack_available(scenario: Scenario) -> None:
+    if not scenario.optimize.prepack:
+        return
     import torch  # not at module level: `recbench validate` checks files without importing torch
 
-    if scenario.optimize.prepack and not torch.backends.mkldnn.is_available():
+    if not torch.backends.mkldnn.is_available():
         raise InputError("optimize.prepack: this torch build has no oneDNN (torch.backends.mkldnn is unavailable)")
 
 

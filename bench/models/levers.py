@@ -42,6 +42,9 @@ class PrepackedLinear(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.ops.mkldnn._linear_pointwise(x, self.packed_weight, self.bias, "none", [], "")
 
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
 
 def prepack_linear_layers(model: torch.nn.Module) -> int:
     """Replace every Linear layer whose weight no other module shares with a PrepackedLinear, in place (each

@@ -141,8 +141,6 @@ def test_a_qwen_forward_spends_85_percent_of_its_time_in_gemm_and_attention(engi
     speed drifts 1.5x between runs moves a fraction of a cached best-ever peak, not these."""
     from torch.profiler import ProfilerActivity, profile
 
-    from bench.hardware.gemm_peak import measure_gemm_peak
-
     arch = get_preset("qwen2.5-0.5b")
     model = build_random_model(arch, dtype=torch.float32, device=CPU, seed=0, engine=engine).model  # type: ignore[arg-type]
     ids = torch.randint(0, 100_000, (1, 512))
@@ -155,7 +153,7 @@ def test_a_qwen_forward_spends_85_percent_of_its_time_in_gemm_and_attention(engi
         forward()
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             forward()
-        peak = measure_gemm_peak(CPU, torch.float32, budget_s=1.0)
+        matmul_peak = _square_matmul_flops_per_s(2048)
     events = prof.key_averages()
     total = sum(e.self_cpu_time_total for e in events)
     in_gemm = sum(e.self_cpu_time_total for e in events if e.key.startswith(GEMM_AND_ATTENTION_OPS))
@@ -167,12 +165,25 @@ def test_a_qwen_forward_spends_85_percent_of_its_time_in_gemm_and_attention(engi
     print(
         f"\nqwen2.5-0.5b fp32 ({engine} engine), 1 x 512 tokens: {in_gemm / total:.1%} of operator time in GEMM "
         "and attention; "
-        f"layer GEMMs at {layer_flops / gemm_s / 1e9:.0f} GFLOP/s vs a {peak.n}-square GEMM timed beside them "
-        f"at {peak.flops_per_s / 1e9:.0f} GFLOP/s ({layer_flops / gemm_s / peak.flops_per_s:.0%}); the rest: "
+        f"layer GEMMs at {layer_flops / gemm_s / 1e9:.0f} GFLOP/s vs a 2048-square torch.matmul timed beside them "
+        f"at {matmul_peak / 1e9:.0f} GFLOP/s ({layer_flops / gemm_s / matmul_peak:.0%}); the rest: "
         + ", ".join(f"{e.key} {e.self_cpu_time_total / total:.1%}" for e in rest)
     )
     assert in_gemm / total >= 0.85
-    assert layer_flops / gemm_s >= 0.75 * peak.flops_per_s  # the GEMM library is not slow at these shapes
+    # The library behind aten::mm (MKL) is not slow at these shapes against its own square GEMM; against oneDNN,
+    # the other library in the GEMM peak, it is on AMD: see test_qwen_forward_utilisation_with_and_without_prepack.
+    assert layer_flops / gemm_s >= 0.75 * matmul_peak
+
+
+def _square_matmul_flops_per_s(n: int, repeats: int = 4) -> float:
+    """torch.matmul alone (the library aten::mm calls): best of `repeats` n-square GEMMs after one warm-up."""
+    a, b, out = torch.randn(n, n), torch.randn(n, n), torch.empty(n, n)
+    seconds = []
+    for _ in range(repeats + 1):
+        started = time.perf_counter()
+        torch.matmul(a, b, out=out)
+        seconds.append(time.perf_counter() - started)
+    return 2.0 * n**3 / min(seconds[1:])
 
 
 def test_qwen_forward_utilisation_with_and_without_prepack():
