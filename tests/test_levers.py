@@ -107,6 +107,18 @@ def test_levers_known_to_cost_something_here_warn(monkeypatch):
     assert preflight.lever_warnings(scenario()) == []
 
 
+def test_the_native_engine_on_a_gpu_says_it_is_unchecked_there(write_scenario, capsys):
+    assert preflight.engine_warnings(scenario(engine="native")) == []
+    assert preflight.engine_warnings(scenario(engine="transformers", device="cuda")) == []
+    (warning,) = preflight.engine_warnings(scenario(engine="native", device="cuda"))
+    assert "never on a GPU" in warning.message and warning.kind == WarningKind.OTHER
+    path = write_scenario(tiny_scenario_dict(engine="native", device="cuda"))
+    assert main(["validate", str(path)]) == 0  # a warning, not a refusal: validate checks files, not devices
+    assert f"warning: {path}: engine: native has been checked against transformers on CPUs only" in (
+        capsys.readouterr().err
+    )
+
+
 def test_validate_prints_lever_warnings_after_the_files_pass(write_scenario, capsys):
     path = write_scenario(tiny_scenario_dict(optimize={"attention": "eager"}))
     assert main(["validate", str(path)]) == 0

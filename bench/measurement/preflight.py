@@ -79,6 +79,19 @@ def lever_warnings(scenario: Scenario) -> list[ResultWarning]:
     return [ResultWarning(kind=WarningKind.SLOW_LEVER, message=message) for message in found]
 
 
+def engine_warnings(scenario: Scenario) -> list[ResultWarning]:
+    """The native engine is checked against transformers on the CPU only (tests/test_native_engine.py)."""
+    if scenario.engine != "native" or not Device.parse(scenario.device).is_cuda:
+        return []
+    return [
+        ResultWarning(
+            kind=WarningKind.OTHER,
+            message="engine: native has been checked against transformers on CPUs only, never on a GPU; run the "
+            "point on engine: transformers beside it before trusting its GPU figures",
+        )
+    ]
+
+
 def _effects(entry: dict[str, Any]) -> str:
     """`1.30x faster in likelihood scoring, 1.37x slower in verbalizer scoring` from a lever's measurements."""
     parts = []
@@ -90,13 +103,14 @@ def _effects(entry: dict[str, Any]) -> str:
 
 
 def machine_advice(files: list[tuple[Path, list[ScenarioPoint]]]) -> list[str]:
-    """Warnings about what the files' points would do on this machine (a slow dtype, a slow lever), each once
+    """Warnings about what the files' points would do on this machine (a slow dtype, a slow lever, an engine
+    not checked on the device), each once
     per file and message: `recbench validate` prints them after the files pass."""
     lines: list[str] = []
     for path, points in files:
         for point in points:
             _, found = resolve_dtype(point.scenario)
-            for warning in found + lever_warnings(point.scenario):
+            for warning in found + lever_warnings(point.scenario) + engine_warnings(point.scenario):
                 line = f"{path}: {warning.message}"
                 if line not in lines:
                     lines.append(line)

@@ -22,6 +22,7 @@ from bench.measurement.inputs import check_prompts_fit, load_inputs
 from bench.measurement.preflight import (
     checkpoint_folder,
     declared_architecture,
+    engine_warnings,
     lever_warnings,
     resolve_dtype,
     weights_source,
@@ -67,7 +68,7 @@ def prepare_point(point: ScenarioPoint) -> PreparedPoint:
     scenario = point.scenario
     started = time.perf_counter()
     dtype_name, found = resolve_dtype(scenario)
-    found += lever_warnings(scenario)
+    found += lever_warnings(scenario) + engine_warnings(scenario)
     _warn(found)
     device = torch.device(scenario.device)
     # Always set: a previous point's `threads` must not carry over to this one.
