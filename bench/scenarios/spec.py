@@ -481,7 +481,10 @@ class Scenario(_Strict):
             raise ValueError(f"optimize.prepack: runs float32 weights (dtype float32 or auto), not dtype {self.dtype}")
         other = "quantize" if self.optimize.quantize != "none" else "compile" if self.optimize.compile else None
         if other:
-            raise ValueError(f"optimize: prepack and {other} both change how Linear layers run; sweep them separately")
+            raise ValueError(
+                f"optimize.prepack: not with optimize.{other} (both change how Linear layers run); pull one, or "
+                "sweep them as separate points"
+            )
 
     @field_validator("device")
     @classmethod
