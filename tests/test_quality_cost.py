@@ -13,7 +13,7 @@ from bench.cli import main
 from bench.core.errors import InputError
 from bench.core.kinds import Basis
 from bench.cost.capacity import PlanSettings, plan_capacity
-from bench.cost.levers import NO_BASELINE, compare_levers, lever_dicts
+from bench.cost.levers import NO_BASELINE, PROJECTED_TIER_NOTE, compare_levers, lever_dicts
 from bench.cost.model import TierCost, cost_table
 from bench.cost.projection import TierTiming
 from bench.cost.quality import QUALITY_COLUMNS, pareto_flags, quality_costs, quality_dict
@@ -121,6 +121,7 @@ def test_a_lever_is_paired_with_the_newest_identical_baseline_of_its_machine():
     [csv_row] = lever_dicts(int8)
     assert csv_row["baseline_result"] == "base.json" and csv_row["rented_cost_change"] == pytest.approx(-0.25)
     assert csv_row["batch_p50_ms"] == pytest.approx(1500.0) and csv_row["baseline_batch_p50_ms"] == 2000.0
+    assert csv_row["basis"] == "measured" and csv_row["note"] == ""
 
     # A lever whose scenario matches no baseline says so, everywhere.
     assert eager.baseline is None and eager.quality is None and eager.quality_note == NO_BASELINE
@@ -274,6 +275,9 @@ def test_report_draws_quality_against_cost_and_tables_the_levers(tmp_path, draw_
 
     _, levers = read_csv(out / "levers.csv")
     assert len(levers) == 2 * len(TIERS)  # two levers, every tier
+    # A projected CPU tier's row carries the measured latency beside its own projected cost, and says so.
+    projected_cpu = [r for r in levers if r["basis"] == "projected" and TIERS[r["tier"]].kind == "cpu"]
+    assert projected_cpu and {r["note"] for r in projected_cpu if r["baseline_point"]} == {PROJECTED_TIER_NOTE}
     int8 = [r for r in levers if r["optimize"] == "int8_dynamic"]
     assert {r["baseline_point"] for r in int8} == {"batch_size=2"}  # not batch_size=1: equal but for optimize
     assert {r["quality_verdict"] for r in int8} == {"lower (significant)"}

@@ -24,6 +24,11 @@ from bench.cost.quality import varying_fields
 
 BASELINE = "baseline"
 NO_BASELINE = "no baseline measured"
+# On a projected tier's row the latency columns are still the measured ones; only the cost is that tier's.
+PROJECTED_TIER_NOTE = (
+    "batch_p50 columns are the measured tier's; this tier's costs are projected, and a projection does not model a "
+    "lever's effect on the LLM (only host-side time differs)"
+)
 PAIRED_RESAMPLES = 2000
 
 
@@ -198,7 +203,15 @@ def lever_dicts(comparison: LeverComparison) -> list[dict[str, Any]]:
                 "rented_cost_per_1m_recommendations_usd": lever_cost,
                 "baseline_rented_cost_per_1m_recommendations_usd": base_cost,
                 "rented_cost_change": percent_change(lever_cost, base_cost),
-                "note": NO_BASELINE if baseline is None else "; ".join(row.notes) if lever_cost is None else "",
+                "note": _tier_note(row, has_baseline=baseline is not None),
             }
         )
     return rows
+
+
+def _tier_note(row: TierCost, *, has_baseline: bool) -> str:
+    if not has_baseline:
+        return NO_BASELINE
+    if row.rented_cost_per_1m_usd is None:
+        return "; ".join(row.notes)  # why this tier has no cost (a CPU-only lever on a GPU, a tier it does not fit)
+    return PROJECTED_TIER_NOTE if row.basis == Basis.PROJECTED else ""
