@@ -29,6 +29,7 @@ from bench.report.build import (
     LATENCY_COLUMNS,
     MEMORY_COLUMNS,
     PLAN_COLUMNS,
+    WORK_COLUMNS,
     write_report,
 )
 from bench.report.render import Document, Heading, Paragraph, Span, Table, md_escape, render_html, render_markdown
@@ -126,6 +127,16 @@ def test_report_writes_self_contained_html_markdown_csv_and_pngs(results, tiers,
     columns, rows = read_csv(out / "memory.csv")
     assert columns == MEMORY_COLUMNS and len(rows) == 2
     assert all(int(row["estimate_total_bytes"]) > int(row["weights_bytes"]) > 0 for row in rows)
+
+    columns, rows = read_csv(out / "work.csv")
+    assert columns == WORK_COLUMNS and len(rows) == 2
+    stored = {str(s.path): s.result for s in read_results([results])}
+    for row in rows:  # the peak each utilisation is a share of, and how it was measured
+        peak = stored[row["result"]].peak.gemm
+        assert float(row["measured_gemm_peak_flops_per_s"]) == pytest.approx(peak.flops_per_s)
+        assert row["gemm_peak_method"] == peak.method
+    work_section = md.split("## LLM work and padding")[1].split("\n## ")[0]
+    assert "| GEMM peak |" in work_section and "FLOP/s |" in work_section
 
     columns, rows = read_csv(out / "energy.csv")
     assert columns == ENERGY_COLUMNS and len(rows) == 2 * len(tiers)

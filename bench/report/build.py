@@ -85,6 +85,8 @@ WORK_COLUMNS = [
     "achieved_flops_per_s_executed",
     "achieved_flops_per_s_useful",
     "useful_fraction_of_measured_gemm_peak",
+    "measured_gemm_peak_flops_per_s",
+    "gemm_peak_method",
 ]
 PLAN_COLUMNS = [
     "scenario",
@@ -364,6 +366,8 @@ def _work_row(stored: StoredResult) -> dict[str, Any]:
         "achieved_flops_per_s_executed": llm.achieved_flops_per_s,
         "achieved_flops_per_s_useful": llm.useful_achieved_flops_per_s,
         "useful_fraction_of_measured_gemm_peak": llm.useful_fraction_of_measured_gemm_peak,
+        "measured_gemm_peak_flops_per_s": llm.measured_gemm_peak_flops_per_s,
+        "gemm_peak_method": result.peak.gemm.method,
     }
 
 
