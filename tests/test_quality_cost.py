@@ -165,6 +165,16 @@ def test_a_cpu_only_lever_is_never_projected_onto_a_gpu():
     gpu = rows["l4"]
     assert gpu.timing.batch_p50_s is None and gpu.rented_cost_per_1m_usd is None
     assert gpu.notes == ["optimize int8_dynamic runs on a CPU only: not projected onto a GPU"]
+    # The plan has no latency to judge there: not "over" the SLO, but no verdict, and why.
+    from bench.console.plan import slo_status
+
+    [plan] = plan_capacity(cost_table([int8], tiers).rows, PlanSettings(qps=1, slo_p99_ms=1000))
+    by_tier = {t.tier: t for t in plan.tiers}
+    assert [slo_status(by_tier[name]) for name in ("aws-c6a.large", "l4")] == ["meets", "n/a"]
+    assert "CPU only: not projected onto a GPU" in by_tier["l4"].reason
+    slow = point(batch_p50_s=5.0, batch_p99_s=6.0)
+    [over] = plan_capacity(cost_table([slow], tiers).rows, PlanSettings(qps=1, slo_p99_ms=1000))
+    assert slo_status({t.tier: t for t in over.tiers}["aws-c6a.large"]) == "over"
 
 
 # ----------------------------------------------------------------------------------------- plan --min-ndcg

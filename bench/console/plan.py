@@ -73,7 +73,7 @@ def plan_table(plan: CapacityPlan) -> Table:
         quality = [chosen.point.optimize, ndcg_text(chosen.point)] if chosen else [MISSING, MISSING]
         table.add_row(
             tier.tier,
-            "meets" if tier.meets_slo else ("no fit" if not tier.fits else "over"),
+            slo_status(tier),
             chosen.point.batch_label if chosen else MISSING,
             *(quality if bar is not None else []),
             format_number(tier.requests_per_s_per_machine) + ("*" if projected else ""),
@@ -84,6 +84,15 @@ def plan_table(plan: CapacityPlan) -> Table:
             escape(_note(tier)),
         )
     return table
+
+
+def slo_status(tier: TierPlan) -> str:
+    """`meets`, `over` (its best p99 exceeds the SLO), `no fit` (memory), or `n/a` (no latency to judge)."""
+    if tier.meets_slo:
+        return "meets"
+    if not tier.fits:
+        return "no fit"
+    return "over" if tier.has_latency else "n/a"
 
 
 def _note(tier: TierPlan) -> str:

@@ -77,6 +77,7 @@ class TierPlan:
     reason: str = ""  # why a tier is out, or where its throughput came from
     slo_basis: str = ""  # where the p99 compared with the SLO came from, and how strong that is
     slo_weak: bool = False  # the p99 behind the SLO check rests on fewer than MIN_SAMPLES_FOR_P99 batches
+    has_latency: bool = True  # False: no figure for this tier (a CPU-only lever on a GPU), so no SLO verdict
     requests_per_s_per_machine: float | None = None
 
     def monthly_cost_usd(self, include_owned: bool = False) -> float | None:
@@ -143,7 +144,7 @@ def _plan_tier(rows: list[TierCost], settings: PlanSettings) -> TierPlan:
     fitting = [r for r in rows if r.timing.fits and r.requests_per_s]
     if not fitting:
         reason = "; ".join(dict.fromkeys(n for r in rows for n in r.notes)) or "no latency for this tier"
-        return TierPlan(tier=tier, fits=True, meets_slo=False, reason=reason)
+        return TierPlan(tier=tier, fits=True, meets_slo=False, reason=reason, has_latency=False)
     load_tested = [r for r in fitting if _load_test_qps(r, settings) is not None]
     if load_tested:  # a load test under a p99 bound beats isolated-batch latency
         chosen = max(load_tested, key=lambda r: _load_test_qps(r, settings) or 0.0)

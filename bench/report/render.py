@@ -682,7 +682,7 @@ def _plan_row(t: TierPlan) -> list[str]:
     return [
         t.tier,
         "yes" if t.fits else "no",
-        "yes" if t.meets_slo else "no",
+        "yes" if t.meets_slo else "no" if t.has_latency else "n/a",  # n/a: no latency on this tier to judge
         chosen.point.batch_label if chosen else "",
         chosen.point.point if chosen else "",
         str(chosen.basis) if chosen else "",
