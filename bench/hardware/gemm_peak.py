@@ -20,6 +20,7 @@ import torch
 
 from bench.core.io import atomic_write_json
 from bench.hardware.environment import machine_slug
+from bench.models.levers import onednn_linear, onednn_packed
 
 _CUDA_WARMUP = 3  # cuBLAS handle creation and heuristic selection happen on the first calls
 _CPU_WARMUP = 1  # spins up the intra-op thread pool and packs oneDNN/MKL kernels
@@ -128,26 +129,21 @@ def measure_gemm_peak(
 
 
 def _time_onednn(a: torch.Tensor, b: torch.Tensor, repeats: int) -> list[float] | None:
-    """Seconds of `repeats` GEMMs by oneDNN on `b` reordered for it (as bench.models.levers.PrepackedLinear runs
-    them), or None where this torch build or CPU has no oneDNN path for the dtype (bfloat16 needs AVX-512 or
-    AVX-NE-CONVERT). Each call allocates its output (the op has no `out=`): at the sides measured that is well
-    under 1% of a GEMM."""
+    """Seconds of `repeats` GEMMs by oneDNN on `b` reordered for it (the prepack lever's calls), or None where this
+    torch build or CPU has no oneDNN path for the dtype (bfloat16 needs AVX-512 or AVX-NE-CONVERT). Each call
+    allocates its output (the op has no `out=`): at the sides measured that is well under 1% of a GEMM."""
     if not torch.backends.mkldnn.is_available():
         return None
-
-    def gemm(packed: torch.Tensor) -> None:
-        torch.ops.mkldnn._linear_pointwise(a, packed, None, "none", [], "")
-
     try:
-        packed = torch.ops.mkldnn._reorder_linear_weight(b, None)
+        packed = onednn_packed(b)
         for _ in range(_CPU_WARMUP):
-            gemm(packed)
+            onednn_linear(a, packed)
     except RuntimeError:
         return None
     seconds = []
     for _ in range(repeats):
         start = time.perf_counter()
-        gemm(packed)
+        onednn_linear(a, packed)
         seconds.append(time.perf_counter() - start)
     return seconds
 

@@ -102,15 +102,20 @@ def _effects(entry: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def point_advice(scenario: Scenario) -> tuple[str, list[ResultWarning]]:
+    """The dtype a point runs in, and every warning about what it would do on this machine: a slow dtype, a slow
+    lever, an engine not checked on the device. A run records them; `recbench validate` prints them."""
+    dtype, found = resolve_dtype(scenario)
+    return dtype, [*found, *lever_warnings(scenario), *engine_warnings(scenario)]
+
+
 def machine_advice(files: list[tuple[Path, list[ScenarioPoint]]]) -> list[str]:
-    """Warnings about what the files' points would do on this machine (a slow dtype, a slow lever, an engine
-    not checked on the device), each once
-    per file and message: `recbench validate` prints them after the files pass."""
+    """point_advice's warnings for the files' points, each once per file and message: `recbench validate` prints
+    them after the files pass."""
     lines: list[str] = []
     for path, points in files:
         for point in points:
-            _, found = resolve_dtype(point.scenario)
-            for warning in found + lever_warnings(point.scenario) + engine_warnings(point.scenario):
+            for warning in point_advice(point.scenario)[1]:
                 line = f"{path}: {warning.message}"
                 if line not in lines:
                     lines.append(line)

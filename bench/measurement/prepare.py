@@ -23,9 +23,7 @@ from bench.measurement.inputs import check_prompts_fit, load_inputs
 from bench.measurement.preflight import (
     checkpoint_folder,
     declared_architecture,
-    engine_warnings,
-    lever_warnings,
-    resolve_dtype,
+    point_advice,
     weights_source,
 )
 from bench.models.build import LoadedModel, build_random_model, load_checkpoint
@@ -68,8 +66,7 @@ def prepare_point(point: ScenarioPoint) -> PreparedPoint:
     the model, the loop and one FLOP-counting batch."""
     scenario = point.scenario
     started = time.perf_counter()
-    dtype_name, found = resolve_dtype(scenario)
-    found += lever_warnings(scenario) + engine_warnings(scenario)
+    dtype_name, found = point_advice(scenario)
     _warn(found)
     device = torch.device(scenario.device)
     # Always set: a previous point's `threads` must not carry over to this one.

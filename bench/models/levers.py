@@ -26,6 +26,16 @@ def quantize_int8_dynamic(model: torch.nn.Module) -> torch.nn.Module:
         return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
 
 
+def onednn_packed(weight: torch.Tensor) -> torch.Tensor:
+    """A Linear weight (out x in) reordered once into oneDNN's blocked layout, for any batch size."""
+    return torch.ops.mkldnn._reorder_linear_weight(weight, None)
+
+
+def onednn_linear(x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """x @ weight^T (+ bias) by oneDNN, on a weight from onednn_packed."""
+    return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+
+
 class PrepackedLinear(torch.nn.Module):
     """A Linear layer run by oneDNN on a weight reordered once, at set-up, into oneDNN's blocked layout: the
     per-call packing of the weight that a BLAS GEMM does is gone. Intel Extension for PyTorch prepacks weights
@@ -36,11 +46,11 @@ class PrepackedLinear(torch.nn.Module):
     def __init__(self, linear: torch.nn.Linear) -> None:
         super().__init__()
         self.in_features, self.out_features = linear.in_features, linear.out_features
-        self.register_buffer("packed_weight", torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), None))
+        self.register_buffer("packed_weight", onednn_packed(linear.weight.detach()))
         self.bias = linear.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.ops.mkldnn._linear_pointwise(x, self.packed_weight, self.bias, "none", [], "")
+        return onednn_linear(x, self.packed_weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
