@@ -539,6 +539,14 @@ def _one_line_warnings(message, category, filename, lineno, file=None, line=None
     print(f"warning: {message}", file=sys.stderr)
 
 
+def console_main() -> NoReturn:
+    """The `recbench` command: main(), then an exit without the interpreter's teardown (bench.core.shutdown).
+    An uncaught exception still ends the usual way, with its traceback."""
+    from bench.core.shutdown import exit_without_teardown
+
+    exit_without_teardown(main())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM (a scheduler, `kill`) ends a run the way Ctrl-C does: message, results kept, exit 130.
     with stop_on_signals():
@@ -563,4 +571,4 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

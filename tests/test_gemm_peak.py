@@ -96,6 +96,41 @@ def test_corrupt_cache_is_remeasured(tmp_path: Path) -> None:
     assert peak.flops_per_s > 0 and gemm_peak._read_cache(path) == peak
 
 
+def test_a_run_uses_a_recently_checked_cache_and_remeasures_an_old_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import time
+
+    from bench.measurement import point
+
+    cached = measure_gemm_peak(CPU, max_n=256, repeats=1)
+    path = gemm_peak.gemm_cache_path(CPU, torch.float32, tmp_path)
+    gemm_peak._write_cache(path, cached)
+    budgets: list[float] = []
+
+    def measured(device, dtype, *, max_n, budget_s):
+        budgets.append(budget_s)
+        return replace(cached, flops_per_s=cached.flops_per_s / 2, samples=[cached.flops_per_s / 2])
+
+    monkeypatch.setattr(point, "measure_gemm_peak", measured)
+    monkeypatch.setattr(point, "_MEASURED", {})
+    # Written a moment ago: used as it stands, nothing measured.
+    assert point.gemm_peak("cpu", "float32", tmp_path) == cached and budgets == []
+    # Last checked more than a day ago: measured with the full budget; the cache still wins (a slower reading
+    # never lowers it), and the comparison counts as a check, so the next process measures nothing.
+    day_ago = time.time() - gemm_peak.RECHECK_AFTER_S - 60
+    os.utime(path, (day_ago, day_ago))
+    assert gemm_peak.recently_checked_peak(CPU, torch.float32, tmp_path) is None
+    assert point.gemm_peak("cpu", "float32", tmp_path) == cached and budgets == [gemm_peak.DEFAULT_BUDGET_S]
+    assert path.stat().st_mtime > day_ago + 60
+    monkeypatch.setattr(point, "_MEASURED", {})
+    assert point.gemm_peak("cpu", "float32", tmp_path) == cached and len(budgets) == 1
+    # A corrupt file is no recent figure: measured again.
+    path.write_text("{not json")
+    assert gemm_peak.recently_checked_peak(CPU, torch.float32, tmp_path) is None
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_measure_cuda() -> None:
     peak = measure_gemm_peak(torch.device("cuda"), max_n=1024, repeats=3)

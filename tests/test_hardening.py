@@ -187,6 +187,21 @@ def test_reading_commands_import_neither_torch_nor_pandas_nor_plots():
     assert imported_heavy_modules(*LIGHT_COMMANDS) == "[]"
 
 
+@pytest.mark.parametrize(("args", "status"), [(["tiers"], 0), (["validate", "no-such-file.yaml"], 2)])
+def test_the_command_skips_teardown_but_keeps_its_status_output_and_exit_handlers(args, status):
+    code = (
+        "import atexit, sys; from bench.cli import console_main\n"
+        "atexit.register(lambda: print('exit handler ran', file=sys.stderr))\n"
+        f"sys.argv = ['recbench', *{args!r}]; console_main()"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == status and done.stderr.splitlines()[-1] == "exit handler ran"
+    plain = f"import sys; from bench.cli import main; sys.exit(main({args!r}))"
+    expected = subprocess.run([sys.executable, "-c", plain], cwd=REPO, capture_output=True, text=True)
+    assert done.stdout == expected.stdout and expected.returncode == status
+    assert done.stderr.splitlines()[:-1] == expected.stderr.splitlines()
+
+
 @pytest.mark.benchmark_run  # a run imports torch: seconds, so with the benchmarks (make bench)
 def test_a_run_imports_neither_pandas_nor_plots_nor_loadgen(tmp_path):
     run = ["run", "scenarios/quickstart.yaml", "--results-dir", str(tmp_path), "--no-progress"]

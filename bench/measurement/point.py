@@ -16,14 +16,7 @@ from bench.core.device import Device
 from bench.core.dtypes import dtype as dtype_entry
 from bench.core.kinds import WarningKind
 from bench.hardware.environment import collect_environment
-from bench.hardware.gemm_peak import (
-    DEFAULT_BUDGET_S,
-    REFRESH_BUDGET_S,
-    GemmPeak,
-    best_of,
-    gemm_cache_path,
-    measure_gemm_peak,
-)
+from bench.hardware.gemm_peak import DEFAULT_BUDGET_S, GemmPeak, best_of, measure_gemm_peak, recently_checked_peak
 from bench.hardware.tiers import Tier
 from bench.loop.evaluation import EvaluationSamples, evaluate
 from bench.measurement.assemble import assemble_result
@@ -121,18 +114,19 @@ def evaluate_quality(scenario: Scenario, prepared: PreparedPoint) -> EvaluationS
 
 
 def gemm_peak(device: str, dtype: str, cache_dir: Path) -> GemmPeak:
-    """This machine's GEMM peak: measured once per process (a sweep's later points reuse the measurement), and
-    compared with the best cached in `cache_dir`."""
+    """This machine's GEMM peak: the best cached in `cache_dir` while it was checked within the last day
+    (gemm_peak.RECHECK_AFTER_S); otherwise measured once per process (a sweep's later points reuse the
+    measurement) and compared with that best."""
     import torch
 
     key = (device, dtype, torch.get_num_threads())
     if key not in _MEASURED:
-        side = GPU_GEMM_SIDE if Device.parse(device).is_cuda else CPU_GEMM_SIDE
         torch_dtype = dtype_entry(dtype).torch()
-        # With this machine's figure cached, a short measurement only checks for a better one (start-up time).
-        cached = gemm_cache_path(device, torch_dtype, cache_dir).exists()
-        budget = REFRESH_BUDGET_S if cached else DEFAULT_BUDGET_S
-        _MEASURED[key] = measure_gemm_peak(device, torch_dtype, max_n=side, budget_s=budget)
+        recent = recently_checked_peak(device, torch_dtype, cache_dir)
+        if recent is not None:
+            return recent
+        side = GPU_GEMM_SIDE if Device.parse(device).is_cuda else CPU_GEMM_SIDE
+        _MEASURED[key] = measure_gemm_peak(device, torch_dtype, max_n=side, budget_s=DEFAULT_BUDGET_S)
     return best_of(_MEASURED[key], cache_dir)
 
 
