@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.results.reader import read_results
+from bench.results.reader import StoredResult, read_results
 
 pytestmark = pytest.mark.benchmark_run
 REPO = Path(__file__).parents[2]
@@ -51,13 +51,23 @@ def test_quickstart_process_wall_time_against_its_timed_work(tmp_path: Path) -> 
     )
     # The native engine and the catalogue tokenizer spare transformers; FLOP counting spares torch._dynamo.
     assert not {"transformers", "torch._dynamo"} & modules, "the quickstart imported transformers or torch._dynamo"
+    # The first run in a fresh folder measures this machine's GEMM peak (about 2 s); the second finds it cached.
+    runs = [_timed_quickstart(tmp_path / "b") for _ in range(2)]
+    for (wall, stored), which in zip(runs, ("fresh folder", "GEMM peak cached")):
+        timed = sum(stored.result.latency.samples["end_to_end"])
+        print(f"\nquickstart ({which}): {wall:.1f} s process wall, {timed:.1f} s timed batches, {imports:.1f} s of "
+              f"imports (run in another process), {wall - timed:.1f} s outside the timed batches")  # fmt: skip
+        assert wall - timed < 15.0
+    assert runs[1][1].result.peak.gemm == runs[0][1].result.peak.gemm  # taken from the cache, not re-measured
+
+
+def _timed_quickstart(results: Path) -> tuple[float, StoredResult]:
+    """Process wall time of one `recbench run scenarios/quickstart.yaml` into `results`, and the result it wrote."""
+    before = set(results.rglob("*.json"))
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "bench.cli", "run", "scenarios/quickstart.yaml", "--results-dir",
-                    str(tmp_path / "b"), "--no-progress"], cwd=REPO, check=True, capture_output=True)  # fmt: skip
+                    str(results), "--no-progress"], cwd=REPO, check=True, capture_output=True)  # fmt: skip
     wall = time.perf_counter() - started
-    [stored] = read_results([tmp_path / "b"])
-    samples = stored.result.latency.samples
-    timed = sum(samples["end_to_end"])
-    print(f"\nquickstart: {wall:.1f} s process wall, {timed:.1f} s timed batches, {imports:.1f} s of imports "
-          f"(run in another process), {wall - timed:.1f} s outside the timed batches")  # fmt: skip
-    assert wall - timed < 15.0
+    [written] = [p for p in results.rglob("*.json") if p not in before and "calibration" not in p.parts]
+    [stored] = read_results([written])
+    return wall, stored
