@@ -1,4 +1,5 @@
-from dataclasses import replace
+import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
@@ -99,36 +100,54 @@ def test_corrupt_cache_is_remeasured(tmp_path: Path) -> None:
 def test_a_run_uses_a_recently_checked_cache_and_remeasures_an_old_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import os
     import time
 
     from bench.measurement import point
 
-    cached = measure_gemm_peak(CPU, max_n=256, repeats=1)
     path = gemm_peak.gemm_cache_path(CPU, torch.float32, tmp_path)
-    gemm_peak._write_cache(path, cached)
+    cached = measure_gemm_peak(CPU, max_n=256, repeats=1)
+    assert cached.checked_at is not None and abs(cached.checked_at - time.time()) < 60
     budgets: list[float] = []
 
     def measured(device, dtype, *, max_n, budget_s):
         budgets.append(budget_s)
-        return replace(cached, flops_per_s=cached.flops_per_s / 2, samples=[cached.flops_per_s / 2])
+        slower = cached.flops_per_s / 2
+        return replace(cached, flops_per_s=slower, samples=[slower], checked_at=time.time())
 
     monkeypatch.setattr(point, "measure_gemm_peak", measured)
     monkeypatch.setattr(point, "_MEASURED", {})
-    # Written a moment ago: used as it stands, nothing measured.
+    # Measured a moment ago: used as it stands, nothing measured.
+    gemm_peak._write_cache(path, cached)
     assert point.gemm_peak("cpu", "float32", tmp_path) == cached and budgets == []
-    # Last checked more than a day ago: measured with the full budget; the cache still wins (a slower reading
-    # never lowers it), and the comparison counts as a check, so the next process measures nothing.
-    day_ago = time.time() - gemm_peak.RECHECK_AFTER_S - 60
-    os.utime(path, (day_ago, day_ago))
-    assert gemm_peak.recently_checked_peak(CPU, torch.float32, tmp_path) is None
-    assert point.gemm_peak("cpu", "float32", tmp_path) == cached and budgets == [gemm_peak.DEFAULT_BUDGET_S]
-    assert path.stat().st_mtime > day_ago + 60
+    # Last checked more than a day ago, or at an unknown time (a cache from before the field): measured with the
+    # full budget. The cache still wins (a slower reading never lowers it), and is stored as checked now.
+    for checked_at in (time.time() - gemm_peak.RECHECK_AFTER_S - 60, None):
+        monkeypatch.setattr(point, "_MEASURED", {})
+        gemm_peak._write_cache(path, replace(cached, checked_at=checked_at))
+        assert gemm_peak.recently_checked_peak(CPU, torch.float32, tmp_path) is None
+        peak = point.gemm_peak("cpu", "float32", tmp_path)
+        assert peak.flops_per_s == cached.flops_per_s and budgets[-1] == gemm_peak.DEFAULT_BUDGET_S
+        assert gemm_peak.recently_checked_peak(CPU, torch.float32, tmp_path) == peak
+    # So the next process measures nothing.
     monkeypatch.setattr(point, "_MEASURED", {})
-    assert point.gemm_peak("cpu", "float32", tmp_path) == cached and len(budgets) == 1
-    # A corrupt file is no recent figure: measured again.
-    path.write_text("{not json")
-    assert gemm_peak.recently_checked_peak(CPU, torch.float32, tmp_path) is None
+    assert point.gemm_peak("cpu", "float32", tmp_path).flops_per_s == cached.flops_per_s and len(budgets) == 2
+    # A check time that is not a time makes the file no cache at all.
+    path.write_text(path.read_text().replace(f'"checked_at": {peak.checked_at}', '"checked_at": "today"'))
+    assert gemm_peak._read_cache(path) is None
+
+
+def test_a_workers_check_of_the_same_figure_reaches_the_driver(tmp_path: Path) -> None:
+    path = gemm_peak.gemm_cache_path(CPU, torch.float32, tmp_path)
+    older = replace(measure_gemm_peak(CPU, max_n=256, repeats=1), checked_at=1.0)
+    gemm_peak._write_cache(path, older)
+    rechecked = replace(older, checked_at=2.0)
+    assert gemm_peak.keep_if_better(path, json.dumps(asdict(rechecked)).encode())
+    assert gemm_peak._read_cache(path) == rechecked
+    # An older check of it, or a lower figure checked later, changes nothing.
+    assert not gemm_peak.keep_if_better(path, json.dumps(asdict(older)).encode())
+    lower = replace(older, flops_per_s=older.flops_per_s / 2, samples=[older.flops_per_s / 2], checked_at=3.0)
+    assert not gemm_peak.keep_if_better(path, json.dumps(asdict(lower)).encode())
+    assert gemm_peak._read_cache(path) == rechecked
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -13,7 +13,7 @@ import json
 import math
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -46,6 +46,15 @@ class GemmPeak:
     torch_version: str
     method: str
     unit: str = "FLOP/s"
+    # time.time() of the latest measurement compared with this figure (its own, or a later one it beat): in the
+    # file, so the check travels with the figure (to a Ray worker and back). None in caches written before it.
+    checked_at: float | None = None
+
+    def measurement(self) -> dict[str, object]:
+        """The figure and how it was measured, as results record it: without the cache's `checked_at`."""
+        fields = asdict(self)
+        del fields["checked_at"]
+        return fields
 
 
 def _time_cpu(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, repeats: int) -> list[float]:
@@ -126,6 +135,7 @@ def measure_gemm_peak(
         float32_matmul_precision=torch.get_float32_matmul_precision(),
         torch_version=torch.__version__,
         method=f"{method} (sized to a {budget_s:g} s budget, at most {max_n})",
+        checked_at=time.time(),
     )
 
 
@@ -191,6 +201,8 @@ def _parse_peak(content: bytes) -> GemmPeak | None:
         return None
     if not all(isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in (peak.n, peak.threads)):
         return None
+    if peak.checked_at is not None and not (_is_real(peak.checked_at) and math.isfinite(peak.checked_at)):
+        return None
     return peak if all(isinstance(x, str) for x in (peak.dtype, peak.device, peak.method)) else None
 
 
@@ -214,10 +226,17 @@ def keep_if_better(path: Path, content: bytes) -> bool:
     if offered is None:
         return False
     cached = _read_cache(path)
-    if cached is not None and cached.flops_per_s >= offered.flops_per_s:
+    if cached is not None and not _supersedes(offered, cached):
         return False
     _write_cache(path, offered)
     return True
+
+
+def _supersedes(offered: GemmPeak, cached: GemmPeak) -> bool:
+    """A higher figure, or the same figure checked more recently (a worker's measurement that it beat)."""
+    if offered.flops_per_s != cached.flops_per_s:
+        return offered.flops_per_s > cached.flops_per_s
+    return (offered.checked_at or 0.0) > (cached.checked_at or 0.0)
 
 
 def cached_gemm_peak(
@@ -239,25 +258,25 @@ def cached_gemm_peak(
 
 
 def best_of(fresh: GemmPeak, cache_dir: Path | str) -> GemmPeak:
-    """The better of a fresh measurement and the cached best for its key; a better fresh one is cached. Either
-    way the cache file's modification time becomes the time of this comparison (`recently_checked_peak`)."""
+    """The better of a fresh measurement and the cached best for its key; a better fresh one is cached. A cached
+    one that wins is stored again with the fresh one's `checked_at` (see recently_checked_peak)."""
     path = gemm_cache_path(fresh.device, getattr(torch, fresh.dtype.removeprefix("torch.")), cache_dir)
     cached = _read_cache(path)
-    if cached is not None and cached.flops_per_s >= fresh.flops_per_s:
-        path.touch()
-        return cached
-    _write_cache(path, fresh)
-    return fresh
+    if cached is None or cached.flops_per_s < fresh.flops_per_s:
+        _write_cache(path, fresh)
+        return fresh
+    if (fresh.checked_at or 0.0) > (cached.checked_at or 0.0):
+        cached = replace(cached, checked_at=fresh.checked_at)
+        _write_cache(path, cached)
+    return cached
 
 
 def recently_checked_peak(
     device: torch.device | str, dtype: torch.dtype, cache_dir: Path | str, *, within_s: float = RECHECK_AFTER_S
 ) -> GemmPeak | None:
-    """The cached best for this machine and software, if a measurement was compared with it (or wrote it) less
-    than `within_s` ago; None when there is none, it is older, or it is not a measurement."""
-    path = gemm_cache_path(device, dtype, cache_dir)
-    try:
-        age = time.time() - path.stat().st_mtime
-    except OSError:
+    """The cached best for this machine and software, if a measurement was compared with it less than `within_s`
+    ago; None when there is none, it is older (or of unknown age), or it is not a measurement."""
+    cached = _read_cache(gemm_cache_path(device, dtype, cache_dir))
+    if cached is None or cached.checked_at is None:
         return None
-    return _read_cache(path) if 0 <= age < within_s else None
+    return cached if 0 <= time.time() - cached.checked_at < within_s else None

@@ -57,7 +57,7 @@ def assemble_result(
     arch, dtype = prepared.loaded.architecture, prepared.dtype
     samples = {Stage(name): values for name, values in measurement.latency.samples.items()}
     counted = {Stage(name): flops for name, flops in prepared.flops.per_stage.items()}
-    peak = GemmPeakInfo(**asdict(gemm_peak))
+    peak = GemmPeakInfo(**gemm_peak.measurement())
     model = ModelInfo(
         label=scenario.model.label,
         weights=prepared.loaded.weights,
