@@ -53,7 +53,7 @@ def test_quickstart_process_wall_time_against_its_timed_work(tmp_path: Path) -> 
     assert not {"transformers", "torch._dynamo"} & modules, "the quickstart imported transformers or torch._dynamo"
     # The first run in a fresh folder measures this machine's GEMM peak (about 2 s); the second finds it cached.
     runs = [_timed_quickstart(tmp_path / "b") for _ in range(2)]
-    for (wall, stored), which in zip(runs, ("fresh folder", "GEMM peak cached")):
+    for (wall, stored), which in zip(runs, ("fresh folder", "GEMM peak cached"), strict=True):
         timed = sum(stored.result.latency.samples["end_to_end"])
         print(f"\nquickstart ({which}): {wall:.1f} s process wall, {timed:.1f} s timed batches, {imports:.1f} s of "
               f"imports (run in another process), {wall - timed:.1f} s outside the timed batches")  # fmt: skip
