@@ -128,15 +128,23 @@ def test_a_run_uses_a_recently_checked_cache_and_remeasures_an_old_one(
         peak = point.gemm_peak("cpu", "float32", tmp_path)
         assert peak.flops_per_s == cached.flops_per_s and budgets[-1] == gemm_peak.DEFAULT_BUDGET_S
         assert gemm_peak.recently_checked_peak(CPU, torch.float32, tmp_path) == peak
+    # A stamp from the future (a clock put back since) is no recent check either, and the next check replaces it.
+    monkeypatch.setattr(point, "_MEASURED", {})
+    gemm_peak._write_cache(path, replace(cached, checked_at=time.time() + 30 * 24 * 3600))
+    assert gemm_peak.recently_checked_peak(CPU, torch.float32, tmp_path) is None
+    point.gemm_peak("cpu", "float32", tmp_path)
+    assert gemm_peak._read_cache(path).checked_at <= time.time() and len(budgets) == 3
     # So the next process measures nothing.
     monkeypatch.setattr(point, "_MEASURED", {})
-    assert point.gemm_peak("cpu", "float32", tmp_path).flops_per_s == cached.flops_per_s and len(budgets) == 2
+    assert point.gemm_peak("cpu", "float32", tmp_path).flops_per_s == cached.flops_per_s and len(budgets) == 3
     # A check time that is not a time makes the file no cache at all.
-    path.write_text(path.read_text().replace(f'"checked_at": {peak.checked_at}', '"checked_at": "today"'))
+    path.write_text(json.dumps({**json.loads(path.read_text()), "checked_at": "today"}))
     assert gemm_peak._read_cache(path) is None
 
 
 def test_a_workers_check_of_the_same_figure_reaches_the_driver(tmp_path: Path) -> None:
+    import time
+
     path = gemm_peak.gemm_cache_path(CPU, torch.float32, tmp_path)
     older = replace(measure_gemm_peak(CPU, max_n=256, repeats=1), checked_at=1.0)
     gemm_peak._write_cache(path, older)
@@ -147,6 +155,9 @@ def test_a_workers_check_of_the_same_figure_reaches_the_driver(tmp_path: Path) -
     assert not gemm_peak.keep_if_better(path, json.dumps(asdict(older)).encode())
     lower = replace(older, flops_per_s=older.flops_per_s / 2, samples=[older.flops_per_s / 2], checked_at=3.0)
     assert not gemm_peak.keep_if_better(path, json.dumps(asdict(lower)).encode())
+    # Nor does a check from a worker whose clock runs a day ahead.
+    ahead = replace(older, checked_at=time.time() + gemm_peak.RECHECK_AFTER_S)
+    assert not gemm_peak.keep_if_better(path, json.dumps(asdict(ahead)).encode())
     assert gemm_peak._read_cache(path) == rechecked
 
 

@@ -96,6 +96,24 @@ def test_a_yaml_alias_bomb_is_refused_quickly(tmp_path, capsys):
     assert "expands to more than" in line and str(bomb) in line
 
 
+def test_yaml_merge_keys_work_and_values_python_cannot_hold_are_one_line_errors(tmp_path, capsys):
+    from bench.core.yaml_files import read_yaml
+
+    merged = tmp_path / "merged.yaml"
+    merged.write_text("base: &base {a: 1, b: 2}\nchild:\n  <<: *base\n  b: 3\n")
+    assert read_yaml(merged)["child"] == {"a": 1, "b": 3}
+    duplicated = tmp_path / "duplicated.yaml"
+    duplicated.write_text("child:\n  b: 1\n  b: 3\n")
+    with pytest.raises(InputError, match=r"line 3: YAML syntax error: duplicate key 'b'"):
+        read_yaml(duplicated)
+    for name, text in [("key", "? [1, 2]\n: x\n"), ("date", "when: 2026-13-01\n"), ("digits", f"n: {'9' * 5000}\n")]:
+        bad = tmp_path / f"{name}.yaml"
+        bad.write_text(text)
+        assert main(["validate", str(bad)]) == 2
+        (line,) = errors(capsys)
+        assert line.startswith(f"error: {bad}: a value YAML allows but recbench cannot read (") and "9999" not in line
+
+
 def test_a_sweep_grid_is_counted_before_it_is_expanded(tmp_path, capsys, write_scenario):
     scenario = write_scenario(
         tiny_scenario_dict(
@@ -187,19 +205,44 @@ def test_reading_commands_import_neither_torch_nor_pandas_nor_plots():
     assert imported_heavy_modules(*LIGHT_COMMANDS) == "[]"
 
 
-@pytest.mark.parametrize(("args", "status"), [(["tiers"], 0), (["validate", "no-such-file.yaml"], 2)])
+# Buffered output, as a terminal-less run has it: PYTHONUNBUFFERED (set on some machines) would hide a missing flush.
+BUFFERED = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+
+def recbench_process(code: str, **kwargs) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env=BUFFERED,
+                          **kwargs)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "status"),
+    [(["tiers"], 0), (["validate", "scenarios/quickstart.yaml"], 0), (["validate", "no-such-file.yaml"], 2)],
+)
 def test_the_command_skips_teardown_but_keeps_its_status_output_and_exit_handlers(args, status):
-    code = (
+    done = recbench_process(
         "import atexit, sys; from bench.cli import console_main\n"
         "atexit.register(lambda: print('exit handler ran', file=sys.stderr))\n"
         f"sys.argv = ['recbench', *{args!r}]; console_main()"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == status and done.stderr.splitlines()[-1] == "exit handler ran"
-    plain = f"import sys; from bench.cli import main; sys.exit(main({args!r}))"
-    expected = subprocess.run([sys.executable, "-c", plain], cwd=REPO, capture_output=True, text=True)
+    expected = recbench_process(f"import sys; from bench.cli import main; sys.exit(main({args!r}))")
     assert done.stdout == expected.stdout and expected.returncode == status
     assert done.stderr.splitlines()[:-1] == expected.stderr.splitlines()
+
+
+def test_the_command_flushes_c_output_and_ends_quietly_with_stdout_closed():
+    with_c_output = recbench_process(
+        "import ctypes, sys; from bench.cli import console_main\n"
+        "ctypes.CDLL(None).printf(b'from C\\n')\n"  # held in C's stdio buffer: stdout is a pipe
+        "sys.argv = ['recbench', 'tiers']; console_main()"
+    )
+    assert with_c_output.returncode == 0 and "from C" in with_c_output.stdout
+    closed = recbench_process(
+        "import os, sys; from bench.cli import console_main\n"
+        "os.close(1); sys.stdout = None\n"  # as `recbench ... >&-` starts
+        "sys.argv = ['recbench', 'validate', 'scenarios/quickstart.yaml']; console_main()"
+    )
+    assert closed.returncode == 0 and "Traceback" not in closed.stderr
 
 
 @pytest.mark.benchmark_run  # a run imports torch: seconds, so with the benchmarks (make bench)

@@ -10,19 +10,42 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import logging
 import os
 import sys
+import threading
 from typing import NoReturn
+
+# The status Python itself exits with when it cannot flush standard output at the end (a full disk, a reader
+# that went away).
+EXIT_FLUSH_FAILED = 120
 
 
 def exit_without_teardown(code: int) -> NoReturn:
-    """End the process with `code`: run the exit handlers (Ray's shutdown registers one), flush logging and the
-    standard streams, then os._exit. For the command-line entry point only; library callers return normally."""
+    """End the process with `code`: run the exit handlers (Ray's shutdown registers one), flush logging, the
+    standard streams and C's stdio buffers (oneDNN or MKL verbose output, LoadGen), then os._exit. For the
+    command-line entry point only; library callers return normally. Where a thread that is not a daemon still
+    runs, the process exits the usual way, which waits for it."""
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(code)
     atexit._run_exitfuncs()
     logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        # A reader that went away (`recbench show ... | head`) or a closed stream has nothing left to take.
-        with contextlib.suppress(BrokenPipeError, ValueError):
-            stream.flush()
-    os._exit(code)
+    flushed = all([_flush(sys.stdout), _flush(sys.stderr)])
+    with contextlib.suppress(Exception):  # no C library to ask (an unusual platform): nothing buffered there
+        ctypes.CDLL(None).fflush(None)
+    os._exit(code if flushed or code != 0 else EXIT_FLUSH_FAILED)
+
+
+def _flush(stream: object) -> bool:
+    """False where output was lost: a full disk, or a reader that went away (`recbench show ... | head`). A
+    stream that is closed or absent (stdout closed by the caller) had nothing to take."""
+    if stream is None or getattr(stream, "closed", False):
+        return True
+    try:
+        stream.flush()  # type: ignore[attr-defined]
+    except OSError:
+        return False
+    except ValueError:  # closed underneath
+        return True
+    return True

@@ -22,6 +22,9 @@ MAX_EXPANDED_VALUES = 200_000
 _SafeLoaderBase = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 class _StrictLoader(_SafeLoaderBase):  # type: ignore[misc, valid-type]
     """The safe loader, rejecting a key given twice in one mapping."""
 
@@ -29,8 +32,10 @@ class _StrictLoader(_SafeLoaderBase):  # type: ignore[misc, valid-type]
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
+        if key_node.tag == MERGE_TAG:  # `<<: *defaults`: merged by construct_mapping, where explicit keys win
+            continue
         key = loader.construct_object(key_node, deep=deep)
-        if key in seen and key != "<<":
+        if key in seen:
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
@@ -52,12 +57,15 @@ def read_yaml(path: Path) -> Any:
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     try:
-        document = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: no Python object tags
+        document = yaml.load(text, Loader=_StrictLoader)  # the safe loader's constructors: no Python object tags
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise InputError(f"{path}: {where}YAML syntax error: {problem}") from None
+    except (TypeError, ValueError, RecursionError) as exc:
+        # Valid YAML that Python cannot hold: a list as a mapping key, a date like 2026-13-01, a 5,000-digit number.
+        raise InputError(f"{path}: a value YAML allows but recbench cannot read ({type(exc).__name__})") from None
     _check_expanded_size(path, document)
     return document
 

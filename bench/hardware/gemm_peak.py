@@ -30,6 +30,7 @@ DEFAULT_BUDGET_S = 2.0
 # it on every run (then with a 0.5 s budget) cost the quickstart 0.3 s of its start-up on the 2-core AVX2 EPYC
 # (2026-11-29), for a figure that a new reading can only raise; a day still lets a quieter hour raise it.
 RECHECK_AFTER_S = 24 * 3600.0
+CLOCK_SLACK_S = 300.0  # how far ahead of this machine's clock another machine's check time may be
 
 
 @dataclass(kw_only=True)
@@ -221,7 +222,7 @@ MAX_CACHE_FILE_BYTES = 64 * 1024  # a cache file is a few hundred bytes; anythin
 
 def keep_if_better(path: Path, content: bytes) -> bool:
     """Write a GEMM-peak cache file that another process measured (a Ray worker's) to `path`, if it is one and
-    beats the figure cached there. True when written."""
+    beats the figure cached there, or is that figure checked later (_supersedes). True when written."""
     offered = _parse_peak(content) if len(content) <= MAX_CACHE_FILE_BYTES else None
     if offered is None:
         return False
@@ -233,10 +234,11 @@ def keep_if_better(path: Path, content: bytes) -> bool:
 
 
 def _supersedes(offered: GemmPeak, cached: GemmPeak) -> bool:
-    """A higher figure, or the same figure checked more recently (a worker's measurement that it beat)."""
+    """A higher figure, or the same figure checked more recently (a worker's measurement that it beat), though not
+    from the future: a worker whose clock runs ahead would otherwise spare every later run its check."""
     if offered.flops_per_s != cached.flops_per_s:
         return offered.flops_per_s > cached.flops_per_s
-    return (offered.checked_at or 0.0) > (cached.checked_at or 0.0)
+    return (cached.checked_at or 0.0) < (offered.checked_at or 0.0) <= time.time() + CLOCK_SLACK_S
 
 
 def cached_gemm_peak(
@@ -265,7 +267,7 @@ def best_of(fresh: GemmPeak, cache_dir: Path | str) -> GemmPeak:
     if cached is None or cached.flops_per_s < fresh.flops_per_s:
         _write_cache(path, fresh)
         return fresh
-    if (fresh.checked_at or 0.0) > (cached.checked_at or 0.0):
+    if cached.checked_at != fresh.checked_at:  # the fresh reading is the latest check, even if a stamp was ahead
         cached = replace(cached, checked_at=fresh.checked_at)
         _write_cache(path, cached)
     return cached

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import yaml
 
 from bench.core.device import Device
 from bench.core.errors import InputError
 from bench.core.io import why_not_found
 from bench.core.kinds import WarningKind
+from bench.core.yaml_files import read_yaml
 from bench.hardware.environment import cpu_flags, cpu_has_native_bf16
 from bench.measurement.footprint import Footprint, run_footprint
 from bench.models.analytic import weights_bytes
@@ -124,7 +124,7 @@ def machine_advice(files: list[tuple[Path, list[ScenarioPoint]]]) -> list[str]:
 
 @cache
 def _cpu_levers() -> dict[str, Any]:
-    return yaml.safe_load(CPU_LEVERS_FILE.read_text())
+    return read_yaml(CPU_LEVERS_FILE)
 
 
 def _auto_dtype(on_cpu: bool) -> str:
@@ -137,7 +137,7 @@ def _auto_dtype(on_cpu: bool) -> str:
 
 @cache
 def _cpu_dtype_slowdowns() -> dict[str, dict[str, Any]]:
-    return yaml.safe_load(CPU_DTYPES_FILE.read_text())["without_native_support"]
+    return read_yaml(CPU_DTYPES_FILE)["without_native_support"]
 
 
 def declared_architecture(scenario: Scenario) -> Architecture:

@@ -5,8 +5,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-import yaml
-
+from bench.core.yaml_files import read_yaml
 from bench.models.architecture import Architecture
 
 PRESETS_FILE = Path(__file__).with_name("presets.yaml")
@@ -15,7 +14,7 @@ _METADATA_KEYS = ("description", "source", "params", "packaged")
 
 @cache
 def _raw_presets() -> dict[str, dict]:
-    return yaml.safe_load(PRESETS_FILE.read_text())["presets"]
+    return read_yaml(PRESETS_FILE)["presets"]
 
 
 def preset_names() -> list[str]:
