@@ -2,7 +2,8 @@
 are imported by the subcommand that needs them, so `validate` or `tiers` never load torch.
 
 Exit status: 0 success, 1 a check failed, 2 bad input (one line per problem, naming file and field),
-130 interrupted (results already written are kept).
+120 output could not be written (a full disk; a reader that went away), 130 interrupted (results already
+written are kept).
 """
 
 from __future__ import annotations
@@ -259,7 +260,9 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from bench.compare.stats import parse_fraction
     from bench.console.compare import render_comparison
 
-    baseline = baseline_for(args.baseline, args.current, results_dir=args.results_dir, strict=args.strict)
+    baseline = baseline_for(
+        args.baseline, args.current, results_dir=args.results_dir, strict=args.strict, argument="BASELINE"
+    )
     comparison = compare_results(
         [baseline],
         args.current,
@@ -541,10 +544,11 @@ def _one_line_warnings(message, category, filename, lineno, file=None, line=None
 
 def console_main() -> NoReturn:
     """The `recbench` command: main(), then an exit without the interpreter's teardown (bench.core.shutdown).
-    An uncaught exception still ends the usual way, with its traceback."""
-    from bench.core.shutdown import exit_without_teardown
+    Output that cannot be written gives one line, not a traceback; any other uncaught exception still ends the
+    usual way, with its traceback."""
+    from bench.core.shutdown import exit_without_teardown, status_of
 
-    exit_without_teardown(main())
+    exit_without_teardown(status_of(main))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

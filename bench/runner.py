@@ -200,6 +200,7 @@ def _progress(console: Console, enabled: bool) -> Progress:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
-        disable=not enabled,
+        # Only on a terminal: elsewhere (a log file, CI) it draws nothing useful, and left one empty line.
+        disable=not (enabled and console.is_terminal),
         transient=True,
     )

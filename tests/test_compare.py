@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -302,7 +303,12 @@ def test_missing_baseline_is_exit_2(real_result, tmp_path, capsys):
     assert compare_cli([*args, str(cur)]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert "nosuch" in line and f"for machine {MACHINE}" in line
-    assert compare_cli(["compare", str(missing), str(cur)]) == 2
+    # compare takes the baseline as its first argument, BASELINE, and says so; a file name is not read as a
+    # baseline name.
+    for given in (str(missing), "nosuch.json"):
+        assert compare_cli(["compare", given, str(cur)]) == 2
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line == f"error: BASELINE: {given}: no such result file or folder"
 
 
 def test_baseline_save_then_check_by_name(real_result, tmp_path, capsys, monkeypatch):
@@ -386,6 +392,8 @@ def test_metric_registry_and_parsers():
     assert classify(0.96, higher_is_worse=True, min_effect=0.05, significant=True) == (0, "same")
     assert geometric_mean([2.0, 0.5]) == pytest.approx(1.0) and geometric_mean([]) is None
     assert noise_problem([1.0] * 4) == "only 4 samples (< 5)" and noise_problem([1.0] * 5) is None
+    barely_noisy = [1.0 - 0.104 * (-1) ** i for i in range(6)]  # sample cv just above 10%
+    assert noise_problem(barely_noisy) == f"cv {statistics.stdev(barely_noisy):.1%} > 10%"
     with pytest.raises(InputError, match="--alpha"):
         compare_results([Path("x")], [Path("y")], alpha=1.5)
 

@@ -245,6 +245,28 @@ def test_the_command_flushes_c_output_and_ends_quietly_with_stdout_closed():
     assert closed.returncode == 0 and "Traceback" not in closed.stderr
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_output_that_cannot_be_written_is_one_line_not_a_traceback(capsys):
+    from bench.core.shutdown import EXIT_FLUSH_FAILED, status_of
+
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "bench.cli", "validate", "scenarios/quickstart.yaml"], cwd=REPO,
+                              stdout=full, stderr=subprocess.PIPE, text=True, env=BUFFERED)  # fmt: skip
+    assert done.returncode == EXIT_FLUSH_FAILED
+    assert done.stderr.splitlines() == ["error: cannot write standard output: No space left on device"]
+
+    def reader_gone() -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def report_file_full() -> int:
+        raise OSError(28, "No space left on device", "reports/r/report.md")
+
+    assert status_of(reader_gone) == EXIT_FLUSH_FAILED and capsys.readouterr().err == ""
+    assert status_of(report_file_full) == 1
+    assert capsys.readouterr().err == "error: cannot write reports/r/report.md: No space left on device\n"
+    assert status_of(lambda: 2) == 2
+
+
 @pytest.mark.benchmark_run  # a run imports torch: seconds, so with the benchmarks (make bench)
 def test_a_run_imports_neither_pandas_nor_plots_nor_loadgen(tmp_path):
     run = ["run", "scenarios/quickstart.yaml", "--results-dir", str(tmp_path), "--no-progress"]

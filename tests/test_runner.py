@@ -308,3 +308,15 @@ def test_other_processes_busy_during_the_timed_batches_are_a_warning_in_the_resu
     [path] = result_files(tmp_path / "results")
     busy = load_result(path).warnings_of(WarningKind.BUSY_MACHINE)
     assert any(message.startswith(expected) for message in busy), busy  # and kept in the result
+
+
+def test_the_progress_bar_is_drawn_on_a_terminal_only():
+    import io
+
+    from rich.console import Console
+
+    from bench.runner import _progress
+
+    assert _progress(Console(file=io.StringIO()), enabled=True).disable  # a log file or a pipe: nothing drawn
+    assert not _progress(Console(file=io.StringIO(), force_terminal=True), enabled=True).disable
+    assert _progress(Console(file=io.StringIO(), force_terminal=True), enabled=False).disable

@@ -198,17 +198,20 @@ def list_baselines(results_dir: Path | str = Path("results")) -> list[tuple[str,
     return found
 
 
-def resolve_baseline(spec: str | Path, *, results_dir: Path | str, machines: Sequence[str]) -> Path:
-    """--baseline: an existing result file or folder, or the name of a baseline saved for the machine the
-    current results were measured on (results_dir/baselines/<machine>/<name>)."""
+def resolve_baseline(
+    spec: str | Path, *, results_dir: Path | str, machines: Sequence[str], argument: str = "--baseline"
+) -> Path:
+    """The baseline `argument` names (`--baseline` of check, `BASELINE` of compare): an existing result file or
+    folder, or the name of a baseline saved for the machine the current results were measured on
+    (results_dir/baselines/<machine>/<name>)."""
     text = str(spec).strip()
     if not text:
-        raise InputError("--baseline: empty; give a baseline name or a result file or folder")
+        raise InputError(f"{argument}: empty; give a baseline name or a result file or folder")
     path = Path(text)
     if path.exists():
         return path
-    if not is_safe_name(text) or "/" in text or os.sep in text:
-        raise InputError(f"--baseline: {text}: no such result file or folder")
+    if not is_safe_name(text) or "/" in text or os.sep in text or text.endswith(".json"):
+        raise InputError(f"{argument}: {text}: no such result file or folder")
     root = baselines_root(results_dir)
     machines = sorted(set(machines))
     if len(machines) == 1 and baseline_folder(results_dir, machines[0], text).is_dir():
@@ -216,22 +219,27 @@ def resolve_baseline(spec: str | Path, *, results_dir: Path | str, machines: Seq
     saved = [(m, n) for m, n, _ in list_baselines(results_dir) if n == text]
     if len(machines) > 1:
         raise InputError(
-            f"--baseline: {text!r}: the results come from several machines ({', '.join(machines)}); "
+            f"{argument}: {text!r}: the results come from several machines ({', '.join(machines)}); "
             f"check each machine's results separately, or pass the baseline's path"
         )
     elsewhere = f"; saved for other machines: {', '.join(m for m, _ in saved)}" if saved else ""
     raise InputError(
-        f"--baseline: {text}: no such result file or folder, nor a baseline saved as {text!r} for "
+        f"{argument}: {text}: no such result file or folder, nor a baseline saved as {text!r} for "
         f"machine {machines[0] if machines else '?'} under {root}{elsewhere}"
     )
 
 
 def baseline_for(
-    spec: str | Path, current: Sequence[Path | str], *, results_dir: Path | str, strict: bool = False
+    spec: str | Path,
+    current: Sequence[Path | str],
+    *,
+    results_dir: Path | str,
+    strict: bool = False,
+    argument: str = "--baseline",
 ) -> Path:
     """resolve_baseline for the machine(s) the `current` results were measured on."""
     path = Path(str(spec).strip())
     if str(spec).strip() and path.exists():
         return path
     machines = [r.machine for r in load_side(current, name="current", strict=strict).chosen.values()]
-    return resolve_baseline(spec, results_dir=results_dir, machines=machines)
+    return resolve_baseline(spec, results_dir=results_dir, machines=machines, argument=argument)

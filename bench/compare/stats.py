@@ -83,7 +83,8 @@ def noise_problem(samples: Sequence[float]) -> str | None:
         return f"only {len(samples)} sample{'s' if len(samples) != 1 else ''} (< {MIN_SAMPLES})"
     cv = summarize(samples).cv
     if math.isnan(cv) or cv > NOISY_CV:
-        return f"cv {cv:.0%} > {NOISY_CV:.0%}" if not math.isnan(cv) else "cv undefined (mean 0)"
+        # One decimal: a cv of 10.4% would read "cv 10% > 10%" in whole percent.
+        return f"cv {cv:.1%} > {NOISY_CV:.0%}" if not math.isnan(cv) else "cv undefined (mean 0)"
     return None
 
 

@@ -159,8 +159,11 @@ def _latency_table(summary: Summary) -> Table:
     if llm.mfu is not None:
         table.caption += (
             f" LLM: {format_si(llm.achieved_flops_per_s, 'FLOP/s')} achieved, MFU {format_percent(llm.mfu)} "
-            f"({llm.mfu_basis or 'datasheet peak'})"
+            f"({llm.mfu_basis or 'datasheet peak'}"
+            + (f": {format_si(llm.datasheet_peak_flops_per_s, 'FLOP/s')}" if not llm.mfu_basis else "")
+            + ")"
         )
+    table.caption += f"\nmeasured GEMM peak of this machine: {format_si(llm.measured_gemm_peak_flops_per_s, 'FLOP/s')}"
     if llm.padding_waste is not None:
         table.caption += (
             f"\nPadding: {format_percent(llm.padding_waste)} of the LLM's FLOPs; on useful FLOPs "

@@ -15,11 +15,30 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Callable
 from typing import NoReturn
 
 # The status Python itself exits with when it cannot flush standard output at the end (a full disk, a reader
-# that went away).
+# that went away); recbench uses it for any output it could not write.
 EXIT_FLUSH_FAILED = 120
+
+
+def status_of(command: Callable[[], int]) -> int:
+    """The command's exit status. Output it cannot write ends it without a traceback: a reader that went away
+    (`recbench run ... | head`) silently, a full disk or another write error in one line on stderr; both with
+    EXIT_FLUSH_FAILED, or 1 where the failed write was to a named file. (rich, which draws the tables, ends a
+    command whose reader went away itself, with status 1.)"""
+    try:
+        return command()
+    except BrokenPipeError:
+        return EXIT_FLUSH_FAILED
+    except OSError as exc:
+        if exc.filename is None and exc.strerror is None:
+            raise
+        where = exc.filename or "standard output"
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # stderr may be on the same full disk
+            print(f"error: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
+        return 1 if exc.filename else EXIT_FLUSH_FAILED
 
 
 def exit_without_teardown(code: int) -> NoReturn:
@@ -44,7 +63,11 @@ def _flush(stream: object) -> bool:
         return True
     try:
         stream.flush()  # type: ignore[attr-defined]
-    except OSError:
+    except BrokenPipeError:
+        return False
+    except OSError as exc:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            print(f"error: cannot write standard output: {exc.strerror or exc}", file=sys.__stderr__)
         return False
     except ValueError:  # closed underneath
         return True

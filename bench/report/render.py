@@ -224,8 +224,9 @@ def _work_blocks(work: Sequence[dict[str, Any]]) -> list[Block]:
     caption = (
         "Each batch is padded to its longest prompt. * FLOPs are analytic estimates for the padded batches "
         "(executed) and for the same requests unpadded (useful), over the measured LLM time. GEMM peak: the best "
-        "square GEMM this machine has shown (on a CPU the faster of torch.matmul and oneDNN), measured once per "
-        "run and compared with the cached best; how each was measured is in work.csv (gemm_peak_method)."
+        "square GEMM this machine has shown (on a CPU the faster of torch.matmul and oneDNN), kept in the results "
+        "folder and measured again by the first run a day after its last check; how each was measured is in "
+        "work.csv (gemm_peak_method)."
     )
     return [Heading("LLM work and padding"), Table(columns, rows, caption, frozenset({2, 3, 4, 5, 6, 7}))]
 
