@@ -152,30 +152,34 @@ def test_a_qwen_forward_spends_85_percent_of_its_time_in_gemm_and_attention(engi
     def forward() -> None:
         model(input_ids=ids, attention_mask=mask, logits_to_keep=1, use_cache=False)
 
+    layer_flops = 2 * 512 * sum(p.numel() for n, p in model.named_parameters() if p.dim() == 2 and "layers." in n)
+    shares, ratios = [], []
     with torch.inference_mode():
         forward()
-        with profile(activities=[ProfilerActivity.CPU]) as prof:
-            forward()
-        matmul_peak = _square_matmul_flops_per_s(2048)
-    events = prof.key_averages()
-    total = sum(e.self_cpu_time_total for e in events)
-    in_gemm = sum(e.self_cpu_time_total for e in events if e.key.startswith(GEMM_AND_ATTENTION_OPS))
-    layer_gemms = [e for e in events if e.key in ("aten::mm", "aten::addmm")]
-    gemm_s = sum(e.self_cpu_time_total for e in layer_gemms) / 1e6
-    layer_flops = 2 * 512 * sum(p.numel() for n, p in model.named_parameters() if p.dim() == 2 and "layers." in n)
-    rest = sorted((e for e in events if not e.key.startswith(GEMM_AND_ATTENTION_OPS)),
-                  key=lambda e: -e.self_cpu_time_total)[:5]  # fmt: skip
-    print(
-        f"\nqwen2.5-0.5b fp32 ({engine} engine), 1 x 512 tokens: {in_gemm / total:.1%} of operator time in GEMM "
-        "and attention; "
-        f"layer GEMMs at {layer_flops / gemm_s / 1e9:.0f} GFLOP/s vs a 2048-square torch.matmul timed beside them "
-        f"at {matmul_peak / 1e9:.0f} GFLOP/s ({layer_flops / gemm_s / matmul_peak:.0%}); the rest: "
-        + ", ".join(f"{e.key} {e.self_cpu_time_total / total:.1%}" for e in rest)
-    )
-    assert in_gemm / total >= 0.85
+        # Three rounds, each a profiled forward and then a square GEMM: one round's pair can fall on either side of
+        # a change in the VM's speed (a square GEMM at 138 GFLOP/s beside layers at 96, 2026-11-29).
+        for _ in range(3):
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                forward()
+            matmul_peak = _square_matmul_flops_per_s(2048)
+            events = prof.key_averages()
+            total = sum(e.self_cpu_time_total for e in events)
+            in_gemm = sum(e.self_cpu_time_total for e in events if e.key.startswith(GEMM_AND_ATTENTION_OPS))
+            gemm_s = sum(e.self_cpu_time_total for e in events if e.key in ("aten::mm", "aten::addmm")) / 1e6
+            shares.append(in_gemm / total)
+            ratios.append(layer_flops / gemm_s / matmul_peak)
+            rest = sorted((e for e in events if not e.key.startswith(GEMM_AND_ATTENTION_OPS)),
+                          key=lambda e: -e.self_cpu_time_total)[:5]  # fmt: skip
+            print(
+                f"\nqwen2.5-0.5b fp32 ({engine} engine), 1 x 512 tokens: {in_gemm / total:.1%} of operator time in "
+                f"GEMM and attention; layer GEMMs at {layer_flops / gemm_s / 1e9:.0f} GFLOP/s vs a 2048-square "
+                f"torch.matmul timed after them at {matmul_peak / 1e9:.0f} GFLOP/s ({ratios[-1]:.0%}); the rest: "
+                + ", ".join(f"{e.key} {e.self_cpu_time_total / total:.1%}" for e in rest)
+            )
+    assert statistics.median(shares) >= 0.85
     # The library behind aten::mm (MKL) is not slow at these shapes against its own square GEMM; against oneDNN,
     # the other library in the GEMM peak, it is on AMD: see test_qwen_forward_utilisation_with_and_without_prepack.
-    assert layer_flops / gemm_s >= 0.75 * matmul_peak
+    assert statistics.median(ratios) >= 0.75
 
 
 def _square_matmul_flops_per_s(n: int, repeats: int = 4) -> float:
