@@ -35,9 +35,7 @@ def status_of(command: Callable[[], int]) -> int:
     except OSError as exc:
         if exc.filename is None and exc.strerror is None:
             raise
-        where = exc.filename or "standard output"
-        with contextlib.suppress(OSError, ValueError, AttributeError):  # stderr may be on the same full disk
-            print(f"error: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
+        _say_not_written(exc.filename or "standard output", exc)
         return 1 if exc.filename else EXIT_FLUSH_FAILED
 
 
@@ -66,9 +64,14 @@ def _flush(stream: object) -> bool:
     except BrokenPipeError:
         return False
     except OSError as exc:
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            print(f"error: cannot write standard output: {exc.strerror or exc}", file=sys.__stderr__)
+        _say_not_written("standard output", exc)
         return False
     except ValueError:  # closed underneath
         return True
     return True
+
+
+def _say_not_written(where: str, exc: OSError) -> None:
+    """One line on stderr; said as best it can be, since stderr may be on the same full disk."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        print(f"error: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)

@@ -13,6 +13,7 @@ import json
 import math
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -58,15 +59,20 @@ class GemmPeak:
         return fields
 
 
-def _time_cpu(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, repeats: int) -> list[float]:
-    for _ in range(_CPU_WARMUP):
-        torch.matmul(a, b, out=out)
+def _wall_seconds(call: Callable[[], object], repeats: int, *, warmup: int = _CPU_WARMUP) -> list[float]:
+    """Wall seconds of each of `repeats` calls, after `warmup` untimed ones (a CPU call returns when done)."""
+    for _ in range(warmup):
+        call()
     seconds = []
     for _ in range(repeats):
         start = time.perf_counter()
-        torch.matmul(a, b, out=out)  # `out=` so allocation is not part of the timing
+        call()
         seconds.append(time.perf_counter() - start)
     return seconds
+
+
+def _time_cpu(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, repeats: int) -> list[float]:
+    return _wall_seconds(lambda: torch.matmul(a, b, out=out), repeats)  # `out=`: allocation is not timed
 
 
 def _time_cuda(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor, repeats: int) -> list[float]:
@@ -148,16 +154,10 @@ def _time_onednn(a: torch.Tensor, b: torch.Tensor, repeats: int) -> list[float] 
         return None
     try:
         packed = onednn_packed(b)
-        for _ in range(_CPU_WARMUP):
-            onednn_linear(a, packed)
+        onednn_linear(a, packed)  # the first warm-up call, and the test that oneDNN runs this dtype here
     except RuntimeError:
         return None
-    seconds = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        onednn_linear(a, packed)
-        seconds.append(time.perf_counter() - start)
-    return seconds
+    return _wall_seconds(lambda: onednn_linear(a, packed), repeats, warmup=_CPU_WARMUP - 1)
 
 
 def _matrices(n: int, device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
