@@ -52,18 +52,18 @@ def _write(tmp_path, data: dict):
     return path
 
 
-def test_results_carry_useful_work_and_bucketing_cuts_padding(tmp_path, write_scenario):
+def test_results_carry_useful_work_and_bucketing_and_packing_cut_padding(tmp_path, write_scenario):
     spec = tiny_scenario_dict(
-        name="mixed", batch_size=4, max_prompt_tokens=768,
+        name="mixed", batch_size=4, max_prompt_tokens=768, engine="native",
         workload={"num_users": 32, "num_items": 400, "history_length": 30},  # long-tailed histories: mixed lengths
         repetitions={"warmup": 0, "min_iterations": 4, "max_iterations": 4},
         batching={"window": 2},
-        sweep={"batching.padding": ["longest", "bucketed"]},
+        sweep={"batching.padding": ["longest", "bucketed", "packed"]},
     )  # fmt: skip
     assert run_cli(str(write_scenario(spec)), "--results-dir", str(tmp_path / "r")) == 0
     by_padding = {s.result.scenario.batching.padding: s.result for s in read_results([tmp_path / "r"])}
-    longest, bucketed = by_padding["longest"], by_padding["bucketed"]
-    for result in (longest, bucketed):
+    longest, bucketed, packed = by_padding["longest"], by_padding["bucketed"], by_padding["packed"]
+    for result in (longest, bucketed, packed):
         llm = result.summary.flops.llm
         assert 0 < llm.useful_flops_per_batch_mean <= llm.flops_per_batch_mean
         assert llm.padding_waste == pytest.approx(1 - llm.useful_flops_per_batch_mean / llm.flops_per_batch_mean)
@@ -74,3 +74,7 @@ def test_results_carry_useful_work_and_bucketing_cuts_padding(tmp_path, write_sc
     assert longest.work.prompt_tokens_mean == pytest.approx(bucketed.work.prompt_tokens_mean, rel=0.05)
     assert bucketed.work.prompt_padding_fraction < longest.work.prompt_padding_fraction
     assert bucketed.summary.flops.llm.padding_waste < longest.summary.flops.llm.padding_waste
+    # Packed: the users of `longest`, in the same order, with nothing spent on padding.
+    assert packed.work.requests == 16 and packed.work.prompt_tokens_mean == longest.work.prompt_tokens_mean
+    assert packed.work.prompt_padding_fraction == packed.summary.flops.llm.padding_waste == 0
+    assert packed.summary.flops.llm.useful_flops_per_batch_mean == packed.summary.flops.llm.flops_per_batch_mean

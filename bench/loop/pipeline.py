@@ -95,6 +95,7 @@ class RecommendationLoop:
             pad_id=pad_id or 0,
             device=device,
             new_tokens=scenario.scoring.new_tokens,
+            packed=scenario.batching.padding == "packed",
         )
         self.batches = BatchPlanner(
             n_users=interactions.n_users,

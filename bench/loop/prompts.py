@@ -140,6 +140,21 @@ def left_pad(sequences: list[list[int]], pad_id: int, device: torch.device) -> P
     return PaddedBatch(ids.to(device), mask.to(device), positions.to(device), lengths)
 
 
+@dataclass
+class PackedRow:
+    """Prompts end to end in one row, without padding (batching.padding: packed)."""
+
+    input_ids: torch.Tensor  # (1, sum of lengths)
+    position_ids: torch.Tensor  # (1, sum of lengths): each prompt counts from 0
+    lengths: list[int]
+
+
+def pack(sequences: list[list[int]], device: torch.device) -> PackedRow:
+    ids = torch.tensor([token for seq in sequences for token in seq], dtype=torch.long)
+    positions = torch.cat([torch.arange(len(seq)) for seq in sequences])
+    return PackedRow(ids[None].to(device), positions[None].to(device), [len(seq) for seq in sequences])
+
+
 def right_pad(sequences: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(s) for s in sequences)
     ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)

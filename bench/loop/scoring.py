@@ -8,6 +8,10 @@
   cache; time to first token and time per output token are recorded. Scores come from the first token's
   letter distribution, as in verbalizer mode.
 
+With `batching.padding: packed` a batch's prompts run as one packed row without padding (engine: native); steps
+after the prompt (candidate titles, decoded tokens) run on a padded batch as before, the prompt's cache laid out
+as a left-padded one.
+
 Every scorer reports the shapes of the forwards it ran, so FLOPs and memory can be computed analytically
 for exactly the work that was done (bench.models.analytic).
 """
@@ -23,10 +27,19 @@ from typing import Any
 import torch
 
 from bench.core.stages import Stage
-from bench.loop.prompts import PromptBuilder, left_pad, right_pad
+from bench.loop.prompts import PackedRow, PaddedBatch, PromptBuilder, left_pad, pack, right_pad
 from bench.models.analytic import ForwardShape
 
 StageContext = Callable[[str], AbstractContextManager]
+
+
+@dataclass
+class PromptBatch:
+    """A batch's prompts as the model takes them: left-padded (the mask and positions later steps extend) and,
+    with batching.padding: packed, also end to end in one row (the prompt's forward runs on that)."""
+
+    padded: PaddedBatch
+    packed: PackedRow | None
 
 
 @dataclass
@@ -40,17 +53,55 @@ class ScoreOutput:
 
 
 class Scorer:
-    def __init__(self, model: torch.nn.Module, prompts: PromptBuilder, *, pad_id: int, device: torch.device):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        prompts: PromptBuilder,
+        *,
+        pad_id: int,
+        device: torch.device,
+        packed: bool = False,
+    ) -> None:
         self.model = model
         self.prompts = prompts
         self.pad_id = pad_id
         self.device = device
+        self.packed = packed
         # transformers 5.x renamed the forward's `past_key_values` argument to `cache`; accept both.
         forward_args = inspect.signature(model.forward).parameters
         self.cache_arg = "cache" if "cache" in forward_args else "past_key_values"
 
     def score(self, history: list[list[int]], candidates: torch.Tensor, stage: StageContext) -> ScoreOutput:
         raise NotImplementedError
+
+    def _prompt_batch(self, prompts: list[list[int]]) -> PromptBatch:
+        """Host work before the LLM: the prompts as tensors on the device."""
+        packed = pack(prompts, self.device) if self.packed else None
+        return PromptBatch(left_pad(prompts, self.pad_id, self.device), packed)
+
+    def _prompt_forward(self, prompts: PromptBatch, *, use_cache: bool) -> tuple[Any, ForwardShape]:
+        """The prompts' forward, padded to the longest or packed into one row, and the shape of the work it ran;
+        logits of each request's last position only, (B, 1, vocab): the LM head skips the others."""
+        if prompts.packed is None:
+            batch = prompts.padded
+            width = batch.input_ids.shape[1]
+            output = self.model(
+                input_ids=batch.input_ids,
+                attention_mask=batch.attention_mask,
+                position_ids=batch.position_ids,
+                logits_to_keep=1,
+                use_cache=use_cache,
+            )
+            return output, ForwardShape(batch=len(batch.lengths), new_tokens=width, context=width, logits=1,
+                                        keeps_cache=use_cache)  # fmt: skip
+        row = prompts.packed
+        output = self.model(input_ids=row.input_ids, position_ids=row.position_ids, sequence_lengths=row.lengths,
+                            logits_to_keep=1, use_cache=use_cache)  # fmt: skip
+        if use_cache:  # later steps run on a padded batch
+            self._cache_of(output).unpack_to_left_padded(row.lengths)
+        total = row.input_ids.shape[1]
+        return output, ForwardShape(batch=1, new_tokens=total, context=total, logits=1, keeps_cache=use_cache,
+                                    segments=tuple(row.lengths))  # fmt: skip
 
     def _cache_of(self, output: Any) -> Any:
         """The KV cache an output carries, under the name this transformers version uses."""
@@ -65,19 +116,14 @@ class VerbalizerScorer(Scorer):
     def score(self, history: list[list[int]], candidates: torch.Tensor, stage: StageContext) -> ScoreOutput:
         candidate_lists = candidates.tolist()
         prompts = [self.prompts.verbalizer(h, c) for h, c in zip(history, candidate_lists, strict=True)]
-        batch = left_pad(prompts, self.pad_id, self.device)
+        inputs = self._prompt_batch(prompts)
         with stage(Stage.LLM_FORWARD):
-            logits = self.model(
-                input_ids=batch.input_ids,
-                attention_mask=batch.attention_mask,
-                position_ids=batch.position_ids,
-                logits_to_keep=1,  # only the answer position is needed: skips the LM head elsewhere
-                use_cache=False,
-            ).logits[:, -1, :]
-        width = batch.input_ids.shape[1]
+            output, shape = self._prompt_forward(inputs, use_cache=False)
+            logits = output.logits[:, -1, :]  # only the answer position is needed
+        batch = inputs.padded
         return ScoreOutput(
             scores=self._letter_scores(logits, candidates.shape[1]),
-            forwards=[ForwardShape(batch=len(prompts), new_tokens=width, context=width, logits=1, keeps_cache=False)],
+            forwards=[shape],
             prompt_tokens=batch.lengths,
             useful_forwards=[
                 ForwardShape(batch=1, new_tokens=n, context=n, logits=1, keeps_cache=False) for n in batch.lengths
@@ -88,18 +134,13 @@ class VerbalizerScorer(Scorer):
 class LikelihoodScorer(Scorer):
     def score(self, history: list[list[int]], candidates: torch.Tensor, stage: StageContext) -> ScoreOutput:
         n_requests, k = candidates.shape
-        batch = left_pad([self.prompts.likelihood(h) for h in history], self.pad_id, self.device)
+        inputs = self._prompt_batch([self.prompts.likelihood(h) for h in history])
         continuations = [self.prompts.continuation(item) for item in candidates.flatten().tolist()]
         cont_ids, cont_mask = right_pad(continuations, self.pad_id, self.device)
+        with stage(Stage.LLM_PREFILL):  # the last prompt position predicts each title's first token
+            prefill, prefill_shape = self._prompt_forward(inputs, use_cache=True)
+        batch = inputs.padded
         prompt_width, cont_width = batch.input_ids.shape[1], cont_ids.shape[1]
-        with stage(Stage.LLM_PREFILL):
-            prefill = self.model(
-                input_ids=batch.input_ids,
-                attention_mask=batch.attention_mask,
-                position_ids=batch.position_ids,
-                logits_to_keep=1,  # the last prompt position predicts each title's first token
-                use_cache=True,
-            )
         with stage(Stage.LLM_CANDIDATES):
             cache = self._cache_of(prefill)
             cache.batch_repeat_interleave(k)  # share the prompt's KV cache with each of its K candidates
@@ -124,7 +165,7 @@ class LikelihoodScorer(Scorer):
             token_logp = chosen - torch.logsumexp(predicting, dim=-1)
         mean_logp = (token_logp * cont_mask).sum(dim=1) / cont_mask.sum(dim=1).clamp_min(1)
         forwards = [
-            ForwardShape(batch=n_requests, new_tokens=prompt_width, context=prompt_width, logits=1),
+            prefill_shape,
             ForwardShape(
                 batch=n_requests * k,
                 new_tokens=cont_width,
@@ -154,20 +195,15 @@ class GenerateScorer(Scorer):
     def score(self, history: list[list[int]], candidates: torch.Tensor, stage: StageContext) -> ScoreOutput:
         candidate_lists = candidates.tolist()
         prompts = [self.prompts.verbalizer(h, c) for h, c in zip(history, candidate_lists, strict=True)]
-        batch = left_pad(prompts, self.pad_id, self.device)
+        inputs = self._prompt_batch(prompts)
+        batch = inputs.padded
         n_requests, width = batch.input_ids.shape
         with stage(Stage.LLM_PREFILL):  # time to first token
-            out = self.model(
-                input_ids=batch.input_ids,
-                attention_mask=batch.attention_mask,
-                position_ids=batch.position_ids,
-                logits_to_keep=1,
-                use_cache=True,
-            )
+            out, prefill_shape = self._prompt_forward(inputs, use_cache=True)
             next_token = out.logits[:, -1, :].argmax(dim=-1, keepdim=True)
         scores = self._letter_scores(out.logits[:, -1, :], candidates.shape[1])
         cache, mask, position = self._cache_of(out), batch.attention_mask, batch.position_ids[:, -1:]
-        forwards = [ForwardShape(batch=n_requests, new_tokens=width, context=width, logits=1)]
+        forwards = [prefill_shape]
         for step in range(1, self.new_tokens):
             with stage(Stage.LLM_DECODE_TOKEN):  # time per output token
                 mask = torch.cat([mask, mask.new_ones(n_requests, 1)], dim=1)
@@ -203,9 +239,10 @@ def make_scorer(
     pad_id: int,
     device: torch.device,
     new_tokens: int,
+    packed: bool = False,
 ) -> Scorer:
     if mode == "verbalizer":
-        return VerbalizerScorer(model, prompts, pad_id=pad_id, device=device)
+        return VerbalizerScorer(model, prompts, pad_id=pad_id, device=device, packed=packed)
     if mode == "likelihood":
-        return LikelihoodScorer(model, prompts, pad_id=pad_id, device=device)
-    return GenerateScorer(model, prompts, pad_id=pad_id, device=device, new_tokens=new_tokens)
+        return LikelihoodScorer(model, prompts, pad_id=pad_id, device=device, packed=packed)
+    return GenerateScorer(model, prompts, pad_id=pad_id, device=device, new_tokens=new_tokens, packed=packed)

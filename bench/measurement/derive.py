@@ -211,16 +211,17 @@ def prompt_sharing(arch: Architecture, calibration: BatchRecord) -> PromptSharin
     """Likelihood mode: FLOPs with the prompt's KV cache shared across candidates vs recomputing the prompt
     for every candidate (both analytic, from the calibration batch's shapes)."""
     prefill, candidates = calibration.forwards[0], calibration.forwards[1]
+    # Each candidate continues the padded prompt (a packed prefill's cache is laid out padded for it).
     recompute = ForwardShape(
         batch=candidates.batch,
-        new_tokens=prefill.new_tokens + candidates.new_tokens,
-        context=prefill.new_tokens + candidates.new_tokens,
+        new_tokens=candidates.context,
+        context=candidates.context,
         logits=candidates.new_tokens + 1,
     )
     shared = total_forward_flops(arch, calibration.forwards)
     recomputed = total_forward_flops(arch, [recompute])
     return PromptSharing(
-        candidates_per_request=candidates.batch // prefill.batch,
+        candidates_per_request=candidates.batch // prefill.sequences,
         shared_prompt_flops_estimate=shared,
         recompute_prompt_flops_estimate=recomputed,
         saving_factor=recomputed / shared,

@@ -12,13 +12,30 @@ from bench.models.architecture import Architecture
 @dataclass(frozen=True)
 class ForwardShape:
     """One model forward: `batch` sequences, each adding `new_tokens` to a `context` of that many tokens in
-    total (cache included), computing logits for the last `logits` positions."""
+    total (cache included), computing logits for the last `logits` positions.
+
+    A packed forward (`batching.padding: packed`) is one row (batch 1) of several requests' prompts end to end:
+    `segments` holds their lengths, new_tokens and context their sum, and each request attends only within
+    itself and gets its own `logits` positions."""
 
     batch: int
     new_tokens: int
     context: int
     logits: int
     keeps_cache: bool = True  # False when the forward runs with use_cache=False (no KV cache is kept)
+    segments: tuple[int, ...] = ()
+
+    @property
+    def sequences(self) -> int:
+        """Requests in the forward: the packed segments, or the batch's rows."""
+        return len(self.segments) or self.batch
+
+    @property
+    def attended_pairs(self) -> int:
+        """(query, key) pairs per attention head, over the full rectangle of each sequence."""
+        if self.segments:
+            return sum(length * length for length in self.segments)
+        return self.batch * self.new_tokens * self.context
 
 
 def linear_params(arch: Architecture) -> int:
@@ -53,8 +70,8 @@ def forward_flops(arch: Architecture, shape: ForwardShape) -> dict[str, int]:
     d_attn = arch.num_heads * arch.head_dim
     return {
         "linear": 2 * linear_params(arch) * tokens,
-        "attention": 4 * arch.num_layers * tokens * shape.context * d_attn,
-        "lm_head": 2 * arch.hidden_size * arch.vocab_size * shape.batch * shape.logits,
+        "attention": 4 * arch.num_layers * shape.attended_pairs * d_attn,
+        "lm_head": 2 * arch.hidden_size * arch.vocab_size * shape.sequences * shape.logits,
     }
 
 
@@ -78,7 +95,7 @@ def activation_bytes_estimate(arch: Architecture, shape: ForwardShape, *, dtype:
     materialised by SDPA's fused kernels, so they are left out."""
     tokens = shape.batch * shape.new_tokens
     per_token = (4 * arch.hidden_size + 3 * arch.intermediate_size) * dtype_bytes(dtype)
-    logits = shape.batch * shape.logits * arch.vocab_size * 4
+    logits = shape.sequences * shape.logits * arch.vocab_size * 4
     return tokens * per_token + logits
 
 
@@ -119,7 +136,7 @@ def forward_bytes_by_part(arch: Architecture, shape: ForwardShape, *, dtype: str
     return {
         "linear": linear_params(arch) * size + per_layer * arch.num_layers,
         "attention": kv_per_token * shape.batch * (shape.context + shape.new_tokens),
-        "lm_head": lm_head + shape.batch * shape.logits * arch.vocab_size * 4,
+        "lm_head": lm_head + shape.sequences * shape.logits * arch.vocab_size * 4,
     }
 
 

@@ -7,6 +7,12 @@ out is the library around them: importing transformers costs 4-7 s of a 2-core m
 2026-11 with `python -X importtime`), and its per-call mask building goes through its masking utilities.
 It serves random weights only; checkpoints (their rope scaling, norms, quirks) run on transformers.
 
+Packed batches (`batching.padding: packed`): the requests' prompts are concatenated into one row with no padding
+(`sequence_lengths` gives each one's length); the layers' matmuls run over real tokens only, and attention runs
+request by request with SDPA's causal flag, so no request sees another and no kernel works on padding. This is
+the unpadded variable-length attention that serving engines run (vLLM, TGI), done with one SDPA call per request:
+torch's own variable-length kernel (torch.nn.attention.varlen) runs on CUDA only.
+
 One known difference in cost, not in values: beyond Mistral's 4096-token window transformers' cache drops the keys
 no query can see any more, while this one keeps and masks them (more cache memory and attention work for prompts
 over 4096 tokens; none of the shipped scenarios has one).
@@ -17,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import accumulate
 
 import torch
 import torch.nn.functional as F
@@ -67,6 +74,21 @@ class NativeKVCache:
             self.layers[index] = (torch.cat([past_keys, keys], dim=2), torch.cat([past_values, values], dim=2))
         return self.layers[index]
 
+    def unpack_to_left_padded(self, lengths: list[int]) -> None:
+        """A packed prefill's cache (one row holding every request's keys end to end) laid out again as a
+        left-padded batch, in place, so that batched steps after the prompt run as they do after a padded one."""
+        width = max(lengths)
+        ends = list(accumulate(lengths))
+
+        def padded(states: torch.Tensor) -> torch.Tensor:
+            _, heads, _, head_dim = states.shape
+            out = states.new_zeros(len(lengths), heads, width, head_dim)
+            for row, (length, end) in enumerate(zip(lengths, ends, strict=True)):
+                out[row, :, width - length :] = states[0, :, end - length : end]
+            return out
+
+        self.layers = [(padded(k), padded(v)) for k, v in self.layers]
+
     def batch_repeat_interleave(self, repeats: int) -> None:
         """Each sequence's cache repeated `repeats` times in place (one prompt shared by its candidates)."""
         self.layers = [
@@ -75,13 +97,23 @@ class NativeKVCache:
 
 
 @dataclass(frozen=True)
+class Segment:
+    """One request of a packed row: its positions [start, end) and its own mask (None: SDPA's causal flag)."""
+
+    start: int
+    end: int
+    mask: torch.Tensor | None
+
+
+@dataclass(frozen=True)
 class ForwardContext:
     """What every layer of one forward shares: the rotary cos/sin, the attention mask (None: causal or no mask
-    needed) and the KV cache."""
+    needed), the KV cache, and for a packed row its requests (attention stays inside each)."""
 
     rotary: tuple[torch.Tensor, torch.Tensor]
     mask: torch.Tensor | None
     cache: NativeKVCache | None
+    segments: tuple[Segment, ...] = ()
 
 
 @dataclass
@@ -142,7 +174,11 @@ class Attention(nn.Module):
         query, keys = _rotate(query, *context.rotary), _rotate(keys, *context.rotary)
         if context.cache is not None:
             keys, values = context.cache.update(self.index, keys, values)
-        attended = self._attend(query, keys, values, context.mask)
+        if context.segments:
+            parts = [self._attend(*_rows(query, keys, values, segment), segment.mask) for segment in context.segments]
+            attended = torch.cat(parts, dim=2)
+        else:
+            attended = self._attend(query, keys, values, context.mask)
         return self.o_proj(attended.transpose(1, 2).reshape(batch, length, -1))
 
     def _attend(
@@ -170,6 +206,14 @@ class Attention(nn.Module):
         # A query that sees no key (padding) comes out as zeros: torch's SDPA handles such rows since 2.5.
         keys, values = _repeat_heads(keys, groups), _repeat_heads(values, groups)
         return F.scaled_dot_product_attention(query, keys, values, attn_mask=mask)
+
+
+def _rows(
+    query: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, segment: Segment
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One request's queries, keys and values out of a packed row (views, no copies)."""
+    part = slice(segment.start, segment.end)
+    return query[:, :, part], keys[:, :, part], values[:, :, part]
 
 
 def _repeat_heads(states: torch.Tensor, groups: int) -> torch.Tensor:
@@ -243,25 +287,75 @@ class NativeCausalLM(nn.Module):
         past_key_values: NativeKVCache | None = None,
         use_cache: bool = False,
         logits_to_keep: int = 0,
+        sequence_lengths: list[int] | None = None,
     ) -> NativeOutput:
         """The transformers call convention the scorers use; `logits_to_keep=0` keeps every position. A cache is
-        returned when one was given or `use_cache` asked for one."""
+        returned when one was given or `use_cache` asked for one.
+
+        `sequence_lengths`: `input_ids` is one packed row of requests of these lengths (no padding, no mask, no
+        cache before it); logits come back per request, (requests, logits_to_keep, vocab), for each one's last
+        positions. A returned cache holds the packed row: NativeKVCache.unpack_to_left_padded lays it out as a
+        padded batch for the steps after the prompt."""
         cache = past_key_values if past_key_values is not None else (NativeKVCache() if use_cache else None)
         past = cache.length() if cache is not None else 0
+        if sequence_lengths is not None:
+            if past or attention_mask is not None:
+                raise ValueError("a packed row is a prompt: no cache before it and no attention mask")
+            return self._packed_forward(input_ids, position_ids, cache, sequence_lengths, logits_to_keep)
         length = input_ids.shape[1]
         if position_ids is None:
             position_ids = torch.arange(past, past + length, device=input_ids.device).expand(input_ids.shape[0], -1)
-        hidden = self.model.embed_tokens(input_ids)
-        context = ForwardContext(
-            rotary=self.rotary(position_ids, hidden.dtype),
-            mask=self._mask(attention_mask, past=past, length=length, device=input_ids.device),
-            cache=cache,
-        )
-        for layer in self.model.layers:
-            hidden = layer(hidden, context)
-        hidden = self.model.norm(hidden)
+        mask = self._mask(attention_mask, past=past, length=length, device=input_ids.device)
+        hidden = self._layers(input_ids, position_ids, mask=mask, cache=cache)
         kept = hidden[:, -logits_to_keep:] if logits_to_keep else hidden
         return NativeOutput(logits=self.lm_head(kept), past_key_values=cache)
+
+    def _layers(
+        self,
+        input_ids: torch.Tensor,
+        position_ids: torch.Tensor,
+        *,
+        mask: torch.Tensor | None,
+        cache: NativeKVCache | None,
+        segments: tuple[Segment, ...] = (),
+    ) -> torch.Tensor:
+        """Embeddings, every decoder layer and the final norm: the hidden states of every position."""
+        hidden = self.model.embed_tokens(input_ids)
+        rotary = self.rotary(position_ids, hidden.dtype)
+        context = ForwardContext(rotary=rotary, mask=mask, cache=cache, segments=segments)
+        for layer in self.model.layers:
+            hidden = layer(hidden, context)
+        return self.model.norm(hidden)
+
+    def _packed_forward(
+        self,
+        input_ids: torch.Tensor,
+        position_ids: torch.Tensor | None,
+        cache: NativeKVCache | None,
+        lengths: list[int],
+        logits_to_keep: int,
+    ) -> NativeOutput:
+        if input_ids.shape[0] != 1 or sum(lengths) != input_ids.shape[1] or min(lengths, default=0) < 1:
+            raise ValueError(f"sequence_lengths {lengths} do not fill one packed row of {input_ids.shape[1]} tokens")
+        if not 1 <= logits_to_keep <= min(lengths):
+            raise ValueError(f"a packed row keeps 1 to {min(lengths)} logits per request, not {logits_to_keep}")
+        device = input_ids.device
+        ends = list(accumulate(lengths))
+        if position_ids is None:
+            position_ids = torch.cat([torch.arange(n, device=device) for n in lengths])[None]
+        segments = tuple(
+            Segment(end - n, end, self._segment_mask(n, device)) for n, end in zip(lengths, ends, strict=True)
+        )
+        hidden = self._layers(input_ids, position_ids, mask=None, cache=cache, segments=segments)
+        last = torch.tensor([end - logits_to_keep + i for end in ends for i in range(logits_to_keep)], device=device)
+        logits = self.lm_head(hidden[0, last]).view(len(lengths), logits_to_keep, -1)
+        return NativeOutput(logits=logits, past_key_values=cache)
+
+    def _segment_mask(self, length: int, device: torch.device) -> torch.Tensor | None:
+        """A request's own causal mask where the sliding window cuts into it; None where SDPA's causal flag is exact."""
+        if self.window is None or length < self.window:
+            return None
+        return _causal_mask(past=0, length=length, device=device, window=self.window)
 
     def _mask(
         self, attention_mask: torch.Tensor | None, *, past: int, length: int, device: torch.device

@@ -222,8 +222,9 @@ def _work_blocks(work: Sequence[dict[str, Any]]) -> list[Block]:
     columns = ["point", "batching", "prompt padding", "FLOPs on padding*", "achieved (executed)*",
                "achieved (useful)*", "useful of GEMM peak*", "GEMM peak"]  # fmt: skip
     caption = (
-        "Each batch is padded to its longest prompt. * FLOPs are analytic estimates for the padded batches "
-        "(executed) and for the same requests unpadded (useful), over the measured LLM time. GEMM peak: the best "
+        "Batching longest and bucketed pad each batch to its longest prompt; packed runs a batch's prompts end to "
+        "end without padding. * FLOPs are analytic estimates for the batches as run (executed) and for the same "
+        "requests unpadded (useful), over the measured LLM time. GEMM peak: the best "
         "square GEMM this machine has shown (on a CPU the faster of torch.matmul and oneDNN), kept in the results "
         "folder and measured again by the first run a day after its last check; how each was measured is in "
         "work.csv (gemm_peak_method)."

@@ -218,13 +218,15 @@ class Scoring(_Strict):
 
 
 class Batching(_Strict):
-    """How requests are grouped into batches. Each batch is padded to its longest prompt; grouping requests of
-    similar length wastes less of the LLM's work on padding."""
+    """How requests are grouped into batches. A padded batch runs to its longest prompt; grouping requests of
+    similar length wastes less of the LLM's work on padding, and packing them wastes none."""
 
-    padding: Literal["longest", "bucketed"] = Field(
+    padding: Literal["longest", "bucketed", "packed"] = Field(
         "longest",
         description="longest: users in arrival order, each batch padded to its longest prompt; bucketed: within "
-        "each window of batches, users are sorted by prompt length before they are cut into batches",
+        "each window of batches, users are sorted by prompt length before they are cut into batches; packed: "
+        "users in arrival order, their prompts concatenated without padding and attention run per request "
+        "(engine: native)",
     )
     window: PositiveInt = Field(4, le=1024, description="bucketed: batches per window (more: less padding, more wait)")
 
@@ -459,6 +461,23 @@ class Scenario(_Strict):
             raise ValueError(
                 "engine: native runs random weights from a preset or an architecture; pretrained weights "
                 "(model.path, model.gguf, model.weights: packaged) run on engine: transformers"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _packing_needs_native_engine(self) -> Scenario:
+        if self.batching.padding != "packed":
+            return self
+        if self.engine != "native":
+            raise ValueError(
+                "batching.padding: packed runs on engine: native (recbench's decoder keeps attention inside each "
+                "request of a packed row); transformers' classes take padded batches: set batching.padding: longest "
+                "or bucketed"
+            )
+        if self.optimize.compile:
+            raise ValueError(
+                "batching.padding: packed not with optimize.compile (each batch's prompt lengths would compile a "
+                "new graph); pull one, or sweep them as separate points"
             )
         return self
 
