@@ -11,7 +11,15 @@ from pydantic import ValidationError
 import bench.models.native as native
 from bench.loop.prompts import PromptBuilder, left_pad, pack
 from bench.loop.scoring import GenerateScorer, LikelihoodScorer, ScoreOutput, Scorer, VerbalizerScorer
-from bench.models.analytic import ForwardShape, forward_bytes_by_part, forward_flops, total_forward_flops
+from bench.models.analytic import (
+    ForwardShape,
+    activation_bytes_estimate,
+    forward_bytes_by_part,
+    forward_flops,
+    kv_cache_bytes,
+    memory_estimate,
+    total_forward_flops,
+)
 from bench.models.architecture import Architecture
 from bench.models.build import build_random_model
 from bench.scenarios.spec import Scenario
@@ -76,14 +84,36 @@ def test_mistral_window_applies_within_each_packed_request(monkeypatch: pytest.M
     [
         ({"sequence_lengths": [7, 12]}, "do not fill one packed row"),
         ({"sequence_lengths": [22, 0]}, "do not fill one packed row"),
-        ({"sequence_lengths": LENGTHS, "logits_to_keep": 0}, "keeps 1 to 3 logits"),
-        ({"sequence_lengths": LENGTHS, "attention_mask": torch.ones(1, 22)}, "no attention mask"),
+        ({"sequence_lengths": LENGTHS, "logits_to_keep": 0}, "logits_to_keep: 1 to 3 per request"),
+        ({"sequence_lengths": LENGTHS, "attention_mask": torch.ones(1, 22)}, "no attention_mask"),
+        ({"sequence_lengths": [11, 11], "input_ids": torch.ones(2, 11, dtype=torch.long)}, "do not fill one packed"),
+        ({"sequence_lengths": LENGTHS, "past_key_values": "cache"}, "no past_key_values before it"),
     ],
 )
 def test_a_packed_forward_refuses_what_it_cannot_run(call: dict, words: str) -> None:
     model = native_model(small("llama"))
+    if call.get("past_key_values") == "cache":  # a cache that already holds a prompt
+        call["past_key_values"] = model(input_ids=torch.ones(1, 4, dtype=torch.long), use_cache=True).past_key_values
     with pytest.raises(ValueError, match=words):
-        model(input_ids=torch.ones(1, 22, dtype=torch.long), **{"logits_to_keep": 1, **call})
+        model(**{"input_ids": torch.ones(1, 22, dtype=torch.long), "logits_to_keep": 1, **call})
+
+
+@pytest.mark.parametrize("lever", ["int8_dynamic", "prepack"])
+def test_packed_rows_run_the_linear_levers_as_padded_batches_do(lever: str) -> None:
+    from bench.models.levers import prepack_linear_layers, quantize_int8_dynamic
+
+    model = native_model(small("qwen2"))
+    model = quantize_int8_dynamic(model) if lever == "int8_dynamic" else model
+    if lever == "prepack":
+        prepack_linear_layers(model)
+    padded = left_pad(prompts(), pad_id=0, device=CPU)
+    row = pack(prompts(), CPU)
+    reference = model(input_ids=padded.input_ids, attention_mask=padded.attention_mask,
+                      position_ids=padded.position_ids, logits_to_keep=1).logits  # fmt: skip
+    packed = model(input_ids=row.input_ids, sequence_lengths=row.lengths, logits_to_keep=1).logits
+    # int8: activations are quantized per batch, and a padded batch's padding rows move the scale a little.
+    tolerance = 2e-2 if lever == "int8_dynamic" else 1e-5
+    torch.testing.assert_close(packed, reference, rtol=tolerance, atol=tolerance)
 
 
 @pytest.fixture
@@ -157,3 +187,70 @@ def test_packing_is_refused_where_it_cannot_run_naming_the_field(overrides: dict
     with pytest.raises(ValidationError) as caught:
         Scenario.model_validate(tiny_scenario_dict(batching={"padding": "packed"}, **overrides))
     assert "batching.padding: packed" in str(caught.value) and words in str(caught.value)
+
+
+def test_prompt_sharing_recomputes_packed_prompts_as_packed() -> None:
+    """Likelihood mode's saving factor compares like with like: a packed prefill against recomputing every packed
+    prompt + title, a padded one against padded rows."""
+    from bench.measurement.derive import prompt_sharing
+
+    arch, k, title = small("llama"), 2, 4
+    padded_prefill = ForwardShape(batch=3, new_tokens=12, context=12, logits=1)
+    packed_prefill = ForwardShape(batch=1, new_tokens=22, context=22, logits=1, segments=tuple(LENGTHS))
+    candidates = ForwardShape(batch=3 * k, new_tokens=title, context=12 + title, logits=title)
+    packed = prompt_sharing(arch, _calibration([packed_prefill, candidates]))
+    padded = prompt_sharing(arch, _calibration([padded_prefill, candidates]))
+    assert packed.candidates_per_request == padded.candidates_per_request == k
+    each = [
+        ForwardShape(batch=1, new_tokens=n + title, context=n + title, logits=title + 1)
+        for n in LENGTHS
+        for _ in range(k)
+    ]
+    assert packed.recompute_prompt_flops_estimate == total_forward_flops(arch, each)
+    rows = [ForwardShape(batch=3 * k, new_tokens=12 + title, context=12 + title, logits=title + 1)]
+    assert padded.recompute_prompt_flops_estimate == total_forward_flops(arch, rows)
+
+
+def _calibration(forwards: list[ForwardShape]):
+    from bench.loop.pipeline import BatchRecord
+
+    return BatchRecord(users=3, hits=0, ndcg_sum=0.0, held_out_in_candidates=0, prompt_tokens=LENGTHS,
+                       forwards=forwards, useful_forwards=[], generated_tokens=0, interest_shape=(3, 1, 1),
+                       retrieval_shape=(3, 1, 1))  # fmt: skip
+
+
+def test_a_packed_forward_holds_the_logits_of_each_request() -> None:
+    arch = small("llama")
+    packed = ForwardShape(batch=1, new_tokens=22, context=22, logits=1, keeps_cache=True, segments=tuple(LENGTHS))
+    without_logits = ForwardShape(batch=1, new_tokens=22, context=22, logits=0)
+    assert activation_bytes_estimate(arch, packed, dtype="float32") == (
+        activation_bytes_estimate(arch, without_logits, dtype="float32") + 3 * arch.vocab_size * 4
+    )
+    assert memory_estimate(arch, [packed], dtype="float32")["kv_cache_bytes"] == kv_cache_bytes(
+        arch, tokens=22, dtype="float32"
+    )
+
+
+def test_packed_likelihood_and_generate_runs_count_what_they_ran(tmp_path, write_scenario) -> None:
+    """Through the runner: counted FLOPs equal the formula, prompts carry no padding, and likelihood's padded
+    titles still show as waste."""
+    from bench.results.reader import read_results
+    from tests.test_runner import run_cli
+
+    spec = tiny_scenario_dict(
+        name="packed-modes", batch_size=3, engine="native", batching={"padding": "packed"},
+        scoring={"new_tokens": 3}, max_prompt_tokens=512, workload={"history_length": 30},
+        repetitions={"warmup": 0, "min_iterations": 2, "max_iterations": 2},
+        sweep={"scoring.mode": ["likelihood", "generate"]},
+    )  # fmt: skip
+    assert run_cli(str(write_scenario(spec)), "--results-dir", str(tmp_path / "r")) == 0
+    by_mode = {s.result.scenario.scoring.mode: s.result for s in read_results([tmp_path / "r"])}
+    assert set(by_mode) == {"likelihood", "generate"}
+    for result in by_mode.values():
+        scoring = result.summary.flops.stages["scoring"]
+        assert scoring.counted_flops == scoring.analytic_flops_estimate > 0
+        assert result.work.prompt_padding_fraction == 0
+        assert result.flops.calibration_batch.forwards[0].segments
+    assert by_mode["likelihood"].summary.flops.llm.padding_waste > 0  # titles padded to the longest
+    sharing = by_mode["likelihood"].summary.flops.likelihood_prompt_sharing
+    assert sharing.candidates_per_request == 6 and sharing.saving_factor > 1

@@ -1,6 +1,7 @@
 """Which users make up each batch: in arrival order, or bucketed by prompt length.
 
-Every batch is padded to its longest prompt, so the LLM also computes over padding. With `bucketed`, the
+A padded batch runs to its longest prompt, so the LLM also computes over padding (`packed` batches, in arrival
+order, have none in their prompts: bench.loop.scoring). With `bucketed`, the
 batcher looks ahead over a window of `window` batches of arriving users (as a serving batcher holding
 requests for a short while would), sorts them by the length of their prompt, and cuts the sorted list into
 batches: each batch then holds users of similar length and wastes less work on padding. The same users are

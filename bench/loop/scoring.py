@@ -35,11 +35,18 @@ StageContext = Callable[[str], AbstractContextManager]
 
 @dataclass
 class PromptBatch:
-    """A batch's prompts as the model takes them: left-padded (the mask and positions later steps extend) and,
-    with batching.padding: packed, also end to end in one row (the prompt's forward runs on that)."""
+    """A batch's prompts as the model takes them: left-padded, where the prompt's forward runs padded or later
+    steps extend its mask and positions; and with batching.padding: packed, end to end in one row."""
 
-    padded: PaddedBatch
+    lengths: list[int]
+    padded: PaddedBatch | None
     packed: PackedRow | None
+
+    def for_later_steps(self) -> PaddedBatch:
+        """The padded batch whose mask and positions the steps after the prompt extend."""
+        if self.padded is None:
+            raise ValueError("this prompt batch was built without a padded batch for later steps")
+        return self.padded
 
 
 @dataclass
@@ -74,16 +81,18 @@ class Scorer:
     def score(self, history: list[list[int]], candidates: torch.Tensor, stage: StageContext) -> ScoreOutput:
         raise NotImplementedError
 
-    def _prompt_batch(self, prompts: list[list[int]]) -> PromptBatch:
-        """Host work before the LLM: the prompts as tensors on the device."""
+    def _prompt_batch(self, prompts: list[list[int]], *, later_steps: bool) -> PromptBatch:
+        """Host work before the LLM: the prompts as tensors on the device, padded where the prompt's forward or
+        `later_steps` (titles, decoded tokens) need that."""
         packed = pack(prompts, self.device) if self.packed else None
-        return PromptBatch(left_pad(prompts, self.pad_id, self.device), packed)
+        padded = left_pad(prompts, self.pad_id, self.device) if packed is None or later_steps else None
+        return PromptBatch([len(prompt) for prompt in prompts], padded, packed)
 
     def _prompt_forward(self, prompts: PromptBatch, *, use_cache: bool) -> tuple[Any, ForwardShape]:
         """The prompts' forward, padded to the longest or packed into one row, and the shape of the work it ran;
         logits of each request's last position only, (B, 1, vocab): the LM head skips the others."""
         if prompts.packed is None:
-            batch = prompts.padded
+            batch = prompts.for_later_steps()
             width = batch.input_ids.shape[1]
             output = self.model(
                 input_ids=batch.input_ids,
@@ -116,17 +125,16 @@ class VerbalizerScorer(Scorer):
     def score(self, history: list[list[int]], candidates: torch.Tensor, stage: StageContext) -> ScoreOutput:
         candidate_lists = candidates.tolist()
         prompts = [self.prompts.verbalizer(h, c) for h, c in zip(history, candidate_lists, strict=True)]
-        inputs = self._prompt_batch(prompts)
+        inputs = self._prompt_batch(prompts, later_steps=False)
         with stage(Stage.LLM_FORWARD):
             output, shape = self._prompt_forward(inputs, use_cache=False)
             logits = output.logits[:, -1, :]  # only the answer position is needed
-        batch = inputs.padded
         return ScoreOutput(
             scores=self._letter_scores(logits, candidates.shape[1]),
             forwards=[shape],
-            prompt_tokens=batch.lengths,
+            prompt_tokens=inputs.lengths,
             useful_forwards=[
-                ForwardShape(batch=1, new_tokens=n, context=n, logits=1, keeps_cache=False) for n in batch.lengths
+                ForwardShape(batch=1, new_tokens=n, context=n, logits=1, keeps_cache=False) for n in inputs.lengths
             ],
         )
 
@@ -134,12 +142,12 @@ class VerbalizerScorer(Scorer):
 class LikelihoodScorer(Scorer):
     def score(self, history: list[list[int]], candidates: torch.Tensor, stage: StageContext) -> ScoreOutput:
         n_requests, k = candidates.shape
-        inputs = self._prompt_batch([self.prompts.likelihood(h) for h in history])
+        inputs = self._prompt_batch([self.prompts.likelihood(h) for h in history], later_steps=True)
         continuations = [self.prompts.continuation(item) for item in candidates.flatten().tolist()]
         cont_ids, cont_mask = right_pad(continuations, self.pad_id, self.device)
         with stage(Stage.LLM_PREFILL):  # the last prompt position predicts each title's first token
             prefill, prefill_shape = self._prompt_forward(inputs, use_cache=True)
-        batch = inputs.padded
+        batch = inputs.for_later_steps()
         prompt_width, cont_width = batch.input_ids.shape[1], cont_ids.shape[1]
         with stage(Stage.LLM_CANDIDATES):
             cache = self._cache_of(prefill)
@@ -195,8 +203,8 @@ class GenerateScorer(Scorer):
     def score(self, history: list[list[int]], candidates: torch.Tensor, stage: StageContext) -> ScoreOutput:
         candidate_lists = candidates.tolist()
         prompts = [self.prompts.verbalizer(h, c) for h, c in zip(history, candidate_lists, strict=True)]
-        inputs = self._prompt_batch(prompts)
-        batch = inputs.padded
+        inputs = self._prompt_batch(prompts, later_steps=True)
+        batch = inputs.for_later_steps()
         n_requests, width = batch.input_ids.shape
         with stage(Stage.LLM_PREFILL):  # time to first token
             out, prefill_shape = self._prompt_forward(inputs, use_cache=True)

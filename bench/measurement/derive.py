@@ -211,17 +211,19 @@ def prompt_sharing(arch: Architecture, calibration: BatchRecord) -> PromptSharin
     """Likelihood mode: FLOPs with the prompt's KV cache shared across candidates vs recomputing the prompt
     for every candidate (both analytic, from the calibration batch's shapes)."""
     prefill, candidates = calibration.forwards[0], calibration.forwards[1]
-    # Each candidate continues the padded prompt (a packed prefill's cache is laid out padded for it).
-    recompute = ForwardShape(
-        batch=candidates.batch,
-        new_tokens=candidates.context,
-        context=candidates.context,
-        logits=candidates.new_tokens + 1,
-    )
+    k = candidates.batch // prefill.sequences
+    titles = candidates.new_tokens
+    if prefill.segments:  # recomputed as it is shared: every prompt + title packed, nothing padded but the title
+        rows = tuple(length + titles for length in prefill.segments for _ in range(k))
+        recompute = ForwardShape(batch=1, new_tokens=sum(rows), context=sum(rows), logits=titles + 1, segments=rows)
+    else:
+        recompute = ForwardShape(
+            batch=candidates.batch, new_tokens=candidates.context, context=candidates.context, logits=titles + 1
+        )
     shared = total_forward_flops(arch, calibration.forwards)
     recomputed = total_forward_flops(arch, [recompute])
     return PromptSharing(
-        candidates_per_request=candidates.batch // prefill.sequences,
+        candidates_per_request=k,
         shared_prompt_flops_estimate=shared,
         recompute_prompt_flops_estimate=recomputed,
         saving_factor=recomputed / shared,

@@ -87,7 +87,8 @@ class NativeKVCache:
                 out[row, :, width - length :] = states[0, :, end - length : end]
             return out
 
-        self.layers = [(padded(k), padded(v)) for k, v in self.layers]
+        for index, (keys, values) in enumerate(self.layers):  # a layer at a time: one layer's cache held twice
+            self.layers[index] = (padded(keys), padded(values))
 
     def batch_repeat_interleave(self, repeats: int) -> None:
         """Each sequence's cache repeated `repeats` times in place (one prompt shared by its candidates)."""
@@ -299,8 +300,10 @@ class NativeCausalLM(nn.Module):
         cache = past_key_values if past_key_values is not None else (NativeKVCache() if use_cache else None)
         past = cache.length() if cache is not None else 0
         if sequence_lengths is not None:
-            if past or attention_mask is not None:
-                raise ValueError("a packed row is a prompt: no cache before it and no attention mask")
+            if past:
+                raise ValueError("sequence_lengths: a packed row is a prompt, with no past_key_values before it")
+            if attention_mask is not None:
+                raise ValueError("sequence_lengths: a packed row has no padding, so no attention_mask")
             return self._packed_forward(input_ids, position_ids, cache, sequence_lengths, logits_to_keep)
         length = input_ids.shape[1]
         if position_ids is None:
@@ -336,9 +339,9 @@ class NativeCausalLM(nn.Module):
         logits_to_keep: int,
     ) -> NativeOutput:
         if input_ids.shape[0] != 1 or sum(lengths) != input_ids.shape[1] or min(lengths, default=0) < 1:
-            raise ValueError(f"sequence_lengths {lengths} do not fill one packed row of {input_ids.shape[1]} tokens")
+            raise ValueError(f"sequence_lengths: {lengths} do not fill one packed row of {input_ids.shape[1]} tokens")
         if not 1 <= logits_to_keep <= min(lengths):
-            raise ValueError(f"a packed row keeps 1 to {min(lengths)} logits per request, not {logits_to_keep}")
+            raise ValueError(f"logits_to_keep: 1 to {min(lengths)} per request of a packed row, not {logits_to_keep}")
         device = input_ids.device
         ends = list(accumulate(lengths))
         if position_ids is None:

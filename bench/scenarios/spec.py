@@ -219,7 +219,7 @@ class Scoring(_Strict):
 
 class Batching(_Strict):
     """How requests are grouped into batches. A padded batch runs to its longest prompt; grouping requests of
-    similar length wastes less of the LLM's work on padding, and packing them wastes none."""
+    similar length wastes less of the LLM's work on padding, and packing the prompts wastes none on them."""
 
     padding: Literal["longest", "bucketed", "packed"] = Field(
         "longest",
