@@ -78,3 +78,14 @@ def test_results_carry_useful_work_and_bucketing_and_packing_cut_padding(tmp_pat
     assert packed.work.requests == 16 and packed.work.prompt_tokens_mean == longest.work.prompt_tokens_mean
     assert packed.work.prompt_padding_fraction == packed.summary.flops.llm.padding_waste == 0
     assert packed.summary.flops.llm.useful_flops_per_batch_mean == packed.summary.flops.llm.flops_per_batch_mean
+    # The report prices both levers against the padded point, on the tier measured and on projected ones.
+    from bench.cost.api import costs_for
+    from bench.cost.levers import compare_levers
+    from bench.hardware.tiers import load_tiers
+
+    comparisons = compare_levers(costs_for([tmp_path / "r"], tiers=load_tiers()).rows)
+    assert {c.label: c.baseline.point for c in comparisons if c.baseline} == {
+        "padding=bucketed(window 2)": "batching.padding=longest", "padding=packed": "batching.padding=longest",
+    }  # fmt: skip
+    for comparison in comparisons:
+        assert comparison.p50_change is not None and len(comparison.costs) > 1

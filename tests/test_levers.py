@@ -87,6 +87,19 @@ def test_optimize_labels_name_the_levers_pulled():
     )
 
 
+def test_batching_is_a_lever_priced_against_the_padded_point():
+    from bench.cost.projection import lever_key, levers_label
+
+    padded = scenario(engine="native")
+    packed = scenario(engine="native", batching={"padding": "packed"}, optimize={"prepack": True})
+    bucketed = scenario(engine="native", batching={"padding": "bucketed", "window": 8})
+    assert [levers_label(s) for s in (padded, packed, bucketed)] == [
+        "baseline", "prepack+padding=packed", "padding=bucketed(window 8)",
+    ]  # fmt: skip
+    assert lever_key(padded) == lever_key(packed) == lever_key(bucketed)  # each is paired with the padded point
+    assert lever_key(padded) != lever_key(scenario(engine="native", batch_size=4))
+
+
 def test_a_lever_point_keeps_the_hash_it_had_before_prepack_existed(tmp_path, write_scenario):
     path = write_scenario({"name": "old", "model": {"preset": "tiny-llama"}, "optimize": {"quantize": "int8_dynamic"}})
     [point] = expand_points(path)

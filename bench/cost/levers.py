@@ -1,12 +1,14 @@
-"""What each `optimize` lever does against its baseline: latency, cost per 1M recommendations and ranking quality.
+"""What each lever does against its baseline: latency, cost per 1M recommendations and ranking quality.
 
-A lever's baseline is the result whose resolved scenario is identical but for `optimize` (its name, description
-and sweep bookkeeping aside: OperatingPoint.lever_key), measured on the same machine, with the default levers;
-where several qualify, the one of the same scenario, then the newest. Latency is the end-to-end batch p50, measured
-on that machine. Cost per 1M recommendations is on every tier: measured on the tier the results ran on, projected
-(an estimate) elsewhere, where the roofline projects the same FLOPs and bytes for a lever and its baseline, so a
-lever's effect on the LLM is not modelled there (only host-side time differs). Quality change is the paired
-difference of per-user NDCG (lever - baseline) over the same evaluation users, with a paired bootstrap interval.
+A lever is an `optimize` setting or a batching one (`batching.padding: bucketed | packed`). Its baseline is the
+result whose resolved scenario is identical but for those (its name, description and sweep bookkeeping aside:
+OperatingPoint.lever_key), measured on the same machine, with the default levers; where several qualify, the one of
+the same scenario, then the newest. Latency is the end-to-end batch p50, measured on that machine. Cost per 1M
+recommendations is on every tier: measured on the tier the results ran on, projected (an estimate) elsewhere. The
+roofline projects each point's own FLOPs and bytes: an `optimize` lever leaves them as its baseline's, so its effect
+on the LLM is not modelled on a projected tier (only host-side time differs); a batching lever changes them (the
+padding computed), and that much of its effect is. Quality change is the paired difference of per-user NDCG
+(lever - baseline) over the same evaluation users, with a paired bootstrap interval.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ BASELINE = "baseline"
 NO_BASELINE = "no baseline measured"
 # On a projected tier's row the latency columns are still the measured ones; only the cost is that tier's.
 PROJECTED_TIER_NOTE = (
-    "batch_p50 columns are the measured tier's; this tier's costs are projected, and a projection does not model a "
-    "lever's effect on the LLM (only host-side time differs)"
+    "batch_p50 columns are the measured tier's; this tier's costs are projected, and a projection does not model an "
+    "optimize lever's effect on the LLM (only host-side time differs; a batching lever's FLOPs and bytes are)"
 )
 PAIRED_RESAMPLES = 2000
 

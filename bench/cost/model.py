@@ -301,8 +301,8 @@ def cpu_only_timing(point: OperatingPoint, tier: Tier) -> TierTiming:
 
 def _calibrations(points: list[OperatingPoint], home: dict[str, Tier]) -> list[Calibration]:
     """Per (tier, model) and per tier: the median scale of the points measured there, in a fixed order. Points with
-    an `optimize` lever pulled calibrate only where no baseline point was measured: a lever changes the machine's
-    efficiency, and adding one to a sweep must not move the baseline's projections."""
+    a lever pulled (`optimize` or batching) calibrate only where no baseline point was measured: a lever changes the
+    machine's efficiency, and adding one to a sweep must not move the baseline's projections."""
     scales: dict[tuple[str, str | None], list[tuple[str, float]]] = defaultdict(list)
     tiers: dict[str, Tier] = {}
     baseline_tiers = {home[p.path].name for p in points if p.optimize == "baseline"}

@@ -108,13 +108,15 @@ class OperatingPoint:
     load_sustained_qps: float | None = None  # server load test: highest VALID QPS (peak search or the target)
     load_p99_slo_ms: float | None = None  # the p99 bound that load test was judged against
     load_p99_s: float | None = None  # that load test's p99 (served queries, queueing included)
-    optimize: str = "baseline"  # the scenario's `optimize` levers, as a label (Optimize.label)
+    # The levers pulled, as a label: `optimize` (Optimize.label) and batching (Batching.label), e.g.
+    # `prepack+padding=packed`; "baseline" where none is.
+    optimize: str = "baseline"
     cpu_only: str | None = None  # a lever pulled that runs on a CPU only (int8_dynamic, prepack): never on a GPU
     scoring_mode: str = "verbalizer"
     engine: str = "transformers"  # what ran the model (Scenario.engine): its operator calls set the launch floor
     evaluation: QualityEvaluation | None = None  # ranking quality on a fixed set of users, with intervals
-    # The resolved scenario without `optimize`, its name, description and sweep bookkeeping (canonical JSON): a
-    # lever and its baseline share it.
+    # The resolved scenario without its levers, name, description and sweep bookkeeping (canonical JSON): a lever
+    # and its baseline share it.
     lever_key: str = ""
 
     @property
@@ -183,7 +185,7 @@ def operating_point(stored: StoredResult) -> OperatingPoint:
         **_load_test_figures(result.load),
         requests_per_batch=result.requests_per_batch,
         load_mode=result.load.mode if result.load is not None else None,
-        optimize=scenario.optimize.label,
+        optimize=levers_label(scenario),
         cpu_only=scenario.optimize.cpu_only,
         scoring_mode=scenario.scoring.mode,
         evaluation=result.quality.evaluation,
@@ -192,12 +194,18 @@ def operating_point(stored: StoredResult) -> OperatingPoint:
 
 
 # What a lever and its baseline may differ in: the levers themselves and bookkeeping that changes nothing measured.
-NOT_PART_OF_A_LEVER_BASELINE = ("optimize", "name", "description", "sweep")
+NOT_PART_OF_A_LEVER_BASELINE = ("optimize", "batching", "name", "description", "sweep")
+
+
+def levers_label(scenario: Scenario) -> str:
+    """The levers a scenario pulls, `optimize` then batching (`int8_dynamic+padding=packed`), or "baseline"."""
+    pulled = [label for label in (scenario.optimize.label, scenario.batching.label) if label and label != "baseline"]
+    return "+".join(pulled) or "baseline"
 
 
 def lever_key(scenario: Scenario) -> str:
-    """The resolved scenario without `optimize` and bookkeeping, as canonical JSON: equal for a lever and the
-    baseline it is compared with."""
+    """The resolved scenario without its levers (`optimize`, `batching`) and bookkeeping, as canonical JSON: equal
+    for a lever and the baseline it is compared with."""
     spec = scenario.model_dump(mode="json")
     for name in NOT_PART_OF_A_LEVER_BASELINE:
         spec.pop(name, None)

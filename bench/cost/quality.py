@@ -41,8 +41,8 @@ _COVERED_SWEEP_FIELDS = {"batch_size", "max_prompt_tokens", "dtype", "scoring.mo
 
 
 def is_lever_field(path: str) -> bool:
-    """A sweep field path that sets an `optimize` lever."""
-    return path == "optimize" or path.startswith("optimize.")
+    """A sweep field path that sets a lever (`optimize` or `batching`): the lever label names it."""
+    return any(path == root or path.startswith(f"{root}.") for root in ("optimize", "batching"))
 
 
 def _fields(point: OperatingPoint) -> dict[str, str]:

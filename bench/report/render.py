@@ -408,8 +408,9 @@ def _quality_blocks(c: ReportContent) -> list[Block]:
     caption = (
         "NDCG@k: mean over a fixed set of evaluation users (the same for every lever of a scenario), 95% bootstrap "
         "interval; p: one-sided test against a uniformly random ranking. Costs are rented USD per 1M "
-        "recommendations; * projected (an estimate, which does not model a lever's effect on that tier: there a lever "
-        "and its baseline differ only in host-side time). Pareto-optimal on: the tiers where no other (tier, lever) "
+        "recommendations; * projected (an estimate, which does not model an optimize lever's effect on that tier: "
+        "there it and its baseline differ only in host-side time). Pareto-optimal on: the tiers where no other (tier, "
+        "lever) "
         "is at most as costly and at least as good. Every (result, tier) is in quality.csv."
     )
     blocks.append(Table(columns, body, caption, frozenset({3, 4, 5})))
@@ -479,11 +480,12 @@ def _lever_blocks(levers: Sequence[LeverComparison], gpu_tiers: frozenset[str]) 
             delta, verdict,
         ])  # fmt: skip
     caption = (
-        "Each lever against its baseline: the result identical but for `optimize` (name, description and sweep "
-        "bookkeeping aside), measured on the same machine; of several, the newest. Latency: end-to-end batch p50, "
-        "measured. Costs: rented USD per 1M recommendations, lever vs baseline; * projected (an estimate): the "
-        "roofline projects the same FLOPs and bytes for a lever and its baseline, so on projected tiers a lever's "
-        "effect on the LLM is not modelled (only host-side time differs). ΔNDCG = lever - baseline, paired over the "
+        "Each lever against its baseline: the result identical but for `optimize` and `batching` (name, description "
+        "and sweep bookkeeping aside), measured on the same machine; of several, the newest. Latency: end-to-end "
+        "batch p50, measured. Costs: rented USD per 1M recommendations, lever vs baseline; * projected (an "
+        "estimate): the roofline projects each point's own FLOPs and bytes, the same for an optimize lever and its "
+        "baseline, so on projected tiers an optimize lever's effect on the LLM is not modelled (only host-side time "
+        "differs); a batching lever's FLOPs and bytes (less padding) are. ΔNDCG = lever - baseline, paired over the "
         f"same evaluation users, 95% paired bootstrap interval ({PAIRED_RESAMPLES} resamples); not significant where "
         "the interval spans 0. Every tier is in levers.csv."
     )
@@ -672,8 +674,8 @@ def _plan_blocks(plan: CapacityPlan) -> list[Block]:
         notes.append(f" (weak): {'; '.join(weak)}.")
     if bar is not None:
         notes.append(
-            " On projected tiers the lever chosen rests on an estimate that does not model the lever's effect there "
-            "(only host-side time differs): measure the chosen lever on that tier before buying."
+            " On projected tiers the lever chosen rests on an estimate that does not model an optimize lever's "
+            "effect there (only host-side time differs): measure the chosen lever on that tier before buying."
         )
     blocks.append(Paragraph(notes, note=True))
     return blocks

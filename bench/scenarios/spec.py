@@ -231,6 +231,14 @@ class Batching(_Strict):
     window: PositiveInt = Field(4, le=1024, description="bucketed: batches per window (more: less padding, more wait)")
 
     @property
+    def label(self) -> str | None:
+        """The batching lever pulled, e.g. `padding=bucketed(window 4)`; None for the default (padded to the
+        longest prompt, in arrival order)."""
+        if self.padding == "longest":
+            return None
+        return f"padding=bucketed(window {self.window})" if self.padding == "bucketed" else f"padding={self.padding}"
+
+    @property
     def typical_window(self) -> int:
         """Batches over which a typical batch is averaged: a bucketing window (its batches differ in length by
         design), or 1 where batches come in arrival order (bench.core.stats.typical_batch)."""
