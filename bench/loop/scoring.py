@@ -42,8 +42,9 @@ class PromptBatch:
     padded: PaddedBatch | None
     packed: PackedRow | None
 
-    def for_later_steps(self) -> PaddedBatch:
-        """The padded batch whose mask and positions the steps after the prompt extend."""
+    def padded_batch(self) -> PaddedBatch:
+        """The left-padded batch: what a padded prompt forward runs, and whose mask and positions the steps after
+        the prompt extend."""
         if self.padded is None:
             raise ValueError("this prompt batch was built without a padded batch for later steps")
         return self.padded
@@ -92,7 +93,7 @@ class Scorer:
         """The prompts' forward, padded to the longest or packed into one row, and the shape of the work it ran;
         logits of each request's last position only, (B, 1, vocab): the LM head skips the others."""
         if prompts.packed is None:
-            batch = prompts.for_later_steps()
+            batch = prompts.padded_batch()
             width = batch.input_ids.shape[1]
             output = self.model(
                 input_ids=batch.input_ids,
@@ -147,7 +148,7 @@ class LikelihoodScorer(Scorer):
         cont_ids, cont_mask = right_pad(continuations, self.pad_id, self.device)
         with stage(Stage.LLM_PREFILL):  # the last prompt position predicts each title's first token
             prefill, prefill_shape = self._prompt_forward(inputs, use_cache=True)
-        batch = inputs.for_later_steps()
+        batch = inputs.padded_batch()
         prompt_width, cont_width = batch.input_ids.shape[1], cont_ids.shape[1]
         with stage(Stage.LLM_CANDIDATES):
             cache = self._cache_of(prefill)
@@ -204,7 +205,7 @@ class GenerateScorer(Scorer):
         candidate_lists = candidates.tolist()
         prompts = [self.prompts.verbalizer(h, c) for h, c in zip(history, candidate_lists, strict=True)]
         inputs = self._prompt_batch(prompts, later_steps=True)
-        batch = inputs.for_later_steps()
+        batch = inputs.padded_batch()
         n_requests, width = batch.input_ids.shape
         with stage(Stage.LLM_PREFILL):  # time to first token
             out, prefill_shape = self._prompt_forward(inputs, use_cache=True)
