@@ -180,7 +180,7 @@ def test_counted_flops_of_a_packed_forward_equal_the_formula() -> None:
     ("overrides", "words"),
     [
         ({}, "runs on engine: native"),
-        ({"engine": "native", "optimize": {"compile": True}}, "not with optimize.compile"),
+        ({"engine": "native", "optimize": {"compile": True}}, "is not compiled (optimize.compile"),
     ],
 )
 def test_packing_is_refused_where_it_cannot_run_naming_the_field(overrides: dict, words: str) -> None:

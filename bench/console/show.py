@@ -164,6 +164,8 @@ def _latency_table(summary: Summary) -> Table:
             + ")"
         )
     table.caption += f"\nmeasured GEMM peak of this machine: {format_si(llm.measured_gemm_peak_flops_per_s, 'FLOP/s')}"
+    if llm.note:  # e.g. why achieved exceeds the peak
+        table.caption += f" ({llm.note})"
     if llm.padding_waste is not None:
         table.caption += (
             f"\nPadding: {format_percent(llm.padding_waste)} of the LLM's FLOPs; on useful FLOPs "

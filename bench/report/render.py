@@ -482,10 +482,12 @@ def _lever_blocks(levers: Sequence[LeverComparison], gpu_tiers: frozenset[str]) 
     caption = (
         "Each lever against its baseline: the result identical but for `optimize` and `batching` (name, description "
         "and sweep bookkeeping aside), measured on the same machine; of several, the newest. Latency: end-to-end "
-        "batch p50, measured. Costs: rented USD per 1M recommendations, lever vs baseline; * projected (an "
-        "estimate): the roofline projects each point's own FLOPs and bytes, the same for an optimize lever and its "
-        "baseline, so on projected tiers an optimize lever's effect on the LLM is not modelled (only host-side time "
-        "differs); a batching lever's FLOPs and bytes (less padding) are. ΔNDCG = lever - baseline, paired over the "
+        "batch p50, measured (for bucketed batches, which differ in length by design, the typical batch: the median "
+        "over bucketing windows of each window's mean). Costs: rented USD per 1M recommendations, lever vs "
+        "baseline; * projected (an estimate): the roofline projects each point's own FLOPs and bytes, the same for "
+        "an optimize lever and its baseline, so on projected tiers an optimize lever's effect on the LLM is not "
+        "modelled (only host-side time differs); a batching lever's FLOPs and bytes (less padding) are. ΔNDCG = "
+        "lever - baseline, paired over the "
         f"same evaluation users, 95% paired bootstrap interval ({PAIRED_RESAMPLES} resamples); not significant where "
         "the interval spans 0. Every tier is in levers.csv."
     )

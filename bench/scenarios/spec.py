@@ -484,8 +484,8 @@ class Scenario(_Strict):
             )
         if self.optimize.compile:
             raise ValueError(
-                "batching.padding: packed not with optimize.compile (each batch's prompt lengths would compile a "
-                "new graph); pull one, or sweep them as separate points"
+                "batching.padding: packed is not compiled (optimize.compile: each batch's prompt lengths would "
+                "compile a new graph); compile padded batches, in a scenario file of their own"
             )
         return self
 
