@@ -337,3 +337,16 @@ def test_a_newer_run_with_an_edited_scenario_is_named_as_such(results, tmp_path)
         load_points([tmp_path / "results"])
     frame = load_results_frame(tmp_path / "results")
     assert sorted(frame["engine"]) == sorted([before, after])
+
+
+def test_the_work_table_carries_a_results_note_on_its_llm_figures():
+    from bench.report.render import _work_blocks
+
+    row = {"scenario": "s", "point": "default", "batching": "packed", "prompt_padding_fraction": 0.0,
+           "padding_waste": 0.0, "achieved_flops_per_s_executed": 2e11, "achieved_flops_per_s_useful": 2e11,
+           "useful_fraction_of_measured_gemm_peak": 1.4, "measured_gemm_peak_flops_per_s": 1.4e11,
+           "note": "achieved exceeds the measured GEMM peak: the peak was probably measured while busy"}  # fmt: skip
+    [_, table] = _work_blocks([row])
+    assert "s [default]: achieved exceeds the measured GEMM peak" in table.caption
+    [_, quiet] = _work_blocks([{**row, "note": None}])
+    assert "exceeds" not in quiet.caption

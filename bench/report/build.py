@@ -87,6 +87,7 @@ WORK_COLUMNS = [
     "useful_fraction_of_measured_gemm_peak",
     "measured_gemm_peak_flops_per_s",
     "gemm_peak_method",
+    "note",
 ]
 PLAN_COLUMNS = [
     "scenario",
@@ -368,6 +369,7 @@ def _work_row(stored: StoredResult) -> dict[str, Any]:
         "useful_fraction_of_measured_gemm_peak": llm.useful_fraction_of_measured_gemm_peak,
         "measured_gemm_peak_flops_per_s": llm.measured_gemm_peak_flops_per_s,
         "gemm_peak_method": result.peak.gemm.method,
+        "note": llm.note,  # e.g. why achieved exceeds the peak
     }
 
 

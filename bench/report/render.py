@@ -229,6 +229,8 @@ def _work_blocks(work: Sequence[dict[str, Any]]) -> list[Block]:
         "folder and measured again by the first run a day after its last check; how each was measured is in "
         "work.csv (gemm_peak_method)."
     )
+    notes = [f" {w['scenario']} [{w['point']}]: {w['note']}." for w in work if w.get("note")]
+    caption += "".join(notes)
     return [Heading("LLM work and padding"), Table(columns, rows, caption, frozenset({2, 3, 4, 5, 6, 7}))]
 
 
