@@ -130,6 +130,25 @@ def test_a_lever_is_paired_with_the_newest_identical_baseline_of_its_machine():
     assert eager_row["rented_cost_change"] is None
 
 
+def test_a_batching_lever_beside_fixed_optimize_levers_is_paired_with_those_levers_padded():
+    eager = point(path="eager.json", lever_key="K2", optimize="attention=eager", batch_p50_s=2.0)
+    packed = point(path="packed.json", lever_key="K2", optimize="attention=eager+padding=packed",
+                   batching="padding=packed", batch_p50_s=1.0)  # fmt: skip
+    alone = point(path="alone.json", lever_key="K3", optimize="padding=packed", batching="padding=packed")
+    both = point(path="both.json", lever_key="K2", optimize="prepack+padding=packed", batching="padding=packed")
+    comparisons = compare_levers([priced(q, "cpu", 1.0) for q in (eager, packed, alone, both)])
+    baselines = {c.lever.path: c.baseline.path if c.baseline else None for c in comparisons}
+    assert baselines == {"eager.json": None, "packed.json": "eager.json", "alone.json": None, "both.json": None}
+    packed_vs_eager = next(c for c in comparisons if c.lever is packed)
+    assert packed_vs_eager.p50_change == pytest.approx(-0.5)
+    # With a plain point measured too, every lever is priced against it (the default levers come first).
+    plain = point(path="plain.json", lever_key="K2")
+    comparisons = compare_levers([priced(q, "cpu", 1.0) for q in (plain, eager, packed)])
+    assert {c.lever.path: c.baseline.path for c in comparisons if c.baseline} == {
+        "eager.json": "plain.json", "packed.json": "plain.json",
+    }  # fmt: skip
+
+
 def test_the_quality_change_is_paired_over_users_and_significant_only_when_its_interval_excludes_zero():
     p = lever_points()
     [int8, _] = compare_levers([priced(p[n], "cpu", 1.0) for n in ("base", "int8", "eager")])

@@ -2,13 +2,14 @@
 
 A lever is an `optimize` setting or a batching one (`batching.padding: bucketed | packed`). Its baseline is the
 result whose resolved scenario is identical but for those (its name, description and sweep bookkeeping aside:
-OperatingPoint.lever_key), measured on the same machine, with the default levers; where several qualify, the one of
-the same scenario, then the newest. Latency is the end-to-end batch p50, measured on that machine. Cost per 1M
-recommendations is on every tier: measured on the tier the results ran on, projected (an estimate) elsewhere. The
-roofline projects each point's own FLOPs and bytes: an `optimize` lever leaves them as its baseline's, so its effect
-on the LLM is not modelled on a projected tier (only host-side time differs); a batching lever changes them (the
-padding computed), and that much of its effect is. Quality change is the paired difference of per-user NDCG
-(lever - baseline) over the same evaluation users, with a paired bootstrap interval.
+OperatingPoint.lever_key), measured on the same machine, with the default levers; for a batching lever pulled beside
+`optimize` levers that no such result shares, the one with the same `optimize` levers and padded batches. Where
+several qualify, the one of the same scenario, then the newest. Latency is the end-to-end batch p50, measured on
+that machine. Cost per 1M recommendations is on every tier: measured on the tier the results ran on, projected (an
+estimate) elsewhere. The roofline projects each point's own FLOPs and bytes: an `optimize` lever leaves them as its
+baseline's, so its effect on the LLM is not modelled on a projected tier (only host-side time differs); a batching
+lever changes them (the padding computed), and that much of its effect is. Quality change is the paired difference
+of per-user NDCG (lever - baseline) over the same evaluation users, with a paired bootstrap interval.
 """
 
 from __future__ import annotations
@@ -97,13 +98,14 @@ def percent_change(new: float | None, old: float | None) -> float | None:
 
 
 def find_baseline(lever: OperatingPoint, points: Sequence[OperatingPoint]) -> OperatingPoint | None:
-    """The result identical to `lever` but for `optimize`, with the default levers, on the same machine: of the
-    same scenario first, then the newest (then by path, so the choice never depends on input order)."""
-    candidates = [
-        p
-        for p in points
-        if p is not lever and p.optimize == BASELINE and p.lever_key == lever.lever_key and p.machine == lever.machine
-    ]
+    """The result identical to `lever` but for its levers, with the default levers, on the same machine; failing
+    that, for a batching lever, the one with the same `optimize` levers and padded batches. Of several, the one of
+    the same scenario first, then the newest (then by path, so the choice never depends on input order)."""
+    alike = [p for p in points if p is not lever and p.lever_key == lever.lever_key and p.machine == lever.machine]
+    candidates = [p for p in alike if p.optimize == BASELINE]
+    if not candidates and lever.batching is not None and lever.optimize != lever.batching:
+        held = lever.optimize.removesuffix(f"+{lever.batching}")  # the optimize levers (levers_label's order)
+        candidates = [p for p in alike if p.optimize == held and p.batching is None]
     return max(candidates, key=lambda p: (p.scenario == lever.scenario, p.created_at, p.path), default=None)
 
 

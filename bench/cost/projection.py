@@ -111,6 +111,7 @@ class OperatingPoint:
     # The levers pulled, as a label: `optimize` (Optimize.label) and batching (Batching.label), e.g.
     # `prepack+padding=packed`; "baseline" where none is.
     optimize: str = "baseline"
+    batching: str | None = None  # the batching lever pulled, where one is (Batching.label)
     cpu_only: str | None = None  # a lever pulled that runs on a CPU only (int8_dynamic, prepack): never on a GPU
     scoring_mode: str = "verbalizer"
     engine: str = "transformers"  # what ran the model (Scenario.engine): its operator calls set the launch floor
@@ -186,6 +187,7 @@ def operating_point(stored: StoredResult) -> OperatingPoint:
         requests_per_batch=result.requests_per_batch,
         load_mode=result.load.mode if result.load is not None else None,
         optimize=levers_label(scenario),
+        batching=scenario.batching.label,
         cpu_only=scenario.optimize.cpu_only,
         scoring_mode=scenario.scoring.mode,
         evaluation=result.quality.evaluation,

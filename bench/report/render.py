@@ -483,7 +483,9 @@ def _lever_blocks(levers: Sequence[LeverComparison], gpu_tiers: frozenset[str]) 
         ])  # fmt: skip
     caption = (
         "Each lever against its baseline: the result identical but for `optimize` and `batching` (name, description "
-        "and sweep bookkeeping aside), measured on the same machine; of several, the newest. Latency: end-to-end "
+        "and sweep bookkeeping aside), measured on the same machine, with the default levers (for a batching lever "
+        "beside optimize levers no such result shares, the same optimize levers, padded); of several, the newest. "
+        "Latency: end-to-end "
         "batch p50, measured (for bucketed batches, which differ in length by design, the typical batch: the median "
         "over bucketing windows of each window's mean). Costs: rented USD per 1M recommendations, lever vs "
         "baseline; * projected (an estimate): the roofline projects each point's own FLOPs and bytes, the same for "
