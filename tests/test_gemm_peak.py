@@ -118,15 +118,15 @@ def test_a_run_uses_a_recently_checked_cache_and_remeasures_an_old_one(
     monkeypatch.setattr(point, "_MEASURED", {})
     # Measured a moment ago: used as it stands, nothing measured.
     gemm_peak._write_cache(path, cached)
-    assert point.gemm_peak("cpu", "float32", tmp_path) == cached and budgets == []
+    assert point.gemm_peak("cpu", "float32", tmp_path) == (cached, False) and budgets == []
     # Last checked more than a day ago, or at an unknown time (a cache from before the field): measured with the
     # full budget. The cache still wins (a slower reading never lowers it), and is stored as checked now.
     for checked_at in (time.time() - gemm_peak.RECHECK_AFTER_S - 60, None):
         monkeypatch.setattr(point, "_MEASURED", {})
         gemm_peak._write_cache(path, replace(cached, checked_at=checked_at))
         assert gemm_peak.recently_checked_peak(CPU, torch.float32, tmp_path) is None
-        peak = point.gemm_peak("cpu", "float32", tmp_path)
-        assert peak.flops_per_s == cached.flops_per_s and budgets[-1] == gemm_peak.DEFAULT_BUDGET_S
+        peak, measured_now = point.gemm_peak("cpu", "float32", tmp_path)
+        assert peak.flops_per_s == cached.flops_per_s and budgets[-1] == gemm_peak.DEFAULT_BUDGET_S and measured_now
         assert gemm_peak.recently_checked_peak(CPU, torch.float32, tmp_path) == peak
     # A stamp from the future (a clock put back since) is no recent check either, and the next check replaces it.
     monkeypatch.setattr(point, "_MEASURED", {})
@@ -136,7 +136,7 @@ def test_a_run_uses_a_recently_checked_cache_and_remeasures_an_old_one(
     assert gemm_peak._read_cache(path).checked_at <= time.time() and len(budgets) == 3
     # So the next process measures nothing.
     monkeypatch.setattr(point, "_MEASURED", {})
-    assert point.gemm_peak("cpu", "float32", tmp_path).flops_per_s == cached.flops_per_s and len(budgets) == 3
+    assert point.gemm_peak("cpu", "float32", tmp_path)[0].flops_per_s == cached.flops_per_s and len(budgets) == 3
     # A check time that is not a time makes the file no cache at all.
     path.write_text(json.dumps({**json.loads(path.read_text()), "checked_at": "today"}))
     assert gemm_peak._read_cache(path) is None
@@ -165,3 +165,18 @@ def test_a_workers_check_of_the_same_figure_reaches_the_driver(tmp_path: Path) -
 def test_measure_cuda() -> None:
     peak = measure_gemm_peak(torch.device("cuda"), max_n=1024, repeats=3)
     assert peak.flops_per_s > 0 and peak.device.startswith("cuda")
+
+
+def test_show_says_whether_a_run_measured_its_peak() -> None:
+    from datetime import datetime, timezone
+
+    from bench.console.show import _peak_provenance
+    from bench.results.model import GemmPeakInfo
+
+    peak = measure_gemm_peak(CPU, max_n=256, repeats=1)
+    info = GemmPeakInfo(**peak.measurement(), measured_now=False)
+    assert info.checked_at == datetime.fromtimestamp(peak.checked_at, timezone.utc)
+    assert _peak_provenance(info) == (
+        f" (the best seen on this machine, last checked {info.checked_at:%Y-%m-%d %H:%M} UTC; not measured in this run)"
+    )
+    assert _peak_provenance(info.model_copy(update={"measured_now": None})) == ""  # an older result: nothing said

@@ -95,13 +95,17 @@ def test_show_and_dataframe_read_results(tmp_path, write_scenario, capsys):
     (stored.path.parent / "rerun.json").write_text(json.dumps(rerun))
     frame = load_results_frame(tmp_path / "r").set_index("path")
     assert frame["newest"].to_dict() == {str(stored.path): False, str(stored.path.parent / "rerun.json"): True}
+    # How the GEMM peak was obtained: this run measured it (a fresh results folder), and when.
+    peak = stored.result.peak.gemm
+    assert peak.measured_now is True and peak.checked_at is not None
+    assert f"checked by this run's measurement {peak.checked_at:%Y-%m-%d %H:%M} UTC" in " ".join(out.split())
     # A result's note on its LLM figures (achieved above the peak: a peak measured while busy) is shown with them.
     noted = json.loads(stored.path.read_text())
     noted["summary"]["flops"]["llm"]["note"] = "achieved exceeds the measured GEMM peak: a test note"
     (tmp_path / "noted").mkdir()
     (tmp_path / "noted" / "noted.json").write_text(json.dumps(noted))
     assert main(["show", str(tmp_path / "noted" / "noted.json")]) == 0
-    assert "achieved exceeds the measured GEMM peak: a test note" in capsys.readouterr().out.replace("\n", " ")
+    assert "achieved exceeds the measured GEMM peak: a test note" in " ".join(capsys.readouterr().out.split())
     (tmp_path / "nothing-here").mkdir()
     empty = load_results_frame(tmp_path / "nothing-here")
     assert empty[empty["newest"]].empty and list(empty.columns[:2]) == ["path", "newest"]

@@ -23,7 +23,7 @@ from bench.core.formatting import (
 )
 from bench.core.kinds import EnergyMethod, WarningKind
 from bench.core.stages import Stage, display_order
-from bench.results.model import Energy, LoadSection, Quality, Result, Summary, Throughput
+from bench.results.model import Energy, GemmPeakInfo, LoadSection, Quality, Result, Summary, Throughput
 from bench.results.reader import StoredResult, read_results
 
 
@@ -108,7 +108,7 @@ def render_result(stored: StoredResult, console: Console) -> None:
             f"commit {result.environment.git_commit}"
         )
     )
-    console.print(_latency_table(result.summary))
+    console.print(_latency_table(result.summary, result.peak.gemm))
     console.print(_throughput_table(result.summary.throughput))
     if result.load is not None:
         for line in _load_lines(result.load):
@@ -122,7 +122,7 @@ def render_result(stored: StoredResult, console: Console) -> None:
         console.print(f"[dim]{escape(result.quality.note)}[/]")
 
 
-def _latency_table(summary: Summary) -> Table:
+def _latency_table(summary: Summary, peak: GemmPeakInfo) -> Table:
     table = Table(
         title="latency per batch (ms) and FLOPs per batch",
         caption="the loop's stages add up to end_to_end; the LLM's own stages (↳) are inside scoring",
@@ -163,7 +163,10 @@ def _latency_table(summary: Summary) -> Table:
             + (f": {format_si(llm.datasheet_peak_flops_per_s, 'FLOP/s')}" if not llm.mfu_basis else "")
             + ")"
         )
-    table.caption += f"\nmeasured GEMM peak of this machine: {format_si(llm.measured_gemm_peak_flops_per_s, 'FLOP/s')}"
+    table.caption += (
+        f"\nmeasured GEMM peak of this machine: {format_si(llm.measured_gemm_peak_flops_per_s, 'FLOP/s')}"
+        + _peak_provenance(peak)
+    )
     if llm.note:  # e.g. why achieved exceeds the peak
         table.caption += f" ({llm.note})"
     if llm.padding_waste is not None:
@@ -177,6 +180,17 @@ def _latency_table(summary: Summary) -> Table:
             )
         )
     return table
+
+
+def _peak_provenance(peak: GemmPeakInfo) -> str:
+    """Whether this run measured the peak or took the best cached without measuring, and when it was last checked
+    (older results recorded neither)."""
+    if peak.measured_now is None:
+        return ""
+    when = f" {peak.checked_at:%Y-%m-%d %H:%M} UTC" if peak.checked_at else ""
+    if peak.measured_now:
+        return f" (the best seen on this machine, checked by this run's measurement{when})"
+    return f" (the best seen on this machine, last checked{when}; not measured in this run)"
 
 
 def _throughput_table(throughput: Throughput) -> Table:

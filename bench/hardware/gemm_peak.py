@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -53,9 +54,11 @@ class GemmPeak:
     checked_at: float | None = None
 
     def measurement(self) -> dict[str, object]:
-        """The figure and how it was measured, as results record it: without the cache's `checked_at`."""
+        """The figure and how it was measured, as results record it: the cache's `checked_at` (a time.time()) as
+        a UTC datetime, or None."""
         fields = asdict(self)
-        del fields["checked_at"]
+        stamp = fields.pop("checked_at")
+        fields["checked_at"] = datetime.fromtimestamp(stamp, timezone.utc) if stamp is not None else None
         return fields
 
 

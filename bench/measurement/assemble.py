@@ -48,6 +48,7 @@ def assemble_result(
     measurement: Measurement,
     environment: Environment,
     gemm_peak: GemmPeak,
+    gemm_peak_measured_now: bool,
     tier: Tier | None,
     created_at: datetime,
     wall_s: float,
@@ -57,7 +58,7 @@ def assemble_result(
     arch, dtype = prepared.loaded.architecture, prepared.dtype
     samples = {Stage(name): values for name, values in measurement.latency.samples.items()}
     counted = {Stage(name): flops for name, flops in prepared.flops.per_stage.items()}
-    peak = GemmPeakInfo(**gemm_peak.measurement())
+    peak = GemmPeakInfo(**gemm_peak.measurement(), measured_now=gemm_peak_measured_now)
     model = ModelInfo(
         label=scenario.model.label,
         weights=prepared.loaded.weights,

@@ -80,13 +80,14 @@ def run_point(
             )
         )
     evaluation = evaluate_quality(point.scenario, prepared)
-    peak = gemm_peak(point.scenario.device, prepared.dtype, machine_dir / CALIBRATION_DIR)
+    peak, measured_now = gemm_peak(point.scenario.device, prepared.dtype, machine_dir / CALIBRATION_DIR)
     return assemble_result(
         point=point,
         prepared=prepared,
         measurement=measurement,
         environment=environment,
         gemm_peak=peak,
+        gemm_peak_measured_now=measured_now,
         tier=tier,
         created_at=created_at,
         wall_s=time.perf_counter() - prepared.started,
@@ -113,10 +114,10 @@ def evaluate_quality(scenario: Scenario, prepared: PreparedPoint) -> EvaluationS
     return evaluate(prepared.loop, users=users, seed=scenario.seed)
 
 
-def gemm_peak(device: str, dtype: str, cache_dir: Path) -> GemmPeak:
-    """This machine's GEMM peak: the best cached in `cache_dir` while it was checked within the last day
-    (gemm_peak.RECHECK_AFTER_S); otherwise measured once per process (a sweep's later points reuse the
-    measurement) and compared with that best."""
+def gemm_peak(device: str, dtype: str, cache_dir: Path) -> tuple[GemmPeak, bool]:
+    """This machine's GEMM peak, and whether this process measured it: the best cached in `cache_dir` while it was
+    checked within the last day (gemm_peak.RECHECK_AFTER_S); otherwise measured once per process (a sweep's later
+    points reuse the measurement) and compared with that best."""
     import torch
 
     key = (device, dtype, torch.get_num_threads())
@@ -124,10 +125,10 @@ def gemm_peak(device: str, dtype: str, cache_dir: Path) -> GemmPeak:
         torch_dtype = dtype_entry(dtype).torch()
         recent = recently_checked_peak(device, torch_dtype, cache_dir)
         if recent is not None:
-            return recent
+            return recent, False
         side = GPU_GEMM_SIDE if Device.parse(device).is_cuda else CPU_GEMM_SIDE
         _MEASURED[key] = measure_gemm_peak(device, torch_dtype, max_n=side, budget_s=DEFAULT_BUDGET_S)
-    return best_of(_MEASURED[key], cache_dir)
+    return best_of(_MEASURED[key], cache_dir), True
 
 
 _MEASURED: dict[tuple[str, str, int], GemmPeak] = {}

@@ -277,6 +277,16 @@ class GemmPeakInfo(Section):
     torch_version: str
     method: str
     unit: Literal["FLOP/s"] = "FLOP/s"
+    # Results written before 2026-11-29 (evening) have neither field.
+    measured_now: bool | None = Field(
+        None,
+        description="True: the process that ran this point measured the GEMM peak (once per process: a sweep's later "
+        "points reuse it) and kept the better of that and the best cached for this machine; False: it took the "
+        "cached best, which a measurement had been compared with less than a day before, without measuring",
+    )
+    checked_at: datetime | None = Field(
+        None, description="UTC time of the latest measurement compared with this figure (None: not recorded)"
+    )
 
 
 class HostProbeInfo(Section):
