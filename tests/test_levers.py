@@ -15,6 +15,7 @@ from bench.results.reader import load_result
 from bench.scenarios.loader import expand_points
 from bench.scenarios.spec import DEFAULT_EVAL_USERS, Scenario
 from tests.conftest import TINY_ARCH, tiny_scenario_dict
+from tests.points import point
 from tests.test_runner import result_files, run_cli
 
 
@@ -88,14 +89,18 @@ def test_optimize_labels_name_the_levers_pulled():
 
 
 def test_batching_is_a_lever_priced_against_the_padded_point():
-    from bench.cost.projection import lever_key, levers_label
+    from bench.cost.projection import lever_key
 
     padded = scenario(engine="native")
     packed = scenario(engine="native", batching={"padding": "packed"}, optimize={"prepack": True})
     bucketed = scenario(engine="native", batching={"padding": "bucketed", "window": 8})
-    assert [levers_label(s) for s in (padded, packed, bucketed)] == [
-        "baseline", "prepack+padding=packed", "padding=bucketed(window 8)",
-    ]  # fmt: skip
+    assert [s.batching.label for s in (padded, packed, bucketed)] == [
+        None,
+        "padding=packed",
+        "padding=bucketed(window 8)",
+    ]
+    assert point(optimize="prepack", batching="padding=packed").levers == "prepack+padding=packed"
+    assert point(batching="padding=packed").levers == "padding=packed" and point().levers == "baseline"
     assert lever_key(padded) == lever_key(packed) == lever_key(bucketed)  # each is paired with the padded point
     assert lever_key(padded) != lever_key(scenario(engine="native", batch_size=4))
 

@@ -130,22 +130,33 @@ def test_a_lever_is_paired_with_the_newest_identical_baseline_of_its_machine():
     assert eager_row["rented_cost_change"] is None
 
 
-def test_a_batching_lever_beside_fixed_optimize_levers_is_paired_with_those_levers_padded():
+def test_a_lever_swept_with_the_other_kind_held_fixed_is_paired_with_the_point_that_holds_it():
+    packed = "padding=packed"
+    # A batching sweep with eager attention held fixed: packed against eager attention, padded.
     eager = point(path="eager.json", lever_key="K2", optimize="attention=eager", batch_p50_s=2.0)
-    packed = point(path="packed.json", lever_key="K2", optimize="attention=eager+padding=packed",
-                   batching="padding=packed", batch_p50_s=1.0)  # fmt: skip
-    alone = point(path="alone.json", lever_key="K3", optimize="padding=packed", batching="padding=packed")
-    both = point(path="both.json", lever_key="K2", optimize="prepack+padding=packed", batching="padding=packed")
-    comparisons = compare_levers([priced(q, "cpu", 1.0) for q in (eager, packed, alone, both)])
-    baselines = {c.lever.path: c.baseline.path if c.baseline else None for c in comparisons}
-    assert baselines == {"eager.json": None, "packed.json": "eager.json", "alone.json": None, "both.json": None}
-    packed_vs_eager = next(c for c in comparisons if c.lever is packed)
-    assert packed_vs_eager.p50_change == pytest.approx(-0.5)
+    eager_packed = point(path="eager-packed.json", lever_key="K2", optimize="attention=eager", batching=packed,
+                         batch_p50_s=1.0)  # fmt: skip
+    # An optimize sweep on packed batches: prepack against packed batches without optimize levers.
+    plain_packed = point(path="packed.json", lever_key="K3", batching=packed)
+    prepack_packed = point(path="prepack-packed.json", lever_key="K3", optimize="prepack", batching=packed)
+    lonely = point(path="lonely.json", lever_key="K4", optimize="prepack", batching=packed)
+    rows = [priced(q, "cpu", 1.0) for q in (eager, eager_packed, plain_packed, prepack_packed, lonely)]
+    comparisons = compare_levers(rows)
+    assert {c.lever.path: c.baseline.path if c.baseline else None for c in comparisons} == {
+        "eager.json": None, "eager-packed.json": "eager.json", "packed.json": None,
+        "prepack-packed.json": "packed.json", "lonely.json": None,
+    }  # fmt: skip
+    eager_vs_padded = next(c for c in comparisons if c.lever is eager_packed)
+    assert (
+        eager_vs_padded.p50_change == pytest.approx(-0.5) and eager_vs_padded.label == "attention=eager+padding=packed"
+    )
+    [csv_row] = lever_dicts(eager_vs_padded)[:1]
+    assert (csv_row["optimize"], csv_row["batching"]) == ("attention=eager", packed)
     # With a plain point measured too, every lever is priced against it (the default levers come first).
     plain = point(path="plain.json", lever_key="K2")
-    comparisons = compare_levers([priced(q, "cpu", 1.0) for q in (plain, eager, packed)])
+    comparisons = compare_levers([priced(q, "cpu", 1.0) for q in (plain, eager, eager_packed)])
     assert {c.lever.path: c.baseline.path for c in comparisons if c.baseline} == {
-        "eager.json": "plain.json", "packed.json": "plain.json",
+        "eager.json": "plain.json", "eager-packed.json": "plain.json",
     }  # fmt: skip
 
 

@@ -346,7 +346,8 @@ def test_the_work_table_carries_a_results_note_on_its_llm_figures():
            "padding_waste": 0.0, "achieved_flops_per_s_executed": 2e11, "achieved_flops_per_s_useful": 2e11,
            "useful_fraction_of_measured_gemm_peak": 1.4, "measured_gemm_peak_flops_per_s": 1.4e11,
            "note": "achieved exceeds the measured GEMM peak: the peak was probably measured while busy"}  # fmt: skip
-    [_, table] = _work_blocks([row])
-    assert "s [default]: achieved exceeds the measured GEMM peak" in table.caption
+    [_, table] = _work_blocks([row, {**row, "point": "other"}])
+    assert "s [default], s [other]: achieved exceeds the measured GEMM peak" in table.caption
+    assert table.caption.count("achieved exceeds") == 1  # said once for the points it is on
     [_, quiet] = _work_blocks([{**row, "note": None}])
     assert "exceeds" not in quiet.caption

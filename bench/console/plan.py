@@ -39,7 +39,7 @@ def plan_table(plan: CapacityPlan) -> Table:
         f"{settings.hours_per_day:g} h/day, headroom {settings.headroom:.0%}",
         caption=(
             f"cheapest {what} meeting {meeting} ({among}): {cheapest.tier}"
-            + (f", {cheapest.chosen.point.optimize}" if bar is not None and cheapest.chosen else "")
+            + (f", {cheapest.chosen.point.levers}" if bar is not None and cheapest.chosen else "")
             if cheapest
             else f"no tier meets {meeting}"
         )
@@ -47,7 +47,8 @@ def plan_table(plan: CapacityPlan) -> Table:
         + f"\nlatency basis: {plan.latency_basis}"
         + _weak_note(plan)
         + (
-            "\nlever on a projected tier: an estimate that does not model the lever there (only host time differs)"
+            "\nlever on a projected tier: an estimate that does not model an optimize lever there (only host time "
+            "differs)"
             if bar is not None
             else ""
         )
@@ -70,7 +71,7 @@ def plan_table(plan: CapacityPlan) -> Table:
     for tier in ordered:
         chosen = tier.chosen
         projected = chosen is not None and chosen.basis == Basis.PROJECTED
-        quality = [chosen.point.optimize, ndcg_text(chosen.point)] if chosen else [MISSING, MISSING]
+        quality = [chosen.point.levers, ndcg_text(chosen.point)] if chosen else [MISSING, MISSING]
         table.add_row(
             tier.tier,
             slo_status(tier),

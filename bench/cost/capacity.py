@@ -11,8 +11,9 @@ around the clock + electricity for the hours used). "Cheapest" is among rented t
 asked for (--include-owned).
 
 With a quality bar (--min-ndcg), only operating points whose evaluation's mean NDCG@k reaches it take part, and the
-`optimize` levers become a choice like the batch size: a workload is then a scenario with everything fixed but the
-batch size and the levers, and each tier gets the qualifying (lever, batch size) with the highest throughput.
+levers (`optimize` and batching) become a choice like the batch size: a workload is then a scenario with everything
+fixed but the batch size and the levers, and each tier gets the qualifying (lever, batch size) with the highest
+throughput.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def plan_capacity(rows: list[TierCost], settings: PlanSettings) -> list[Capacity
 
 
 def _workload_without_levers(point: OperatingPoint) -> str:
-    """The point's sweep values other than the batch size and the `optimize` levers."""
+    """The point's sweep values other than the batch size and the levers (`optimize`, batching)."""
     values = [f"{k}={v}" for k, v in point.sweep_values.items() if k != "batch_size" and not is_lever_field(k)]
     return ",".join(values) or "default"
 

@@ -2,14 +2,15 @@
 
 A lever is an `optimize` setting or a batching one (`batching.padding: bucketed | packed`). Its baseline is the
 result whose resolved scenario is identical but for those (its name, description and sweep bookkeeping aside:
-OperatingPoint.lever_key), measured on the same machine, with the default levers; for a batching lever pulled beside
-`optimize` levers that no such result shares, the one with the same `optimize` levers and padded batches. Where
-several qualify, the one of the same scenario, then the newest. Latency is the end-to-end batch p50, measured on
-that machine. Cost per 1M recommendations is on every tier: measured on the tier the results ran on, projected (an
-estimate) elsewhere. The roofline projects each point's own FLOPs and bytes: an `optimize` lever leaves them as its
-baseline's, so its effect on the LLM is not modelled on a projected tier (only host-side time differs); a batching
-lever changes them (the padding computed), and that much of its effect is. Quality change is the paired difference
-of per-user NDCG (lever - baseline) over the same evaluation users, with a paired bootstrap interval.
+OperatingPoint.lever_key), measured on the same machine, with the default levers; failing that, for a point that
+pulls both kinds, the one holding its `optimize` levers with padded batches, then the one holding its batching
+without `optimize` levers (find_baseline). Where several qualify, the one of the same scenario, then the newest.
+Latency is the end-to-end batch p50, measured on that machine. Cost per 1M recommendations is on every tier:
+measured on the tier the results ran on, projected (an estimate) elsewhere. The roofline projects each point's own
+FLOPs and bytes: an `optimize` lever leaves them as its baseline's, so its effect on the LLM is not modelled on a
+projected tier (only host-side time differs); a batching lever changes them (the padding computed), and that much of
+its effect is. Quality change is the paired difference of per-user NDCG (lever - baseline) over the same evaluation
+users, with a paired bootstrap interval.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class LeverComparison:
 
     @property
     def label(self) -> str:
-        return f"{self.lever.optimize}, {self.fields}" if self.fields else self.lever.optimize
+        return f"{self.lever.levers}, {self.fields}" if self.fields else self.lever.levers
 
     @property
     def p50_change(self) -> float | None:
@@ -98,15 +99,19 @@ def percent_change(new: float | None, old: float | None) -> float | None:
 
 
 def find_baseline(lever: OperatingPoint, points: Sequence[OperatingPoint]) -> OperatingPoint | None:
-    """The result identical to `lever` but for its levers, with the default levers, on the same machine; failing
-    that, for a batching lever, the one with the same `optimize` levers and padded batches. Of several, the one of
-    the same scenario first, then the newest (then by path, so the choice never depends on input order)."""
+    """The result identical to `lever` but for its levers, on the same machine, with the default levers; failing
+    that, where `lever` pulls both kinds, the one that holds its `optimize` levers with padded batches, then the one
+    that holds its batching without `optimize` levers (a sweep of one kind with the other fixed). Of several, the
+    one of the same scenario first, then the newest (then by path, so the choice never depends on input order)."""
     alike = [p for p in points if p is not lever and p.lever_key == lever.lever_key and p.machine == lever.machine]
-    candidates = [p for p in alike if p.optimize == BASELINE]
-    if not candidates and lever.batching is not None and lever.optimize != lever.batching:
-        held = lever.optimize.removesuffix(f"+{lever.batching}")  # the optimize levers (levers_label's order)
-        candidates = [p for p in alike if p.optimize == held and p.batching is None]
-    return max(candidates, key=lambda p: (p.scenario == lever.scenario, p.created_at, p.path), default=None)
+    held_fixed = [(BASELINE, None)]
+    if lever.optimize != BASELINE and lever.batching is not None:
+        held_fixed += [(lever.optimize, None), (BASELINE, lever.batching)]
+    for optimize, batching in held_fixed:
+        candidates = [p for p in alike if (p.optimize, p.batching) == (optimize, batching)]
+        if candidates:
+            return max(candidates, key=lambda p: (p.scenario == lever.scenario, p.created_at, p.path))
+    return None
 
 
 def paired_quality(
@@ -126,10 +131,10 @@ def paired_quality(
 
 
 def compare_levers(rows: Sequence[TierCost]) -> list[LeverComparison]:
-    """One comparison per result whose `optimize` is not the default, in the order of `rows`; a lever with no
-    baseline among them says so (NO_BASELINE)."""
+    """One comparison per result with a lever pulled (`optimize` or batching), in the order of `rows`; a lever
+    with no baseline among them says so (NO_BASELINE)."""
     points = list({id(r.point): r.point for r in rows}.values())
-    levers = [p for p in points if p.optimize != BASELINE]
+    levers = [p for p in points if p.levers != BASELINE]
     pairs = [(lever, find_baseline(lever, points)) for lever in levers]
     shown = [p for pair in pairs for p in pair if p is not None]
     varying = varying_fields(shown)
@@ -151,6 +156,7 @@ LEVER_COLUMNS = [
     "point",
     "lever",
     "optimize",
+    "batching",
     "scoring_mode",
     "baseline_point",
     "baseline_result",
@@ -181,6 +187,7 @@ def lever_dicts(comparison: LeverComparison) -> list[dict[str, Any]]:
         "point": lever.point,
         "lever": comparison.label,
         "optimize": lever.optimize,
+        "batching": lever.batching or "padding=longest",
         "scoring_mode": lever.scoring_mode,
         "baseline_point": baseline.point if baseline else None,
         "baseline_result": baseline.path if baseline else None,

@@ -305,9 +305,9 @@ def _calibrations(points: list[OperatingPoint], home: dict[str, Tier]) -> list[C
     machine's efficiency, and adding one to a sweep must not move the baseline's projections."""
     scales: dict[tuple[str, str | None], list[tuple[str, float]]] = defaultdict(list)
     tiers: dict[str, Tier] = {}
-    baseline_tiers = {home[p.path].name for p in points if p.optimize == "baseline"}
+    baseline_tiers = {home[p.path].name for p in points if p.levers == "baseline"}
     for point in points:
-        if point.optimize != "baseline" and home[point.path].name in baseline_tiers:
+        if point.levers != "baseline" and home[point.path].name in baseline_tiers:
             continue
         tier = home[point.path]
         scale = calibration_scale(point, tier)

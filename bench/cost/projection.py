@@ -108,9 +108,7 @@ class OperatingPoint:
     load_sustained_qps: float | None = None  # server load test: highest VALID QPS (peak search or the target)
     load_p99_slo_ms: float | None = None  # the p99 bound that load test was judged against
     load_p99_s: float | None = None  # that load test's p99 (served queries, queueing included)
-    # The levers pulled, as a label: `optimize` (Optimize.label) and batching (Batching.label), e.g.
-    # `prepack+padding=packed`; "baseline" where none is.
-    optimize: str = "baseline"
+    optimize: str = "baseline"  # the scenario's `optimize` levers, as a label (Optimize.label)
     batching: str | None = None  # the batching lever pulled, where one is (Batching.label)
     cpu_only: str | None = None  # a lever pulled that runs on a CPU only (int8_dynamic, prepack): never on a GPU
     scoring_mode: str = "verbalizer"
@@ -119,6 +117,12 @@ class OperatingPoint:
     # The resolved scenario without its levers, name, description and sweep bookkeeping (canonical JSON): a lever
     # and its baseline share it.
     lever_key: str = ""
+
+    @property
+    def levers(self) -> str:
+        """Every lever pulled, `optimize` then batching (`prepack+padding=packed`), or "baseline"."""
+        pulled = [label for label in (self.optimize, self.batching) if label and label != "baseline"]
+        return "+".join(pulled) or "baseline"
 
     @property
     def per_batch(self) -> float:
@@ -186,7 +190,7 @@ def operating_point(stored: StoredResult) -> OperatingPoint:
         **_load_test_figures(result.load),
         requests_per_batch=result.requests_per_batch,
         load_mode=result.load.mode if result.load is not None else None,
-        optimize=levers_label(scenario),
+        optimize=scenario.optimize.label,
         batching=scenario.batching.label,
         cpu_only=scenario.optimize.cpu_only,
         scoring_mode=scenario.scoring.mode,
@@ -197,12 +201,6 @@ def operating_point(stored: StoredResult) -> OperatingPoint:
 
 # What a lever and its baseline may differ in: the levers themselves and bookkeeping that changes nothing measured.
 NOT_PART_OF_A_LEVER_BASELINE = ("optimize", "batching", "name", "description", "sweep")
-
-
-def levers_label(scenario: Scenario) -> str:
-    """The levers a scenario pulls, `optimize` then batching (`int8_dynamic+padding=packed`), or "baseline"."""
-    pulled = [label for label in (scenario.optimize.label, scenario.batching.label) if label and label != "baseline"]
-    return "+".join(pulled) or "baseline"
 
 
 def lever_key(scenario: Scenario) -> str:

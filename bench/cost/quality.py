@@ -66,7 +66,7 @@ def varying_fields(points: Sequence[OperatingPoint]) -> dict[int, str]:
 def lever_label(point: OperatingPoint, varying: dict[int, str]) -> str:
     """The lever (`baseline`, `int8_dynamic`...) and whatever else varies: `int8_dynamic, scoring likelihood`."""
     rest = varying.get(id(point), "")
-    return f"{point.optimize}, {rest}" if rest else point.optimize
+    return f"{point.levers}, {rest}" if rest else point.levers
 
 
 # ------------------------------------------------------------------------------------------ Pareto front
@@ -159,6 +159,7 @@ QUALITY_COLUMNS = [
     "point",
     "lever",
     "optimize",
+    "batching",
     "scoring_mode",
     "tier",
     "basis",
@@ -189,6 +190,7 @@ def quality_dict(item: QualityCost) -> dict[str, Any]:
         "point": point.point,
         "lever": item.label,
         "optimize": point.optimize,
+        "batching": point.batching or "padding=longest",
         "scoring_mode": point.scoring_mode,
         "tier": row.timing.tier,
         "basis": str(row.basis),

@@ -417,7 +417,7 @@ def _plan_rows(plan: CapacityPlan) -> list[dict[str, Any]]:
                 "owned_cost_per_1m_recommendations_usd": t.owned_cost_per_1m_usd,
                 "include_owned": settings.include_owned,
                 "min_ndcg": settings.min_ndcg,
-                "chosen_lever": chosen.point.optimize if chosen else None,
+                "chosen_lever": chosen.point.levers if chosen else None,
                 "chosen_ndcg_mean": evaluation.ndcg_mean if evaluation else None,
                 "chosen_ndcg_ci_low": evaluation.ndcg_ci.low if evaluation else None,
                 "chosen_ndcg_ci_high": evaluation.ndcg_ci.high if evaluation else None,

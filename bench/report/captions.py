@@ -48,9 +48,9 @@ def quality(costs: QualityCosts, min_ndcg: float | None, why_no_cost: Callable[[
     users = sorted({e.users for e in evaluations.values() if e is not None})
     text = (
         "x: rented USD per 1M recommendations on each tier (log); filled markers: measured on that tier, hollow "
-        "markers: projected (estimates that do not model a lever's effect: on a projected tier a lever and its "
-        "baseline differ only in host-side time, and the CPU-only levers int8_dynamic and prepack are not projected "
-        "onto GPUs). y: mean NDCG@k over "
+        "markers: projected (estimates that do not model an optimize lever's effect: on a projected tier it and its "
+        "baseline differ only in host-side time, a batching lever in its FLOPs and bytes too, and the CPU-only "
+        "levers int8_dynamic and prepack are not projected onto GPUs). y: mean NDCG@k over "
         + "/".join(map(str, users))
         + " evaluation users with its 95% bootstrap interval (error bars), measured once on the benchmark machine "
         "and the same on every tier. Colour: tier; marker shape: lever. Black-edged markers joined by the grey line: "

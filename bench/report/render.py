@@ -229,8 +229,11 @@ def _work_blocks(work: Sequence[dict[str, Any]]) -> list[Block]:
         "folder and measured again by the first run a day after its last check; how each was measured is in "
         "work.csv (gemm_peak_method)."
     )
-    notes = [f" {w['scenario']} [{w['point']}]: {w['note']}." for w in work if w.get("note")]
-    caption += "".join(notes)
+    noted: dict[str, list[str]] = {}  # one line per distinct note, naming the points it is on
+    for w in work:
+        if w.get("note"):
+            noted.setdefault(w["note"], []).append(f"{w['scenario']} [{w['point']}]")
+    caption += "".join(f" {', '.join(points)}: {note}." for note, points in noted.items())
     return [Heading("LLM work and padding"), Table(columns, rows, caption, frozenset({2, 3, 4, 5, 6, 7}))]
 
 
@@ -483,8 +486,9 @@ def _lever_blocks(levers: Sequence[LeverComparison], gpu_tiers: frozenset[str]) 
         ])  # fmt: skip
     caption = (
         "Each lever against its baseline: the result identical but for `optimize` and `batching` (name, description "
-        "and sweep bookkeeping aside), measured on the same machine, with the default levers (for a batching lever "
-        "beside optimize levers no such result shares, the same optimize levers, padded); of several, the newest. "
+        "and sweep bookkeeping aside), measured on the same machine, with the default levers (failing that, for a "
+        "point pulling both kinds, the one holding its optimize levers with padded batches, then the one holding "
+        "its batching without optimize levers); of several, the newest. "
         "Latency: end-to-end "
         "batch p50, measured (for bucketed batches, which differ in length by design, the typical batch: the median "
         "over bucketing windows of each window's mean). Costs: rented USD per 1M recommendations, lever vs "
@@ -613,7 +617,7 @@ def _plan_blocks(plan: CapacityPlan) -> list[Block]:
             strong.add(i)
         row = _plan_row(t)
         if bar is not None:
-            row[5:5] = [t.chosen.point.optimize if t.chosen else "", ndcg_text(t.chosen.point) if t.chosen else ""]
+            row[5:5] = [t.chosen.point.levers if t.chosen else "", ndcg_text(t.chosen.point) if t.chosen else ""]
         body.append(row)
     among = (
         "rented and owned tiers" if owned else "rented tiers (owned hardware is listed, not chosen: --include-owned)"
@@ -650,7 +654,7 @@ def _plan_blocks(plan: CapacityPlan) -> list[Block]:
                     f" — {cheapest.machines} machine{'s' if cheapest.machines != 1 else ''}, {kind}, "
                     f"{format_usd(monthly)} a month, {format_usd(per_1m)} per 1M recommendations"
                     + (f" ({chosen.basis} latency at batch {chosen.point.batch_label}" if chosen else "")
-                    + (f"; lever {chosen.point.optimize}, {ndcg_text(chosen.point)}" if chosen and bar else "")
+                    + (f"; lever {chosen.point.levers}, {ndcg_text(chosen.point)}" if chosen and bar else "")
                     + (")." if chosen else "."),
                 ]
             )
