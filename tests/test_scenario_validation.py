@@ -115,6 +115,12 @@ FIELD_CASES: list[tuple[str, dict[str, Any], list[str]]] = [
         ["workload.num_items: must be an integer, got '2.0e3'"],
     ),
     ("workload-true", {"workload": True}, ["workload: must be a mapping of fields, got true"]),
+    ("batching-text", {"batching": "packed"}, ["batching: must be a mapping of fields, got 'packed'"]),
+    (
+        "padding-typo",
+        {"batching": {"padding": "pack"}},
+        ["batching.padding: must be 'longest', 'bucketed' or 'packed', got 'pack'"],
+    ),
     ("load-mode-alone", {"load": {"mode": "server"}}, [".yaml: load: server mode needs exactly one of target_qps"]),
     (
         "candidates-above-num-items",

@@ -64,7 +64,8 @@ MAX_ECHOED_CHARS = 40  # a value given is quoted back only as far as this
 
 def bound_message(error: Mapping[str, Any]) -> str | None:
     """`must be at most 4096, got 100000000` for a bound error; `must be a whole number, got 2.5` for a fraction
-    where an integer is expected; None for any other error (its own message stands)."""
+    where an integer is expected; `must be 'sdpa' or 'eager', got 'flash'` for a value outside a fixed set; `must be
+    a mapping of fields` where a section got a plain value; None for any other error (its own message stands)."""
     given = repr(error.get("input"))
     if len(given) > MAX_ECHOED_CHARS:
         given = given[: MAX_ECHOED_CHARS - 3] + "..."
@@ -75,4 +76,8 @@ def bound_message(error: Mapping[str, Any]) -> str | None:
         return f"{words} {bound}, got {given}" if bound is not None else None
     if kind == "int_from_float":
         return f"must be a whole number, got {given}"
+    if kind == "literal_error" and (error.get("ctx") or {}).get("expected"):
+        return f"must be {error['ctx']['expected']}, got {given}"
+    if kind in ("model_type", "dict_type"):  # pydantic would name its class: `instance of Batching`
+        return f"must be a mapping of fields, got {given}"
     return None
