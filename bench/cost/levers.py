@@ -187,7 +187,7 @@ def lever_dicts(comparison: LeverComparison) -> list[dict[str, Any]]:
         "point": lever.point,
         "lever": comparison.label,
         "optimize": lever.optimize,
-        "batching": lever.batching or "padding=longest",
+        "batching": lever.batching_setting,
         "scoring_mode": lever.scoring_mode,
         "baseline_point": baseline.point if baseline else None,
         "baseline_result": baseline.path if baseline else None,

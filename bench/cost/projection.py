@@ -125,6 +125,11 @@ class OperatingPoint:
         return "+".join(pulled) or "baseline"
 
     @property
+    def batching_setting(self) -> str:
+        """The batching lever pulled, or `padding=longest` (the default), as the CSVs name it."""
+        return self.batching or "padding=longest"
+
+    @property
     def per_batch(self) -> float:
         """Requests per batch: what a batch's time is divided by for requests per second or energy per request."""
         return self.requests_per_batch if self.requests_per_batch is not None else float(self.batch_size)

@@ -190,7 +190,7 @@ def quality_dict(item: QualityCost) -> dict[str, Any]:
         "point": point.point,
         "lever": item.label,
         "optimize": point.optimize,
-        "batching": point.batching or "padding=longest",
+        "batching": point.batching_setting,
         "scoring_mode": point.scoring_mode,
         "tier": row.timing.tier,
         "basis": str(row.basis),

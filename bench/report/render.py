@@ -415,8 +415,7 @@ def _quality_blocks(c: ReportContent) -> list[Block]:
         "interval; p: one-sided test against a uniformly random ranking. Costs are rented USD per 1M "
         "recommendations; * projected (an estimate, which does not model an optimize lever's effect on that tier: "
         "there it and its baseline differ only in host-side time). Pareto-optimal on: the tiers where no other (tier, "
-        "lever) "
-        "is at most as costly and at least as good. Every (result, tier) is in quality.csv."
+        "lever) is at most as costly and at least as good. Every (result, tier) is in quality.csv."
     )
     blocks.append(Table(columns, body, caption, frozenset({3, 4, 5})))
     if quality.unevaluated:
@@ -488,15 +487,14 @@ def _lever_blocks(levers: Sequence[LeverComparison], gpu_tiers: frozenset[str]) 
         "Each lever against its baseline: the result identical but for `optimize` and `batching` (name, description "
         "and sweep bookkeeping aside), measured on the same machine, with the default levers (failing that, for a "
         "point pulling both kinds, the one holding its optimize levers with padded batches, then the one holding "
-        "its batching without optimize levers); of several, the newest. "
-        "Latency: end-to-end "
-        "batch p50, measured (for bucketed batches, which differ in length by design, the typical batch: the median "
+        "its batching without optimize levers); of several, the newest. Latency: end-to-end batch p50, measured "
+        "(for bucketed batches, which differ in length by design, the typical batch: the median "
         "over bucketing windows of each window's mean). Costs: rented USD per 1M recommendations, lever vs "
         "baseline; * projected (an estimate): the roofline projects each point's own FLOPs and bytes, the same for "
         "an optimize lever and its baseline, so on projected tiers an optimize lever's effect on the LLM is not "
         "modelled (only host-side time differs); a batching lever's FLOPs and bytes (less padding) are. ΔNDCG = "
-        "lever - baseline, paired over the "
-        f"same evaluation users, 95% paired bootstrap interval ({PAIRED_RESAMPLES} resamples); not significant where "
+        f"lever - baseline, paired over the same evaluation users, 95% paired bootstrap interval ({PAIRED_RESAMPLES} "
+        "resamples); not significant where "
         "the interval spans 0. Every tier is in levers.csv."
     )
     return [Heading("Levers"), Table(LEVER_TABLE_COLUMNS, body, caption, frozenset({3, 4}))]
