@@ -101,6 +101,34 @@ def test_int8_dynamic_quantization_gives_the_same_logits_on_both_engines() -> No
             torch.testing.assert_close(our_logits, their_logits, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("family", ["llama", "mistral"])
+def test_sdpa_gets_an_additive_mask_with_identical_outputs(family: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mask is turned into SDPA's additive form once per forward (NativeCausalLM._kernel_mask): every
+    position's logits, padding rows included, equal those of SDPA converting the boolean mask itself, through a
+    padded prefill, decode steps and a shared prompt cache."""
+    if family == "mistral":
+        monkeypatch.setitem(native.SLIDING_WINDOW, "mistral", 8)  # the window cuts into the 12+ tokens
+    model = build_random_model(small(family), dtype=torch.float32, device=CPU, seed=3, engine="native").model
+    masks: list[torch.Tensor] = []
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+
+    def recording(*args: object, attn_mask: torch.Tensor | None = None, **kwargs: object) -> torch.Tensor:
+        if attn_mask is not None:
+            masks.append(attn_mask)
+        return sdpa(*args, attn_mask=attn_mask, **kwargs)
+
+    monkeypatch.setattr(native.F, "scaled_dot_product_attention", recording)
+    with torch.inference_mode():
+        additive = run_like_the_scorers(model, True)
+        assert masks and all(mask.dtype == torch.float32 for mask in masks)
+        monkeypatch.setattr(native.NativeCausalLM, "_kernel_mask", lambda self, allowed: allowed)
+        masks.clear()
+        boolean = run_like_the_scorers(model, True)
+        assert masks and all(mask.dtype == torch.bool for mask in masks)
+    for ours, sdpa_converted in zip(additive, boolean, strict=True):
+        assert torch.equal(ours, sdpa_converted)
+
+
 def test_mistral_sliding_window(monkeypatch: pytest.MonkeyPatch) -> None:
     """Beyond its window a Mistral query no longer sees the oldest keys; a window of 8 shows it on 20 tokens."""
     monkeypatch.setitem(native.SLIDING_WINDOW, "mistral", 8)

@@ -108,8 +108,9 @@ class Segment:
 
 @dataclass(frozen=True)
 class ForwardContext:
-    """What every layer of one forward shares: the rotary cos/sin, the attention mask (None: causal or no mask
-    needed), the KV cache, and for a packed row its requests (attention stays inside each)."""
+    """What every layer of one forward shares: the rotary cos/sin, the attention mask in the kernel's form
+    (NativeCausalLM._kernel_mask; None: causal or no mask needed), the KV cache, and for a packed row its requests
+    (attention stays inside each)."""
 
     rotary: tuple[torch.Tensor, torch.Tensor]
     mask: torch.Tensor | None
@@ -153,7 +154,8 @@ class Rotary(nn.Module):
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
     first, second = x.chunk(2, dim=-1)
-    return x * cos + torch.cat([-second, first], dim=-1) * sin
+    # x * cos + rotate_half(x) * sin, the product and sum in one kernel
+    return torch.addcmul(x * cos, torch.cat([-second, first], dim=-1), sin)
 
 
 class Attention(nn.Module):
@@ -234,7 +236,8 @@ class MLP(nn.Module):
         self.down_proj = nn.Linear(arch.intermediate_size, arch.hidden_size, bias=False)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.down_proj(F.silu(self.gate_proj(hidden)) * self.up_proj(hidden))
+        gated = F.silu(self.gate_proj(hidden))
+        return self.down_proj(gated.mul_(self.up_proj(hidden)))  # in place: one (B, T, intermediate) tensor fewer
 
 
 class DecoderLayer(nn.Module):
@@ -267,7 +270,8 @@ class NativeCausalLM(nn.Module):
             raise ValueError(f"attention must be sdpa or eager, got {attention!r}")
         self.architecture = arch
         self.window = SLIDING_WINDOW.get(arch.family)
-        self.model = DecoderBody(arch, eager=attention == "eager")
+        self.eager = attention == "eager"
+        self.model = DecoderBody(arch, eager=self.eager)
         self.lm_head = nn.Linear(arch.hidden_size, arch.vocab_size, bias=False)
         self.rotary = Rotary(arch.head_dim)
         if arch.tie_embeddings:
@@ -308,7 +312,7 @@ class NativeCausalLM(nn.Module):
         length = input_ids.shape[1]
         if position_ids is None:
             position_ids = torch.arange(past, past + length, device=input_ids.device).expand(input_ids.shape[0], -1)
-        mask = self._mask(attention_mask, past=past, length=length, device=input_ids.device)
+        mask = self._kernel_mask(self._mask(attention_mask, past=past, length=length, device=input_ids.device))
         hidden = self._layers(input_ids, position_ids, mask=mask, cache=cache)
         kept = hidden[:, -logits_to_keep:] if logits_to_keep else hidden
         return NativeOutput(logits=self.lm_head(kept), past_key_values=cache)
@@ -347,12 +351,24 @@ class NativeCausalLM(nn.Module):
         if position_ids is None:
             position_ids = torch.cat([torch.arange(n, device=device) for n in lengths])[None]
         segments = tuple(
-            Segment(end - n, end, self._segment_mask(n, device)) for n, end in zip(lengths, ends, strict=True)
+            Segment(end - n, end, self._kernel_mask(self._segment_mask(n, device)))
+            for n, end in zip(lengths, ends, strict=True)
         )
         hidden = self._layers(input_ids, position_ids, mask=None, cache=cache, segments=segments)
         last = torch.tensor([end - logits_to_keep + i for end in ends for i in range(logits_to_keep)], device=device)
         logits = self.lm_head(hidden[0, last]).view(len(lengths), logits_to_keep, -1)
         return NativeOutput(logits=logits, past_key_values=cache)
+
+    def _kernel_mask(self, allowed: torch.Tensor | None) -> torch.Tensor | None:
+        """A boolean mask in the form the attention kernel takes it. SDPA turns a boolean mask into an additive
+        one (0 where allowed, -inf elsewhere) on every call, so on the CPU that is done here once per forward
+        instead of once per layer; the outputs are the same bit for bit, fully masked (padding) rows included
+        (tests/test_native_engine.py). Eager attention takes the booleans; on CUDA the booleans stay too, since
+        how its kernels treat a fully masked row of an additive mask is untested here."""
+        if allowed is None or self.eager or allowed.device.type != "cpu":
+            return allowed
+        additive = torch.zeros(allowed.shape, dtype=self.model.embed_tokens.weight.dtype, device=allowed.device)
+        return additive.masked_fill_(~allowed, float("-inf"))
 
     def _segment_mask(self, length: int, device: torch.device) -> torch.Tensor | None:
         """A request's own causal mask where the sliding window cuts into it; None where SDPA's causal flag is exact."""
