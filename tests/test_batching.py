@@ -89,3 +89,13 @@ def test_results_carry_useful_work_and_bucketing_and_packing_cut_padding(tmp_pat
     }  # fmt: skip
     for comparison in comparisons:
         assert comparison.p50_change is not None and len(comparison.costs) > 1
+    # `show`'s summary says how req/s is taken for bucketed batches, and only where one is shown.
+    from rich.console import Console
+
+    from bench.console.show import summary_table
+
+    stored = read_results([tmp_path / "r"])
+    for shown, said in ((stored, True), ([s for s in stored if s.result is longest], False)):
+        console = Console(record=True, width=200)
+        console.print(summary_table(shown))
+        assert ("req/s of bucketed batches" in console.export_text()) is said

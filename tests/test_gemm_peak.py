@@ -82,6 +82,37 @@ def test_cache_keeps_the_best_measurement(tmp_path: Path, monkeypatch: pytest.Mo
     assert cached_gemm_peak(CPU, torch.float32, tmp_path, max_n=256, repeats=2) == better
 
 
+def test_two_runs_updating_the_cache_at_once_keep_the_best(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run that read the cache, and is about to write its own (lower) figure, holds the update: a second run
+    with a higher figure waits, and the higher one is what stays. Without the lock the first write wins."""
+    import threading
+
+    first = cached_gemm_peak(CPU, torch.float32, tmp_path, max_n=256, repeats=1)
+    path = gemm_peak.gemm_cache_path(CPU, torch.float32, tmp_path)
+    low, high = (replace(first, flops_per_s=first.flops_per_s * f, samples=[first.flops_per_s * f]) for f in (2, 3))
+    read_by_low, go_on = threading.Event(), threading.Event()
+    reading = gemm_peak._read_cache
+
+    def read_then_pause(cache: Path) -> GemmPeak | None:
+        cached = reading(cache)
+        if threading.current_thread().name == "low":
+            read_by_low.set()
+            go_on.wait(timeout=30)
+        return cached
+
+    monkeypatch.setattr(gemm_peak, "_read_cache", read_then_pause)
+    runs = [threading.Thread(target=gemm_peak.best_of, args=(peak, tmp_path), name=name) for peak, name in
+            ((low, "low"), (high, "high"))]  # fmt: skip
+    runs[0].start()
+    assert read_by_low.wait(timeout=30)
+    runs[1].start()
+    runs[1].join(timeout=0.5)  # with the lock it is still waiting here; without, it has written
+    go_on.set()
+    for run in runs:
+        run.join(timeout=30)
+    assert reading(path) == high
+
+
 def test_cache_key_separates_dtype_and_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     base = gemm_peak.gemm_cache_path(CPU, torch.float32, tmp_path)
     assert gemm_peak.gemm_cache_path(CPU, torch.bfloat16, tmp_path) != base

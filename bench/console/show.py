@@ -45,9 +45,13 @@ def show_results(
 
 def summary_table(stored: list[StoredResult]) -> Table:
     # Five columns, no vertical rules, long text folded rather than cut: the table reads at 80 columns.
+    caption = "p99 over n batches; with n < 100 it is near the maximum"
+    if any(item.result.scenario.batching.typical_window > 1 for item in stored):
+        # derive.throughput: bucketed batches alternate short and long by design, so req/s is not batch / p50
+        caption += "; req/s of bucketed batches: batch size / the median of each bucketing window's mean batch"
     table = Table(
         title=f"{len(stored)} results",
-        caption="p99 over n batches; with n < 100 it is near the maximum",
+        caption=caption,
         box=box.SIMPLE_HEAD,
         padding=(0, 0),
         pad_edge=False,

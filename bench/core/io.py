@@ -1,12 +1,20 @@
-"""Atomic file writes: readers see either nothing or the whole file, never a half-written one."""
+"""Atomic file writes: readers see either nothing or the whole file, never a half-written one. And a lock for a
+file that is read, compared and written again by processes that may run at once."""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # not a POSIX system: no advisory locks, each update stays atomic on its own
+    fcntl = None  # type: ignore[assignment]
 
 
 def atomic_write_json(path: Path, payload: Any, *, overwrite: bool = False) -> Path:
@@ -38,6 +46,21 @@ def atomic_write_text(path: Path, text: str, *, overwrite: bool = False) -> Path
             os.unlink(tmp_name)
         raise
     return path
+
+
+@contextmanager
+def updating(path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock for `path` (on `path` + ".lock" beside it, which stays) while a
+    read-compare-write of it runs, so that a concurrent update waits instead of overwriting a better value."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o666 & ~current_umask())
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # released when the descriptor closes
+        yield
+    finally:
+        os.close(fd)
 
 
 def current_umask() -> int:
