@@ -267,6 +267,18 @@ def test_output_that_cannot_be_written_is_one_line_not_a_traceback(capsys):
     assert status_of(lambda: 2) == 2
 
 
+def test_a_table_whose_reader_went_away_ends_quietly_with_the_flush_status():
+    """`recbench tiers | head -1`: rich draws the table and meets the closed pipe; the command ends as any output
+    it cannot write does, not with rich's status 1, and without a traceback."""
+    from bench.core.shutdown import EXIT_FLUSH_FAILED
+
+    command = subprocess.Popen([sys.executable, "-m", "bench.cli", "tiers"], cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)  # fmt: skip
+    command.stdout.close()  # before it has written anything: its first write meets a closed pipe
+    stderr = command.stderr.read()
+    assert command.wait(timeout=60) == EXIT_FLUSH_FAILED and stderr == ""
+
+
 @pytest.mark.benchmark_run  # a run imports torch: seconds, so with the benchmarks (make bench)
 def test_a_run_imports_neither_pandas_nor_plots_nor_loadgen(tmp_path):
     run = ["run", "scenarios/quickstart.yaml", "--results-dir", str(tmp_path), "--no-progress"]

@@ -26,8 +26,8 @@ EXIT_FLUSH_FAILED = 120
 def status_of(command: Callable[[], int]) -> int:
     """The command's exit status. Output it cannot write ends it without a traceback: a reader that went away
     (`recbench run ... | head`) silently, a full disk or another write error in one line on stderr; both with
-    EXIT_FLUSH_FAILED, or 1 where the failed write was to a named file. (rich, which draws the tables, ends a
-    command whose reader went away itself, with status 1.)"""
+    EXIT_FLUSH_FAILED, or 1 where the failed write was to a named file. (rich, which draws the tables, would end
+    a command whose reader went away itself, with status 1: bench.console.terminal hands it back here.)"""
     try:
         return command()
     except BrokenPipeError:
