@@ -252,5 +252,15 @@ def test_packed_likelihood_and_generate_runs_count_what_they_ran(tmp_path, write
         assert result.work.prompt_padding_fraction == 0
         assert result.flops.calibration_batch.forwards[0].segments
     assert by_mode["likelihood"].summary.flops.llm.padding_waste > 0  # titles padded to the longest
+    # `show` says where that padding is, since the prompts have none.
+    from rich.console import Console
+
+    from bench.console.show import render_result
+
+    for mode, where in (("likelihood", "the candidate titles"), ("generate", "the decode steps")):
+        console = Console(record=True, width=400)
+        render_result(next(s for s in read_results([tmp_path / "r"]) if s.result.scenario.scoring.mode == mode),
+                      console)  # fmt: skip
+        assert f"(prompts: 0.0% of their positions; {where} run as a padded batch too)" in console.export_text()
     sharing = by_mode["likelihood"].summary.flops.likelihood_prompt_sharing
     assert sharing.candidates_per_request == 6 and sharing.saving_factor > 1

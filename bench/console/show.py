@@ -112,7 +112,7 @@ def render_result(stored: StoredResult, console: Console) -> None:
             f"commit {result.environment.git_commit}"
         )
     )
-    console.print(_latency_table(result.summary, result.peak.gemm))
+    console.print(_latency_table(result.summary, result.peak.gemm, padding=_padding_note(result)))
     console.print(_throughput_table(result.summary.throughput))
     if result.load is not None:
         for line in _load_lines(result.load):
@@ -126,7 +126,7 @@ def render_result(stored: StoredResult, console: Console) -> None:
         console.print(f"[dim]{escape(result.quality.note)}[/]")
 
 
-def _latency_table(summary: Summary, peak: GemmPeakInfo) -> Table:
+def _latency_table(summary: Summary, peak: GemmPeakInfo, *, padding: str = "") -> Table:
     table = Table(
         title="latency per batch (ms) and FLOPs per batch",
         caption="the loop's stages add up to end_to_end; the LLM's own stages (↳) are inside scoring",
@@ -175,7 +175,7 @@ def _latency_table(summary: Summary, peak: GemmPeakInfo) -> Table:
         table.caption += f" ({llm.note})"
     if llm.padding_waste is not None:
         table.caption += (
-            f"\nPadding: {format_percent(llm.padding_waste)} of the LLM's FLOPs; on useful FLOPs "
+            f"\nPadding: {format_percent(llm.padding_waste)} of the LLM's FLOPs{padding}; on useful FLOPs "
             f"{format_si(llm.useful_achieved_flops_per_s, 'FLOP/s')}"
             + (
                 f", {format_percent(llm.useful_fraction_of_measured_gemm_peak)} of the measured GEMM peak"
@@ -184,6 +184,21 @@ def _latency_table(summary: Summary, peak: GemmPeakInfo) -> Table:
             )
         )
     return table
+
+
+# Where a scoring mode's LLM work goes besides the prompt, and so the padding the prompt's share does not cover.
+WORK_AFTER_THE_PROMPT = {"likelihood": "the candidate titles", "generate": "the decode steps"}
+
+
+def _padding_note(result: Result) -> str:
+    """The prompts' own share of padding, and for scoring modes with work after the prompt, where the rest is:
+    packed prompts have none, yet the titles or decoded tokens after them still run as a padded batch."""
+    share = result.work.prompt_padding_fraction
+    if share is None:
+        return ""
+    after = WORK_AFTER_THE_PROMPT.get(result.scenario.scoring.mode)
+    rest = f"; {after} run as a padded batch too" if after else ""
+    return f" (prompts: {format_percent(share)} of their positions{rest})"
 
 
 def _peak_provenance(peak: GemmPeakInfo) -> str:
