@@ -102,29 +102,34 @@ def test_int8_dynamic_quantization_gives_the_same_logits_on_both_engines() -> No
 
 
 @pytest.mark.parametrize("family", ["llama", "mistral"])
-def test_sdpa_gets_an_additive_mask_with_identical_outputs(family: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The mask is turned into SDPA's additive form once per forward (NativeCausalLM._kernel_mask): every
-    position's logits, padding rows included, equal those of SDPA converting the boolean mask itself, through a
-    padded prefill, decode steps and a shared prompt cache."""
+def test_cpu_mask_and_grouped_heads_give_identical_outputs(family: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the CPU the mask goes to SDPA in its additive form, made once per forward (NativeCausalLM._kernel_mask),
+    with grouped key heads not copied (native._grouped_heads_take_a_mask): every position's logits, padding rows
+    included, equal those of SDPA given the boolean mask and repeated heads, as transformers gives them, through
+    a padded prefill, decode steps and a shared prompt cache."""
     if family == "mistral":
         monkeypatch.setitem(native.SLIDING_WINDOW, "mistral", 8)  # the window cuts into the 12+ tokens
     model = build_random_model(small(family), dtype=torch.float32, device=CPU, seed=3, engine="native").model
     masks: list[torch.Tensor] = []
     sdpa = torch.nn.functional.scaled_dot_product_attention
 
-    def recording(*args: object, attn_mask: torch.Tensor | None = None, **kwargs: object) -> torch.Tensor:
+    def recording(query: torch.Tensor, keys: torch.Tensor, *args: object, attn_mask: torch.Tensor | None = None,
+                  **kwargs: object) -> torch.Tensor:  # fmt: skip
         if attn_mask is not None:
-            masks.append(attn_mask)
-        return sdpa(*args, attn_mask=attn_mask, **kwargs)
+            masks.append((attn_mask.dtype, keys.shape[1] < query.shape[1]))  # (mask dtype, grouped key heads)
+        return sdpa(query, keys, *args, attn_mask=attn_mask, **kwargs)
 
     monkeypatch.setattr(native.F, "scaled_dot_product_attention", recording)
     with torch.inference_mode():
         additive = run_like_the_scorers(model, True)
-        assert masks and all(mask.dtype == torch.float32 for mask in masks)
+        assert masks and all(dtype == torch.float32 for dtype, _ in masks)
+        prefill_and_shared = [grouped for (_, grouped) in masks]
+        assert prefill_and_shared.count(True) >= 2 * len(model.model.layers)  # prefill and shared cache
         monkeypatch.setattr(native.NativeCausalLM, "_kernel_mask", lambda self, allowed: allowed)
+        monkeypatch.setattr(native, "_grouped_heads_take_a_mask", lambda device: False)
         masks.clear()
         boolean = run_like_the_scorers(model, True)
-        assert masks and all(mask.dtype == torch.bool for mask in masks)
+        assert masks and all(dtype == torch.bool for dtype, _ in masks)
     for ours, sdpa_converted in zip(additive, boolean, strict=True):
         assert torch.equal(ours, sdpa_converted)
 
