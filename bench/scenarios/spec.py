@@ -426,8 +426,8 @@ class Scenario(_Strict):
     engine: Literal["transformers", "native"] = Field(
         "transformers",
         description="what runs the model: transformers' classes, or recbench's plain-torch decoder (the same "
-        "operations and logits, checked by the test suite; random weights only; starts 4-7 s sooner on a 2-core "
-        "machine, as it does not import transformers)",
+        "computation and logits, checked by the test suite, with less overhead around attention on the CPU; random "
+        "weights only; starts 4-7 s sooner on a 2-core machine, as it does not import transformers)",
     )
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto", description="auto: float32 on a CPU; bfloat16 on CUDA (float16 where bf16 is unsupported)"
