@@ -275,6 +275,8 @@ def test_plan_prints_the_chosen_results_warnings_and_a_weak_p99(results, capsys)
     assert "warning:" in out and "chance_level" in out  # random weights, recorded in each result
     assert "weak p99" in out and "isolated batches" in out  # a tiny run's p99 rests on few batches
     assert "rented/mo" in out and "owned/mo" in out
+    # A tiny model is launch-bound on every GPU tier: the rows say so, and the caption says why they tie.
+    assert "launch-bound; weak p99" in out and "so such tiers differ only in price" in out
 
 
 def test_a_report_written_again_into_its_folder_removes_only_its_own_stale_files(results, tiers, tmp_path):

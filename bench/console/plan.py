@@ -46,6 +46,7 @@ def plan_table(plan: CapacityPlan) -> Table:
         + "".join(f"\n{escape(line)}" for line in (bar.notes() if bar is not None else []))
         + f"\nlatency basis: {plan.latency_basis}"
         + _weak_note(plan)
+        + _launch_note(plan)
         + (
             "\nlever on a projected tier: an estimate that does not model an optimize lever there (only host time "
             "differs)"
@@ -97,7 +98,23 @@ def slo_status(tier: TierPlan) -> str:
 
 
 def _note(tier: TierPlan) -> str:
-    return "; ".join(part for part in (tier.reason, "weak p99" if tier.slo_weak else "") if part)
+    launch_bound = "launch-bound" if _launch_bound(tier) else ""
+    return "; ".join(part for part in (tier.reason, launch_bound, "weak p99" if tier.slo_weak else "") if part)
+
+
+def _launch_bound(tier: TierPlan) -> bool:
+    return tier.chosen is not None and tier.chosen.timing.llm_bound == "launch"
+
+
+def _launch_note(plan: CapacityPlan) -> str:
+    """Why GPU tiers can project the same requests/s: a small model's forwards wait on kernel launches."""
+    if not any(_launch_bound(t) for t in plan.tiers):
+        return ""
+    return (
+        "\nlaunch-bound: the LLM's forwards wait on kernel launches (eager PyTorch launches each operator from "
+        "the CPU; bench/hardware/engines.yaml), not on the GPU's arithmetic or bandwidth, so such tiers differ only "
+        "in price"
+    )
 
 
 def _weak_note(plan: CapacityPlan) -> str:
