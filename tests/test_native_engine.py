@@ -110,21 +110,21 @@ def test_cpu_mask_and_grouped_heads_give_identical_outputs(family: str, monkeypa
     if family == "mistral":
         monkeypatch.setitem(native.SLIDING_WINDOW, "mistral", 8)  # the window cuts into the 12+ tokens
     model = build_random_model(small(family), dtype=torch.float32, device=CPU, seed=3, engine="native").model
-    masks: list[torch.Tensor] = []
+    masks: list[tuple[torch.dtype, bool]] = []  # per masked SDPA call: the mask's dtype, whether heads are grouped
     sdpa = torch.nn.functional.scaled_dot_product_attention
 
     def recording(query: torch.Tensor, keys: torch.Tensor, *args: object, attn_mask: torch.Tensor | None = None,
                   **kwargs: object) -> torch.Tensor:  # fmt: skip
         if attn_mask is not None:
-            masks.append((attn_mask.dtype, keys.shape[1] < query.shape[1]))  # (mask dtype, grouped key heads)
+            masks.append((attn_mask.dtype, keys.shape[1] < query.shape[1]))
         return sdpa(query, keys, *args, attn_mask=attn_mask, **kwargs)
 
     monkeypatch.setattr(native.F, "scaled_dot_product_attention", recording)
     with torch.inference_mode():
         additive = run_like_the_scorers(model, True)
         assert masks and all(dtype == torch.float32 for dtype, _ in masks)
-        prefill_and_shared = [grouped for (_, grouped) in masks]
-        assert prefill_and_shared.count(True) >= 2 * len(model.model.layers)  # prefill and shared cache
+        grouped = [grouped for (_, grouped) in masks]
+        assert grouped.count(True) >= 2 * len(model.model.layers)  # the prefill's and the shared cache's layers
         monkeypatch.setattr(native.NativeCausalLM, "_kernel_mask", lambda self, allowed: allowed)
         monkeypatch.setattr(native, "_grouped_heads_take_a_mask", lambda device: False)
         masks.clear()

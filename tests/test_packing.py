@@ -261,6 +261,6 @@ def test_packed_likelihood_and_generate_runs_count_what_they_ran(tmp_path, write
         console = Console(record=True, width=400)
         render_result(next(s for s in read_results([tmp_path / "r"]) if s.result.scenario.scoring.mode == mode),
                       console)  # fmt: skip
-        assert f"(prompts: 0.0% of their positions; {where} run as a padded batch too)" in console.export_text()
+        assert f"(prompts: 0.0% of their positions; {where} still run as a padded batch)" in console.export_text()
     sharing = by_mode["likelihood"].summary.flops.likelihood_prompt_sharing
     assert sharing.candidates_per_request == 6 and sharing.saving_factor > 1

@@ -21,7 +21,7 @@ from bench.core.formatting import (
     format_percent,
     format_si,
 )
-from bench.core.kinds import EnergyMethod, WarningKind
+from bench.core.kinds import BUCKETED_THROUGHPUT_BASIS, EnergyMethod, WarningKind
 from bench.core.stages import Stage, display_order
 from bench.results.model import Energy, GemmPeakInfo, LoadSection, Quality, Result, Summary, Throughput
 from bench.results.reader import StoredResult, read_results
@@ -46,8 +46,8 @@ def show_results(
 def summary_table(stored: list[StoredResult]) -> Table:
     # Five columns, no vertical rules, long text folded rather than cut: the table reads at 80 columns.
     caption = "p99 over n batches; with n < 100 it is near the maximum"
-    if any(item.result.scenario.batching.typical_window > 1 for item in stored):
-        # derive.throughput: bucketed batches alternate short and long by design, so req/s is not batch / p50
+    if any(item.result.summary.throughput.basis == BUCKETED_THROUGHPUT_BASIS for item in stored):
+        # bucketed batches alternate short and long by design, so req/s is not batch / p50 (measurement.derive)
         caption += "; req/s of bucketed batches: batch size / the median of each bucketing window's mean batch"
     table = Table(
         title=f"{len(stored)} results",
@@ -197,7 +197,7 @@ def _padding_note(result: Result) -> str:
     if share is None:
         return ""
     after = WORK_AFTER_THE_PROMPT.get(result.scenario.scoring.mode)
-    rest = f"; {after} run as a padded batch too" if after else ""
+    rest = f"; {after} still run as a padded batch" if after else ""
     return f" (prompts: {format_percent(share)} of their positions{rest})"
 
 

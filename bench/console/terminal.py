@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -14,13 +15,12 @@ PIPE_WIDTH = 160
 
 class _StdoutConsole(Console):
     def on_broken_pipe(self) -> None:
-        """The reader went away (`recbench show ... | head`): quiet from here on, and the command ends as any output
-        it cannot write ends it (bench.core.shutdown.status_of), not with rich's own exit status 1."""
-        self.quiet = True
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # what is still buffered goes nowhere instead of failing again
-        os.close(devnull)
-        raise BrokenPipeError(32, "Broken pipe")
+        """The reader went away (`recbench show ... | head`): rich's own handling, except that the command then ends
+        as any output it cannot write ends it (bench.core.shutdown.status_of), not with rich's exit status 1."""
+        try:
+            super().on_broken_pipe()  # quiet from here on, stdout onto /dev/null, then SystemExit(1)
+        except SystemExit:
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE)) from None
 
 
 def console_for_stdout() -> Console:

@@ -3,6 +3,7 @@ file that is read, compared and written again by processes that may run at once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -51,16 +52,28 @@ def atomic_write_text(path: Path, text: str, *, overwrite: bool = False) -> Path
 @contextmanager
 def updating(path: Path) -> Iterator[None]:
     """Hold an exclusive advisory lock for `path` (on `path` + ".lock" beside it, which stays) while a
-    read-compare-write of it runs, so that a concurrent update waits instead of overwriting a better value."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o666 & ~current_umask())
+    read-compare-write of it runs, so that a concurrent update waits instead of overwriting a better value.
+    Best effort: where no lock can be had (a lock file another user created, a read-only folder, a file system
+    without locks) the update runs unlocked, as it did before locking, each write still atomic."""
+    fd = _lock_descriptor(Path(path))
     try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)  # released when the descriptor closes
+        if fd is not None and fcntl is not None:
+            with contextlib.suppress(OSError):  # ENOLCK on some network file systems
+                fcntl.flock(fd, fcntl.LOCK_EX)  # released when the descriptor closes
         yield
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
+
+
+def _lock_descriptor(path: Path) -> int | None:
+    lock = path.with_name(path.name + ".lock")
+    with contextlib.suppress(OSError):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)  # the umask applies, as to any new file
+    with contextlib.suppress(OSError):
+        return os.open(lock, os.O_RDONLY)  # flock needs no write access to the file
+    return None
 
 
 def current_umask() -> int:

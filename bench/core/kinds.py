@@ -12,6 +12,11 @@ class Basis(NamedEnum):
     PROJECTED = "projected"  # a roofline estimate from work measured on another tier
 
 
+# How requests/s is taken from bucketed batches (bench.measurement.derive), as results record it: batches that
+# alternate short and long by design make batch_size / p50 the wrong figure.
+BUCKETED_THROUGHPUT_BASIS = "batch_size / median over windows of the mean end-to-end batch latency (bucketed batches)"
+
+
 class EnergyMethod(NamedEnum):
     NVML_ENERGY_COUNTER = "nvml_energy_counter"
     NVML_POWER_SAMPLING = "nvml_power_sampling"

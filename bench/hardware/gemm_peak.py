@@ -267,7 +267,7 @@ def best_of(fresh: GemmPeak, cache_dir: Path | str) -> GemmPeak:
     """The better of a fresh measurement and the cached best for its key; a better fresh one is cached. A cached
     one that wins is stored again with the fresh one's `checked_at` (see recently_checked_peak)."""
     path = gemm_cache_path(fresh.device, getattr(torch, fresh.dtype.removeprefix("torch.")), cache_dir)
-    with updating(path):  # two runs on one machine (Ray slots, parallel CI jobs) finishing together keep the best
+    with updating(path):  # two `recbench run`s on one machine (parallel CI jobs) finishing together keep the best
         cached = _read_cache(path)
         if cached is None or cached.flops_per_s < fresh.flops_per_s:
             _write_cache(path, fresh)

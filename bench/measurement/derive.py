@@ -5,7 +5,7 @@ utilisation, prompt sharing, the work done, ranking quality and energy per reque
 from __future__ import annotations
 
 from bench.core.device import Device
-from bench.core.kinds import EnergyMethod, WarningKind
+from bench.core.kinds import BUCKETED_THROUGHPUT_BASIS, EnergyMethod, WarningKind
 from bench.core.stages import Stage
 from bench.core.stats import MIN_SAMPLES_FOR_P99, summarize, typical_batch
 from bench.hardware.devices import lookup_device_peak
@@ -63,7 +63,7 @@ def throughput(
     if source is None and window > 1 and end_to_end_s:
         source = ThroughputSource(
             requests_per_s=scenario.batch_size / typical_batch(end_to_end_s, window),
-            basis="batch_size / median over windows of the mean end-to-end batch latency (bucketed batches)",
+            basis=BUCKETED_THROUGHPUT_BASIS,
         )
     if source is None:
         source = ThroughputSource(

@@ -16,8 +16,13 @@ from torch.utils.flop_counter import flop_registry, sdpa_flop_count, shape_wrapp
 
 def _cpu_flash_attention_flops(query_shape, key_shape, value_shape, *args, out_shape=None, **kwargs) -> int:
     """torch's own SDPA formula (Q@K^T and softmax@V, full rectangle), for the CPU flash kernel that
-    torch's registry does not map: without it, attention on the CPU counts as 0 FLOPs."""
-    return sdpa_flop_count(query_shape, key_shape, value_shape)
+    torch's registry does not map: without it, attention on the CPU counts as 0 FLOPs. Grouped key/value heads
+    (enable_gqa) are counted as the query heads they serve: the work is the same, and older releases of torch's
+    formula refuse fewer key heads than query heads (2.13's accepts them and counts the same)."""
+    heads = query_shape[1]
+    return sdpa_flop_count(
+        query_shape, (key_shape[0], heads, *key_shape[2:]), (value_shape[0], heads, *value_shape[2:])
+    )
 
 
 # Kernels torch's counter leaves out, by name, so a torch without one of them still imports.
