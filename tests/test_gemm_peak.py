@@ -121,6 +121,17 @@ def test_cache_key_separates_dtype_and_threads(tmp_path: Path, monkeypatch: pyte
     assert gemm_peak.gemm_cache_path(CPU, torch.float32, tmp_path) != base
 
 
+def test_a_cache_from_a_later_release_keeps_its_figure(tmp_path: Path) -> None:
+    """A field this release does not know (a later one wrote the file) is passed over; the figure still counts."""
+    peak = cached_gemm_peak(CPU, torch.float32, tmp_path, max_n=256, repeats=1)
+    path = gemm_peak.gemm_cache_path(CPU, torch.float32, tmp_path)
+    later = asdict(replace(peak, flops_per_s=peak.flops_per_s * 5, samples=[peak.flops_per_s * 5]))
+    path.write_text(json.dumps(later | {"field_added_later": "x"}))
+    assert gemm_peak.best_of(peak, tmp_path).flops_per_s == peak.flops_per_s * 5
+    for not_a_cache in ("[1, 2]", '"text"', "{}"):
+        assert gemm_peak._parse_peak(not_a_cache.encode()) is None
+
+
 def test_corrupt_cache_is_remeasured(tmp_path: Path) -> None:
     path = gemm_peak.gemm_cache_path(CPU, torch.float32, tmp_path)
     path.write_text("{not json")

@@ -120,6 +120,9 @@ def test_levers_known_to_cost_something_here_warn(monkeypatch):
     assert any("no C++ compiler" in m for m in compiled) and any("first batch compiles" in m for m in compiled)
     eager = preflight.lever_warnings(scenario(optimize={"attention": "eager"}))
     assert "1.37x slower in verbalizer scoring" in eager[0].message and "faster in likelihood" in eager[0].message
+    assert "not measured" not in eager[0].message
+    generating = preflight.lever_warnings(scenario(optimize={"attention": "eager"}, scoring={"mode": "generate"}))
+    assert "(not measured in generate scoring)" in generating[0].message
     monkeypatch.setattr(preflight, "cpu_flags", lambda: {"avx2": True, "asimd": False})
     assert preflight.lever_warnings(scenario(optimize={"quantize": "int8_dynamic"})) == []
     assert preflight.lever_warnings(scenario()) == []

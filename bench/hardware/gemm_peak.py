@@ -14,7 +14,7 @@ import math
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -197,8 +197,11 @@ def _parse_peak(content: bytes) -> GemmPeak | None:
     (edited by hand, or sent by a worker): a NaN would never compare as worse, an infinity never as beaten,
     and a field of the wrong type would fail later, inside a result."""
     try:
-        peak = GemmPeak(**json.loads(content))
-    except (ValueError, TypeError):
+        data = json.loads(content)
+        # Fields a later recbench added are passed over: its figure still counts, rather than being taken for no
+        # cache and overwritten by a lower one.
+        peak = GemmPeak(**{name: value for name, value in data.items() if name in _PEAK_FIELDS})
+    except (ValueError, TypeError, AttributeError):  # not JSON, a field missing or mistyped, not a mapping
         return None
     numbers = [peak.flops_per_s, *peak.samples] if isinstance(peak.samples, list) else []
     if not numbers or not all(_is_real(x) and 0 < x < math.inf for x in numbers):
@@ -208,6 +211,9 @@ def _parse_peak(content: bytes) -> GemmPeak | None:
     if peak.checked_at is not None and not (_is_real(peak.checked_at) and math.isfinite(peak.checked_at)):
         return None
     return peak if all(isinstance(x, str) for x in (peak.dtype, peak.device, peak.method)) else None
+
+
+_PEAK_FIELDS = frozenset(f.name for f in fields(GemmPeak))
 
 
 def _is_real(value: object) -> bool:

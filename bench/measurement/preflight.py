@@ -75,7 +75,8 @@ def lever_warnings(scenario: Scenario) -> list[ResultWarning]:
             f"{_effects(entry)}; {data['source']}"
         )
     if optimize.attention == "eager":
-        found.append(f"optimize.attention eager: {_effects(levers['eager_attention'])}; {data['source']}")
+        entry = levers["eager_attention"]
+        found.append(f"optimize.attention eager: {_effects(entry)}{_unmeasured(entry, scenario)}; {data['source']}")
     return [ResultWarning(kind=WarningKind.SLOW_LEVER, message=message) for message in found]
 
 
@@ -100,6 +101,12 @@ def _effects(entry: dict[str, Any]) -> str:
         parts.append(f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower")
         parts[-1] += f" in {m['scoring']} scoring"
     return ", ".join(parts)
+
+
+def _unmeasured(entry: dict[str, Any], scenario: Scenario) -> str:
+    """Said where the point's scoring mode is not among those the lever was measured in."""
+    mode = scenario.scoring.mode
+    return "" if any(m["scoring"] == mode for m in entry["measured"]) else f" (not measured in {mode} scoring)"
 
 
 def point_advice(scenario: Scenario) -> tuple[str, list[ResultWarning]]:
