@@ -25,8 +25,9 @@ from bench.core.stats import paired_difference_interval
 from bench.cost.model import TierCost
 from bench.cost.projection import OperatingPoint
 from bench.cost.quality import varying_fields
+from bench.scenarios.spec import NO_LEVER
 
-BASELINE = "baseline"
+BASELINE = NO_LEVER
 NO_BASELINE = "no baseline measured"
 # On a projected tier's row the latency columns are still the measured ones; only the cost is that tier's.
 PROJECTED_TIER_NOTE = (

@@ -42,6 +42,7 @@ from bench.cost.projection import (
     target_dtype,
 )
 from bench.hardware.tiers import Tier, match_tier, tier_for_machine
+from bench.scenarios.spec import NO_LEVER
 
 MEASURED_ONLY_PREFIX = "measured-"  # the name of a tier made for a machine the catalogue does not know
 
@@ -305,9 +306,9 @@ def _calibrations(points: list[OperatingPoint], home: dict[str, Tier]) -> list[C
     machine's efficiency, and adding one to a sweep must not move the baseline's projections."""
     scales: dict[tuple[str, str | None], list[tuple[str, float]]] = defaultdict(list)
     tiers: dict[str, Tier] = {}
-    baseline_tiers = {home[p.path].name for p in points if p.levers == "baseline"}
+    baseline_tiers = {home[p.path].name for p in points if p.levers == NO_LEVER}
     for point in points:
-        if point.levers != "baseline" and home[point.path].name in baseline_tiers:
+        if point.levers != NO_LEVER and home[point.path].name in baseline_tiers:
             continue
         tier = home[point.path]
         scale = calibration_scale(point, tier)

@@ -38,7 +38,7 @@ from bench.models.analytic import PartWork, forward_parts
 from bench.results.model import LoadSection, MemoryEstimate, QualityEvaluation, Result
 from bench.results.reader import StoredResult
 from bench.scenarios.loader import point_key
-from bench.scenarios.spec import Scenario
+from bench.scenarios.spec import NO_LEVER, Scenario
 
 HOST_STAGES = tuple(stage for stage in LOOP_STAGES if stage is not Stage.SCORING)
 # Operators outside the decoder layers in one forward (embedding, final norm, LM head, rotary set-up): counted
@@ -108,7 +108,7 @@ class OperatingPoint:
     load_sustained_qps: float | None = None  # server load test: highest VALID QPS (peak search or the target)
     load_p99_slo_ms: float | None = None  # the p99 bound that load test was judged against
     load_p99_s: float | None = None  # that load test's p99 (served queries, queueing included)
-    optimize: str = "baseline"  # the scenario's `optimize` levers, as a label (Optimize.label)
+    optimize: str = NO_LEVER  # the scenario's `optimize` levers, as a label (Optimize.label)
     batching: str | None = None  # the batching lever pulled, where one is (Batching.label)
     cpu_only: str | None = None  # a lever pulled that runs on a CPU only (int8_dynamic, prepack): never on a GPU
     scoring_mode: str = "verbalizer"
@@ -121,8 +121,8 @@ class OperatingPoint:
     @property
     def levers(self) -> str:
         """Every lever pulled, `optimize` then batching (`prepack+padding=packed`), or "baseline"."""
-        pulled = [label for label in (self.optimize, self.batching) if label and label != "baseline"]
-        return "+".join(pulled) or "baseline"
+        pulled = [label for label in (self.optimize, self.batching) if label and label != NO_LEVER]
+        return "+".join(pulled) or NO_LEVER
 
     @property
     def batching_setting(self) -> str:
@@ -205,7 +205,8 @@ def operating_point(stored: StoredResult) -> OperatingPoint:
 
 
 # What a lever and its baseline may differ in: the levers themselves and bookkeeping that changes nothing measured.
-NOT_PART_OF_A_LEVER_BASELINE = ("optimize", "batching", "name", "description", "sweep")
+LEVER_SECTIONS = ("optimize", "batching")  # the scenario sections whose settings are levers
+NOT_PART_OF_A_LEVER_BASELINE = (*LEVER_SECTIONS, "name", "description", "sweep")
 
 
 def lever_key(scenario: Scenario) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from bench.core.kinds import Basis
 from bench.cost.model import TierCost
-from bench.cost.projection import OperatingPoint
+from bench.cost.projection import LEVER_SECTIONS, OperatingPoint
 
 NO_EVALUATION = (
     "no result has a quality evaluation: quality against cost needs `evaluation.users` in the scenario, or "
@@ -42,7 +42,7 @@ _COVERED_SWEEP_FIELDS = {"batch_size", "max_prompt_tokens", "dtype", "scoring.mo
 
 def is_lever_field(path: str) -> bool:
     """A sweep field path that sets a lever (`optimize` or `batching`): the lever label names it."""
-    return any(path == root or path.startswith(f"{root}.") for root in ("optimize", "batching"))
+    return any(path == root or path.startswith(f"{root}.") for root in LEVER_SECTIONS)
 
 
 def _fields(point: OperatingPoint) -> dict[str, str]:

@@ -217,6 +217,10 @@ class Scoring(_Strict):
     new_tokens: PositiveInt = Field(16, le=8192, description="generate mode: tokens decoded per request")
 
 
+# The lever label of a point that pulls none: its levers' baseline (Optimize.label, OperatingPoint.levers).
+NO_LEVER = "baseline"
+
+
 class Batching(_Strict):
     """How requests are grouped into batches. A padded batch runs to its longest prompt; grouping requests of
     similar length wastes less of the LLM's work on padding, and packing the prompts wastes none on them."""
@@ -273,7 +277,7 @@ class Optimize(_Strict):
         pulled += ["prepack"] if self.prepack else []
         pulled += ["compile"] if self.compile else []
         pulled += [f"attention={self.attention}"] if self.attention != "sdpa" else []
-        return "+".join(pulled) or "baseline"
+        return "+".join(pulled) or NO_LEVER
 
     @property
     def cpu_only(self) -> str | None:
